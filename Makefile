@@ -1,0 +1,73 @@
+# vsn: adaptive storage networking datapath (eBPF) and controller.
+# `make` builds into build/; `make test` installs what it needs and runs
+# every test; `make demo` runs the end-to-end demo; `make lint` checks style.
+
+BUILD    ?= build
+CLANG    ?= clang
+CC       ?= gcc
+BPFTOOL  ?= bpftool
+PYTHON   ?= /usr/bin/python3
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_HDRS  := $(wildcard bpf/lib/*.h) include/vsn_types.h
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+USER_SRCS := $(wildcard user/*.c)
+USER_HDRS := $(wildcard user/*.h) include/vsn_types.h
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
+LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+
+PKGS      := libbpf libxdp libelf zlib libcyaml yaml-0.1
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	     -Iinclude -Iuser -isystem $(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lxdp -lelf -lz -lcyaml -lyaml)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+	      -I$(BUILD) -Iinclude -Ibpf
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+.PHONY: all deps test test-unit test-pkt test-netns test-cli lint format clean demo bench
+
+all: $(BUILD)/vsn
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/user/%.o: user/%.c $(USER_HDRS) $(SKELS)
+	@mkdir -p $(BUILD)/user
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/vsn: $(USER_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# Userspace unit tests, built with AddressSanitizer and UBSan.
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS:$(BUILD)/user/%.o=user/%.c) $(USER_HDRS) $(SKELS)
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(filter-out user/main.c,$(USER_SRCS)) -o $@ $(LDLIBS) -lcmocka
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@bash tests/run.sh
+
+lint: $(SKELS)
+	@bash scripts/lint.sh
+
+format:
+	clang-format -i $(USER_SRCS) $(USER_HDRS) $(BPF_SRCS) $(BPF_HDRS)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The routing table as BPF maps.  Pinned by name, so every program object
+ * that includes this shares one set of maps under the pin root the loader
+ * chooses (default /sys/fs/bpf/vsn).  Keys and values: include/vsn_types.h.
+ */
+#ifndef VSN_MAPS_H
+#define VSN_MAPS_H
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VSN_MAX_IFINDEX);
+	__type(key, __u32);
+	__type(value, struct vsn_vm_if);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_vm_if SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VSN_MAX_VOLUMES);
+	__type(key, struct vsn_volume_key);
+	__type(value, struct vsn_volume);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_volumes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH); /* hash: updates replace whole entries */
+	__uint(max_entries, VSN_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct vsn_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VSN_CHASH_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32); /* backend id */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_chash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH); /* hash: updates replace whole entries */
+	__uint(max_entries, VSN_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct vsn_path);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VSN_MAX_ROUTES);
+	__type(key, struct vsn_route_key);
+	__type(value, struct vsn_route);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_routes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VSN_MAX_CONNS);
+	__type(key, struct vsn_conn_key);
+	__type(value, struct vsn_conn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct vsn_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VSN_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct vsn_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_path_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VSN_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct vsn_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_be_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VSN_MAX_VMS);
+	__type(key, __u32);
+	__type(value, struct vsn_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_vm_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VSN_R_MAX);
+	__type(key, __u32);
+	__type(value, struct vsn_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_reasons SEC(".maps");
+
+static __always_inline void count(void *map, __u32 idx, __u32 bytes)
+{
+	struct vsn_counter *c = bpf_map_lookup_elem(map, &idx);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline void count_reason(__u32 reason, __u32 bytes)
+{
+	count(&vsn_reasons, reason, bytes);
+}
+
+#endif /* VSN_MAPS_H */

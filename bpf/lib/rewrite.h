@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The one header rewriter: NAT of addresses and ports, DSCP/ECN, TTL, flow
+ * label and MACs, each keeping IPv4 header and TCP/UDP checksums right.
+ * Every function re-derives packet pointers (helpers invalidate them) and
+ * returns 0 or -1; on -1 the caller drops, since the packet may be half done.
+ * Callers must have validated the packet with vsn_parse() first.
+ */
+#ifndef VSN_REWRITE_H
+#define VSN_REWRITE_H
+
+#define IP4_CSUM_OFF  10
+#define IP4_SADDR_OFF 12
+#define IP4_DADDR_OFF 16
+#define IP6_SADDR_OFF 8
+#define IP6_DADDR_OFF 24
+#define TCP_CSUM_OFF  16
+#define UDP_CSUM_OFF  6
+
+static __always_inline __u32 l4_csum_off(const struct vsn_pkt *p)
+{
+	return p->l4_off + (p->l4_proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF);
+}
+
+/* Replace the 16-bit word at off (anywhere in the first VSN_MAX_HDR bytes). */
+static __always_inline int store_u16(vsn_ctx_t *ctx, __u32 off, __u16 val, __u16 *old)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	__u16 *w;
+
+	if (off > VSN_MAX_HDR)
+		return -1;
+	w = data + off;
+	if ((void *)(w + 1) > end)
+		return -1;
+	*old = *w;
+	*w = val;
+	return 0;
+}
+
+static __always_inline __s64 diff16(__u16 old, __u16 new)
+{
+	return (__s64)((__u16)~old + (__u32) new);
+}
+
+/* Rewrite the source (src = true) or destination address. */
+static __always_inline int rw_addr(vsn_ctx_t *ctx, const struct vsn_pkt *p, bool src,
+				   const struct vsn_addr *to)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	bool udp = p->l4_proto == IPPROTO_UDP;
+	__u32 off, l3 = p->l3_off;
+	__s64 diff;
+
+	if (l3 > ETH_HLEN_ + VLAN_HLEN_)
+		return -1;
+	if (p->l3_proto == ETH_P_IP) {
+		__be32 old, new = to->a[3];
+		__be32 *a;
+
+		off = l3 + (src ? IP4_SADDR_OFF : IP4_DADDR_OFF);
+		a = data + off;
+		if ((void *)(a + 1) > end)
+			return -1;
+		old = *a;
+		*a = new;
+		diff = bpf_csum_diff(&old, 4, &new, 4, 0);
+		if (ctx_l3_csum_diff(ctx, l3 + IP4_CSUM_OFF, diff))
+			return -1;
+	} else {
+		struct vsn_addr old, new = *to;
+		struct vsn_addr *a;
+
+		off = l3 + (src ? IP6_SADDR_OFF : IP6_DADDR_OFF);
+		a = data + off;
+		if ((void *)(a + 1) > end)
+			return -1;
+		old = *a;
+		*a = new;
+		diff = bpf_csum_diff((__be32 *)&old, 16, (__be32 *)&new, 16, 0);
+	}
+	return ctx_l4_csum_diff(ctx, l4_csum_off(p), diff, true, udp);
+}
+
+static __always_inline int rw_port(vsn_ctx_t *ctx, const struct vsn_pkt *p, bool src, __u16 to)
+{
+	__u16 old;
+
+	if (store_u16(ctx, p->l4_off + (src ? 0 : 2), to, &old))
+		return -1;
+	if (old == to)
+		return 0;
+	return ctx_l4_csum_diff(ctx, l4_csum_off(p), diff16(old, to), false,
+				p->l4_proto == IPPROTO_UDP);
+}
+
+/*
+ * DSCP, ECN, TTL/hop limit and flow label: the fields the RoCEv2 ICRC masks,
+ * and none of them is in the TCP/UDP pseudo-header.
+ */
+static __always_inline int rw_path_l3(vsn_ctx_t *ctx, const struct vsn_pkt *p,
+				      const struct vsn_path *path)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	__u32 l3 = p->l3_off;
+
+	if (!(path->flags & (VSN_PATH_DSCP | VSN_PATH_ECN | VSN_PATH_TTL | VSN_PATH_FLOWLBL)))
+		return 0;
+	if (l3 > ETH_HLEN_ + VLAN_HLEN_)
+		return -1;
+	if (p->l3_proto == ETH_P_IP) {
+		struct iphdr *ip = data + l3;
+		__u16 old0, new0, old8, new8;
+		__u8 tos;
+		__s64 diff;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		old0 = *(__u16 *)ip;
+		old8 = *((__u16 *)ip + 4);
+		tos = ip->tos;
+		if (path->flags & VSN_PATH_DSCP)
+			tos = (path->dscp << 2) | (tos & 3);
+		if (path->flags & VSN_PATH_ECN)
+			tos = (tos & ~3) | (path->ecn & 3);
+		ip->tos = tos;
+		if (path->flags & VSN_PATH_TTL)
+			ip->ttl = path->ttl;
+		new0 = *(__u16 *)ip;
+		new8 = *((__u16 *)ip + 4);
+		diff = diff16(old0, new0) + diff16(old8, new8);
+		return ctx_l3_csum_diff(ctx, l3 + IP4_CSUM_OFF, diff);
+	} else {
+		struct ipv6hdr *ip6 = data + l3;
+		__u32 w, tc;
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		w = bpf_ntohl(*(__be32 *)ip6);
+		tc = (w >> 20) & 0xff;
+		if (path->flags & VSN_PATH_DSCP)
+			tc = (path->dscp << 2) | (tc & 3);
+		if (path->flags & VSN_PATH_ECN)
+			tc = (tc & ~3) | (path->ecn & 3);
+		w = (w & 0xf00fffff) | (tc << 20);
+		if (path->flags & VSN_PATH_FLOWLBL)
+			w = (w & 0xfff00000) | (path->flow_label & 0xfffff);
+		*(__be32 *)ip6 = bpf_htonl(w);
+		if (path->flags & VSN_PATH_TTL)
+			ip6->hop_limit = path->ttl;
+	}
+	return 0;
+}
+
+static __always_inline int rw_macs(vsn_ctx_t *ctx, const __u8 *smac, const __u8 *dmac)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, dmac, 6);
+	__builtin_memcpy(eth->h_source, smac, 6);
+	return 0;
+}
+
+#endif /* VSN_REWRITE_H */

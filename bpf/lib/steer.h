@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Steering: connection table, backend choice (consistent hash), route and
+ * path resolution, and the two directions of VM-direct translation.  The
+ * hit path is one connection lookup (the only cache-cold access) plus small
+ * hot arrays/hashes for route, path and counters; no insertions, no locks.
+ */
+#ifndef VSN_STEER_H
+#define VSN_STEER_H
+
+enum vsn_mode {
+	VSN_MODE_VM = 0,   /* VM-direct: NAT VIP -> backend */
+	VSN_MODE_HOST = 1, /* host-initiator: steer only */
+};
+
+/* Load-time tunable: chash slots probed past a backend that is not up. */
+const volatile __u32 vsn_max_probe = 4;
+
+static __always_inline __u32 mix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x7feb352d;
+	h ^= h >> 15;
+	h *= 0x846ca68b;
+	h ^= h >> 16;
+	return h;
+}
+
+/* Flow hash for backend choice: stable for a connection's lifetime. */
+static __always_inline __u32 flow_hash(const struct vsn_pkt *p)
+{
+	__u32 h = p->saddr.a[0] ^ p->saddr.a[1] ^ p->saddr.a[2] ^ p->saddr.a[3];
+
+	h = mix32(h ^ ((__u32)p->sport << 16 | p->dport));
+	h = mix32(h ^ p->daddr.a[3] ^ p->l4_proto);
+	return h;
+}
+
+static __always_inline void conn_key_fwd(struct vsn_conn_key *k, const struct vsn_pkt *p,
+					 __u32 vm_id)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = p->saddr;
+	k->daddr = p->daddr;
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->l4_proto;
+	k->dir = VSN_DIR_TO_STORAGE;
+	k->vm_id = vm_id;
+}
+
+static __always_inline bool addr_eq(const struct vsn_addr *a, const struct vsn_addr *b)
+{
+	return a->a[0] == b->a[0] && a->a[1] == b->a[1] && a->a[2] == b->a[2] && a->a[3] == b->a[3];
+}
+
+static __always_inline struct vsn_path *route_path(const struct vsn_conn *c, __u32 *path_id)
+{
+	struct vsn_route_key rk = {
+	    .vm_id = c->vm_id, .volume_id = c->volume_id, .backend_id = c->backend_id};
+	struct vsn_route *r;
+	struct vsn_path *path;
+	__u32 id = c->path_override;
+
+	if (!id) {
+		r = bpf_map_lookup_elem(&vsn_routes, &rk);
+		if (!r)
+			return NULL;
+		id = r->path_id;
+	}
+	path = bpf_map_lookup_elem(&vsn_paths, &id);
+	if (!path || !path->ifindex)
+		return NULL;
+	*path_id = id;
+	return path;
+}
+
+/* Consistent-hash pick; a backend that is not up is skipped by probing the
+ * next slots (the controller rebuilds the table without it soon). */
+static __always_inline struct vsn_backend *pick_backend(const struct vsn_volume *vol, __u32 hash,
+							__u32 *be_id)
+{
+	__u32 base = (vol->volume_id * 2 + (vol->chash_gen & 1)) * VSN_CHASH_SIZE;
+	__u32 slot = hash % VSN_CHASH_SIZE;
+
+	for (int i = 0; i < 4; i++) {
+		__u32 idx = base + (slot + i) % VSN_CHASH_SIZE;
+		struct vsn_backend *be;
+		__u32 *id;
+
+		if (i >= vsn_max_probe)
+			break;
+		id = bpf_map_lookup_elem(&vsn_chash, &idx);
+		if (!id || !*id)
+			return NULL;
+		be = bpf_map_lookup_elem(&vsn_backends, id);
+		if (be && be->state == VSN_BE_UP) {
+			*be_id = *id;
+			return be;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A packet to a volume without a connection entry: choose the backend and
+ * record both directions.  Also taken for mid-stream packets whose entry the
+ * LRU evicted: the consistent hash gives them the same backend again.
+ */
+static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct vsn_pkt *p,
+						    const struct vsn_conn_key *k, __u32 vm_id,
+						    enum vsn_mode mode, __u32 *reason)
+{
+	struct vsn_volume_key vk = {};
+	struct vsn_conn_key rk = {};
+	struct vsn_conn c = {};
+	struct vsn_volume *vol;
+	struct vsn_backend *be;
+	struct vsn_path *path;
+	struct ethhdr *eth;
+	__u32 path_id;
+	__u64 now;
+
+	vk.vm_id = vm_id;
+	vk.vip = p->daddr;
+	vk.port = bpf_ntohs(p->dport);
+	vk.proto = p->l4_proto;
+	vol = bpf_map_lookup_elem(&vsn_volumes, &vk);
+	if (!vol) {
+		*reason = VSN_R_NOT_STORAGE;
+		return NULL;
+	}
+	*reason = VSN_R_NO_ROUTE;
+	be = pick_backend(vol, flow_hash(p), &c.backend_id);
+	if (!be)
+		return NULL;
+	c.vm_id = vm_id;
+	c.volume_id = vol->volume_id;
+	c.vm_ifindex = ctx_ifindex(ctx);
+	c.vip = p->daddr;
+	c.vm_addr = p->saddr;
+	c.backend_addr = be->addr;
+	c.vip_port = p->dport;
+	c.backend_port = bpf_htons(be->port);
+	if (p->l3_proto == ETH_P_IPV6)
+		c.flags |= VSN_CONN_V6;
+	if (mode == VSN_MODE_HOST || p->l4_proto == IPPROTO_UDP) {
+		/* No NAT: the host's own flows, and RoCEv2, whose ICRC covers
+		 * addresses and ports, are only steered. */
+		if (!addr_eq(&be->addr, &p->daddr) || c.backend_port != p->dport)
+			return NULL;
+		if (mode == VSN_MODE_HOST)
+			c.flags |= VSN_CONN_HOST;
+	} else if (!addr_eq(&be->addr, &p->daddr) || c.backend_port != p->dport) {
+		c.flags |= VSN_CONN_DNAT;
+	}
+	path = route_path(&c, &path_id);
+	if (!path)
+		return NULL;
+	if ((path->flags & VSN_PATH_SADDR) && mode == VSN_MODE_VM && p->l4_proto == IPPROTO_TCP) {
+		c.flags |= VSN_CONN_SNAT;
+		c.snat_addr = path->saddr;
+	}
+	eth = ctx_data(ctx);
+	if ((void *)(eth + 1) > ctx_data_end(ctx)) {
+		*reason = VSN_R_MALFORMED;
+		return NULL;
+	}
+	__builtin_memcpy(c.vm_mac, eth->h_source, 6);
+	__builtin_memcpy(c.gw_mac, eth->h_dest, 6);
+	now = bpf_ktime_get_coarse_ns();
+	c.first_seen_ns = now;
+	c.last_seen_ns = now;
+
+	*reason = VSN_R_MAP_FULL;
+	/* Only NAT needs the fabric-side entry.  RoCEv2 replies keep their
+	 * addresses and reach the VM through the kernel's own routing. */
+	if (mode == VSN_MODE_VM && p->l4_proto == IPPROTO_TCP) {
+		rk.saddr = c.backend_addr;
+		rk.daddr = (c.flags & VSN_CONN_SNAT) ? c.snat_addr : c.vm_addr;
+		rk.sport = c.backend_port;
+		rk.dport = p->sport;
+		rk.proto = p->l4_proto;
+		rk.dir = VSN_DIR_FROM_STORAGE;
+		if (bpf_map_update_elem(&vsn_conns, &rk, &c, BPF_ANY))
+			return NULL;
+	}
+	if (bpf_map_update_elem(&vsn_conns, k, &c, BPF_ANY))
+		return NULL;
+	*reason = VSN_R_FORWARDED;
+	return bpf_map_lookup_elem(&vsn_conns, k);
+}
+
+static __always_inline void conn_touch(struct vsn_conn *c, __u32 bytes, __u32 path_id)
+{
+	c->last_seen_ns = bpf_ktime_get_coarse_ns();
+	c->packets++;
+	c->bytes += bytes;
+	if (c->last_path != path_id)
+		c->last_path = path_id;
+}
+
+static __always_inline int pass(__u32 reason, __u32 bytes)
+{
+	count_reason(reason, bytes);
+	return VSN_PASS;
+}
+
+static __always_inline int drop(__u32 reason, __u32 bytes)
+{
+	count_reason(reason, bytes);
+	return VSN_DROP;
+}
+
+#if defined(VSN_CTX_TC)
+/*
+ * Towards storage (VM ingress, or host egress in host mode): find or create
+ * the connection, resolve its current path, rewrite and redirect.
+ */
+static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, enum vsn_mode mode)
+{
+	struct vsn_conn_key k;
+	struct vsn_pkt p;
+	struct vsn_conn *c;
+	struct vsn_path *path;
+	__u32 reason, path_id, len = skb->len;
+	int vlan_removed;
+
+	reason = vsn_parse(skb, &p);
+	if (reason != VSN_R_FORWARDED)
+		return pass(reason, len);
+	conn_key_fwd(&k, &p, vm_id);
+	c = bpf_map_lookup_elem(&vsn_conns, &k);
+	if (c && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) {
+		/* A new connection reusing a tuple: choose afresh if its old
+		 * backend is no longer up. */
+		struct vsn_backend *be = bpf_map_lookup_elem(&vsn_backends, &c->backend_id);
+
+		if (!be || be->state != VSN_BE_UP)
+			c = NULL;
+	}
+	if (!c) {
+		c = conn_create(skb, &p, &k, vm_id, mode, &reason);
+		if (!c)
+			return pass(reason, len);
+	}
+	path = route_path(c, &path_id);
+	if (!path)
+		return pass(VSN_R_NO_ROUTE, len);
+
+	if (c->flags & VSN_CONN_DNAT) {
+		if (rw_addr(skb, &p, false, &c->backend_addr) ||
+		    rw_port(skb, &p, false, c->backend_port))
+			return drop(VSN_R_REWRITE_ERR, len);
+	}
+	if (c->flags & VSN_CONN_SNAT) {
+		if (rw_addr(skb, &p, true, &c->snat_addr))
+			return drop(VSN_R_REWRITE_ERR, len);
+	}
+	if (rw_path_l3(skb, &p, path))
+		return drop(VSN_R_REWRITE_ERR, len);
+	vlan_removed = ctx_vlan_pop(skb, p.vlan_inline);
+	if (vlan_removed < 0)
+		return drop(VSN_R_REWRITE_ERR, len);
+	if ((path->flags & VSN_PATH_VLAN) && ctx_vlan_push(skb, path->vlan_id))
+		return drop(VSN_R_REWRITE_ERR, len);
+
+	conn_touch(c, len, path_id);
+	count(&vsn_path_stats, path_id, len);
+	count(&vsn_be_stats, c->backend_id, len);
+	count(&vsn_vm_stats, vm_id, len);
+	count_reason(VSN_R_FORWARDED, len);
+
+	if (mode == VSN_MODE_HOST && path->ifindex == skb->ifindex) {
+		/* Already on the chosen uplink: the kernel's L2 stands. */
+		if (!(path->flags & VSN_PATH_FIB) && rw_macs(skb, path->smac, path->dmac))
+			return drop(VSN_R_REWRITE_ERR, len);
+		return TC_ACT_OK;
+	}
+	if (path->flags & VSN_PATH_FIB)
+		return bpf_redirect_neigh(path->ifindex, NULL, 0, 0);
+	if (rw_macs(skb, path->smac, path->dmac))
+		return drop(VSN_R_REWRITE_ERR, len);
+	return bpf_redirect(path->ifindex, 0);
+}
+#endif
+
+/* From storage (uplink ingress, XDP or TC): undo the NAT, hand to the VM. */
+static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
+{
+	struct vsn_conn_key k = {};
+	struct vsn_pkt p;
+	struct vsn_conn *c;
+	__u32 reason, len = ctx_len(ctx);
+
+	reason = vsn_parse(ctx, &p);
+	if (reason != VSN_R_FORWARDED)
+		return pass(reason, len);
+	k.saddr = p.saddr;
+	k.daddr = p.daddr;
+	k.sport = p.sport;
+	k.dport = p.dport;
+	k.proto = p.l4_proto;
+	k.dir = VSN_DIR_FROM_STORAGE;
+	c = bpf_map_lookup_elem(&vsn_conns, &k);
+	if (!c) {
+		__u16 sp = bpf_ntohs(p.sport);
+
+		if (sp == VSN_PORT_NVME_TCP || sp == VSN_PORT_NVME_DISC || sp == VSN_PORT_ROCEV2)
+			return pass(VSN_R_NO_CONN, len);
+		return pass(VSN_R_NOT_STORAGE, len);
+	}
+	if (c->flags & VSN_CONN_DNAT) {
+		if (rw_addr(ctx, &p, true, &c->vip) || rw_port(ctx, &p, true, c->vip_port))
+			return drop(VSN_R_REWRITE_ERR, len);
+	}
+	if (c->flags & VSN_CONN_SNAT) {
+		if (rw_addr(ctx, &p, false, &c->vm_addr))
+			return drop(VSN_R_REWRITE_ERR, len);
+	}
+	if (ctx_vlan_pop(ctx, p.vlan_inline) < 0)
+		return drop(VSN_R_REWRITE_ERR, len);
+	if (rw_macs(ctx, c->gw_mac, c->vm_mac))
+		return drop(VSN_R_REWRITE_ERR, len);
+	conn_touch(c, len, c->last_path);
+	count(&vsn_be_stats, c->backend_id, len);
+	count(&vsn_vm_stats, c->vm_id, len);
+	count_reason(VSN_R_FORWARDED, len);
+	return bpf_redirect(c->vm_ifindex, 0);
+}
+
+#endif /* VSN_STEER_H */

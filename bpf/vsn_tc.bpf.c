@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * TC programs: VM interface ingress (towards storage), uplink ingress (from
+ * storage, where XDP cannot attach) and uplink egress (host-initiator).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define VSN_CTX_TC
+#include "vsn_types.h"
+#include "lib/defs.h"
+#include "lib/ctx.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/rewrite.h"
+#include "lib/steer.h"
+
+SEC("tc")
+int vsn_vm_ingress(struct __sk_buff *skb)
+{
+	__u32 idx = skb->ifindex;
+	struct vsn_vm_if *vm;
+
+	vm = bpf_map_lookup_elem(&vsn_vm_if, &idx);
+	if (!vm || !vm->vm_id)
+		return pass(VSN_R_NOT_VM, skb->len);
+	return steer_to_storage(skb, vm->vm_id, VSN_MODE_VM);
+}
+
+SEC("tc")
+int vsn_up_ingress(struct __sk_buff *skb)
+{
+	return steer_from_storage(skb);
+}
+
+SEC("tc")
+int vsn_up_egress(struct __sk_buff *skb)
+{
+	/* Only the host's own flows (no ingress device): packets that vsn or
+	 * the kernel forwards from elsewhere were steered already. */
+	if (skb->ingress_ifindex)
+		return TC_ACT_OK;
+	return steer_to_storage(skb, 0, VSN_MODE_HOST);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

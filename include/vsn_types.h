@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Structures shared by the BPF datapath and userspace: the keys and values of
+ * every pinned map.  Declared once here; BPF code includes it after vmlinux.h,
+ * userspace after <linux/types.h>.  Every field is fixed-width and explicitly
+ * padded so both sides agree on the layout and BTF shows real field names.
+ */
+#ifndef VSN_TYPES_H
+#define VSN_TYPES_H
+
+/* Table sizes.  Changing them changes the map layout: detach first. */
+#define VSN_MAX_IFINDEX	 4096 /* VM interfaces: array indexed by ifindex */
+#define VSN_MAX_VMS	 1024
+#define VSN_MAX_VOLUMES	 1024
+#define VSN_MAX_BACKENDS 1024
+#define VSN_MAX_PATHS	 256
+#define VSN_MAX_ROUTES	 65536
+#define VSN_MAX_CONNS	 (1 << 20)
+/* Maglev table size per volume: prime, and >> backends per volume. */
+#define VSN_CHASH_SIZE	     1021
+#define VSN_MAX_VOL_BACKENDS 16
+/* Two generations per volume so a table rebuild is switched atomically. */
+#define VSN_CHASH_ENTRIES (VSN_MAX_VOLUMES * 2 * VSN_CHASH_SIZE)
+
+/* Pinned map names (at most 15 characters: the kernel's BPF_OBJ_NAME_LEN). */
+#define VSN_MAP_VM_IF	 "vsn_vm_if"
+#define VSN_MAP_VOLUMES	 "vsn_volumes"
+#define VSN_MAP_BACKENDS "vsn_backends"
+#define VSN_MAP_CHASH	 "vsn_chash"
+#define VSN_MAP_PATHS	 "vsn_paths"
+#define VSN_MAP_ROUTES	 "vsn_routes"
+#define VSN_MAP_CONNS	 "vsn_conns"
+#define VSN_MAP_PATH_ST	 "vsn_path_stats"
+#define VSN_MAP_BE_ST	 "vsn_be_stats"
+#define VSN_MAP_VM_ST	 "vsn_vm_stats"
+#define VSN_MAP_REASONS	 "vsn_reasons"
+#define VSN_MAP_IFACES	 "vsn_ifaces"
+
+#define VSN_PORT_NVME_TCP  4420
+#define VSN_PORT_NVME_DISC 8009
+#define VSN_PORT_ROCEV2	   4791
+
+enum vsn_proto {
+	VSN_PROTO_NVME_TCP = 6, /* IPPROTO_TCP */
+	VSN_PROTO_ROCEV2 = 17,	/* IPPROTO_UDP, port 4791 */
+};
+
+enum vsn_backend_state {
+	VSN_BE_DOWN = 0,
+	VSN_BE_UP = 1,
+	VSN_BE_DRAINING = 2, /* keeps its connections, takes no new ones */
+};
+
+/* Path flags: which optional rewrites a path applies. */
+enum vsn_path_flags {
+	VSN_PATH_FIB = 1 << 0,	   /* resolve next hop via the FIB/neighbour table */
+	VSN_PATH_VLAN = 1 << 1,	   /* egress tagged with vlan_id */
+	VSN_PATH_DSCP = 1 << 2,	   /* set DSCP, keep ECN */
+	VSN_PATH_FLOWLBL = 1 << 3, /* set IPv6 flow label */
+	VSN_PATH_SADDR = 1 << 4,   /* SNAT new NVMe/TCP connections to saddr */
+	VSN_PATH_TTL = 1 << 5,	   /* set IPv4 TTL / IPv6 hop limit */
+	VSN_PATH_ECN = 1 << 6,	   /* set ECN codepoint */
+};
+
+/* Why a packet was passed untouched or dropped.  Index of vsn_reasons. */
+enum vsn_reason {
+	VSN_R_FORWARDED = 0, /* rewritten and redirected */
+	VSN_R_NOT_STORAGE,   /* not to a configured volume: passed */
+	VSN_R_NO_ROUTE,	     /* volume known but no usable backend/path: passed */
+	VSN_R_MAP_FULL,	     /* connection insert failed: passed */
+	VSN_R_MALFORMED,     /* truncated or inconsistent headers: passed */
+	VSN_R_UNSUPPORTED,   /* fragments, IPv6 extension headers, ...: passed */
+	VSN_R_NO_CONN,	     /* reply without a connection entry: passed */
+	VSN_R_REWRITE_ERR,   /* a helper failed mid-way: dropped */
+	VSN_R_FIB_MISS,	     /* FIB lookup could not resolve: passed to the stack */
+	VSN_R_NOT_VM,	     /* ingress interface is not a VM interface: passed */
+	VSN_R_MAX,
+};
+
+/*
+ * Addresses are 16 bytes; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d) so
+ * one key type serves both families.  Network byte order.
+ */
+struct vsn_addr {
+	__u32 a[4];
+};
+
+/* vsn_vm_if: array, index = ifindex of a VM interface. vm_id 0 = none. */
+struct vsn_vm_if {
+	__u32 vm_id;
+};
+
+/* vsn_volumes: hash. */
+struct vsn_volume_key {
+	__u32 vm_id; /* 0 = the host itself (host-initiator mode) */
+	struct vsn_addr vip;
+	__u16 port; /* host byte order */
+	__u8 proto; /* enum vsn_proto */
+	__u8 pad;
+};
+
+struct vsn_volume {
+	__u32 volume_id; /* 1..VSN_MAX_VOLUMES-1 */
+	__u32 chash_gen; /* 0/1: which half of vsn_chash is live */
+	/* The configured backend set, so the table can be rebuilt when a
+	 * backend changes state (the datapath reads only the two above). */
+	__u32 n_backends;
+	__u32 backends[VSN_MAX_VOL_BACKENDS];
+};
+
+/* vsn_backends: hash, key = backend id. */
+struct vsn_backend {
+	struct vsn_addr addr;
+	__u16 port; /* host byte order */
+	__u8 state; /* enum vsn_backend_state */
+	__u8 tier;
+	__u32 weight;
+};
+
+/*
+ * vsn_chash: array of backend ids, index =
+ * (volume_id * 2 + chash_gen) * VSN_CHASH_SIZE + (flow hash % VSN_CHASH_SIZE).
+ */
+
+/* vsn_paths: hash, key = path id. */
+struct vsn_path {
+	__u32 ifindex; /* egress uplink */
+	__u32 flags;   /* enum vsn_path_flags */
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u16 vlan_id;
+	__u8 dscp;
+	__u8 ttl;
+	__u32 flow_label;
+	struct vsn_addr saddr;
+	__u8 ecn;
+	__u8 pad[3];
+};
+
+/* vsn_routes: hash.  The dynamic mapping table the controller rewrites. */
+struct vsn_route_key {
+	__u32 vm_id;
+	__u32 volume_id;
+	__u32 backend_id;
+};
+
+struct vsn_route {
+	__u32 path_id;
+};
+
+/*
+ * vsn_conns: LRU hash.  Each connection has two entries: the VM-side key
+ * (as the VM sent it: VM address -> VIP) and the fabric-side key (as the
+ * backend replies: backend -> VM or SNAT address).  dir tells them apart.
+ */
+enum vsn_conn_dir {
+	VSN_DIR_TO_STORAGE = 0,
+	VSN_DIR_FROM_STORAGE = 1,
+};
+
+struct vsn_conn_key {
+	struct vsn_addr saddr;
+	struct vsn_addr daddr;
+	__u16 sport; /* network byte order */
+	__u16 dport;
+	__u8 proto;
+	__u8 dir; /* enum vsn_conn_dir */
+	__u16 pad;
+	__u32 vm_id; /* VM-side entries: the VM's id; fabric side: 0 */
+};
+
+enum vsn_conn_flags {
+	VSN_CONN_DNAT = 1 << 0, /* destination rewritten VIP -> backend */
+	VSN_CONN_SNAT = 1 << 1, /* source rewritten VM -> path saddr */
+	VSN_CONN_V6 = 1 << 2,
+	VSN_CONN_HOST = 1 << 3, /* host-initiator flow (no NAT) */
+};
+
+struct vsn_conn {
+	__u32 vm_id;
+	__u32 volume_id;
+	__u32 backend_id;
+	__u32 path_override;	 /* 0 = follow vsn_routes */
+	__u32 flags;		 /* enum vsn_conn_flags */
+	__u32 vm_ifindex;	 /* where replies go (VM-direct) */
+	struct vsn_addr vip;	 /* what the VM connected to */
+	struct vsn_addr vm_addr; /* the VM's own address (before SNAT) */
+	struct vsn_addr backend_addr;
+	struct vsn_addr snat_addr; /* valid with VSN_CONN_SNAT */
+	__u16 vip_port;		   /* network byte order */
+	__u16 backend_port;	   /* network byte order */
+	__u8 vm_mac[6];		   /* replies: destination MAC */
+	__u8 gw_mac[6];		   /* replies: source MAC (what the VM sent to) */
+	__u32 last_path;	   /* path the last packet took (counters, show) */
+	__u32 pad;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u64 packets;
+	__u64 bytes;
+};
+
+/*
+ * vsn_ifaces: hash, ifindex -> what vsn attached there.  Userspace state
+ * only (the datapath never reads it): detach and status work from it.
+ */
+enum vsn_iface_role {
+	VSN_ROLE_VM = 1,
+	VSN_ROLE_UPLINK = 2,
+};
+
+enum vsn_iface_hook {
+	VSN_HOOK_TC_INGRESS = 1 << 0,
+	VSN_HOOK_TC_EGRESS = 1 << 1,
+	VSN_HOOK_XDP_NATIVE = 1 << 2,
+	VSN_HOOK_XDP_SKB = 1 << 3,
+	VSN_HOOK_CLSACT_OURS = 1 << 4, /* vsn created the clsact qdisc */
+};
+
+struct vsn_iface {
+	__u32 role;  /* enum vsn_iface_role */
+	__u32 hooks; /* enum vsn_iface_hook */
+	char name[16];
+	__u64 capacity_bps; /* uplinks: from the config, 0 = unknown */
+};
+
+/* Per-CPU counters: vsn_path_stats, vsn_be_stats, vsn_vm_stats (arrays
+ * indexed by id), vsn_reasons (array indexed by enum vsn_reason). */
+struct vsn_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif /* VSN_TYPES_H */

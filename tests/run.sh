@@ -1,0 +1,66 @@
+#!/bin/bash
+# Runs every test suite and closes with one line "N passed, N failed".
+# Each suite prints TAP-style lines ("ok N - name" / "not ok N - name");
+# a suite that crashes or prints nothing counts as one failure.
+# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns cli)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PY=/usr/bin/python3
+BUILD=${BUILD:-build}
+LOGDIR=$BUILD/test-logs
+mkdir -p "$LOGDIR"
+
+# The tests need a BPF filesystem; mount one if the machine has none.
+if ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
+
+passed=0
+failed=0
+failures=()
+
+run_suite() { # name command...
+	local name=$1 log="$LOGDIR/$1.log" p f rc
+	shift
+	printf '== %s\n' "$name"
+	"$@" >"$log" 2>&1
+	rc=$?
+	p=$(grep -cE '^ok [0-9]+' "$log")
+	f=$(grep -cE '^not ok [0-9]+' "$log")
+	grep -E '^(not )?ok [0-9]+' "$log" | sed 's/^/   /'
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "   not ok - $name exited $rc without reporting a failure (see $log)"
+		tail -20 "$log" | sed 's/^/   | /'
+	fi
+	if [ "$f" -ne 0 ]; then
+		failures+=("$name: see $log")
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns cli)
+
+for s in "${suites[@]}"; do
+	case $s in
+	unit)
+		for t in "$BUILD"/unit/test_*; do
+			[ -x "$t" ] || continue
+			run_suite "unit-$(basename "$t")" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
+		done
+		;;
+	pkt) run_suite pkt $PY tests/pkt/test_datapath.py ;;
+	netns) run_suite netns bash tests/netns/test_netns.sh ;;
+	cli) run_suite cli bash tests/cli/test_cli.sh ;;
+	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
+	esac
+done
+
+for f in "${failures[@]}"; do
+	echo "FAILED $f"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

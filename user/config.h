@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The vsn config file: what `vsn apply FILE` reads.  Loading is two steps:
+ * config_load() parses YAML into struct vsn_config (libcyaml does the schema,
+ * a libyaml pass remembers the line of every node so later errors can name
+ * it), then config_validate() checks the model as a whole.  Nothing touches
+ * the kernel here: resolving interfaces and writing maps is plan.c's job.
+ */
+#ifndef VSN_CONFIG_H
+#define VSN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vsn_types.h"
+
+#define VSN_ERR_MAX 512
+
+/* An error that names the file, line and field, e.g.
+ * "vsn.yaml:14: volumes[1].address: duplicate volume address 10.0.0.1:4420 for vm1" */
+struct vsn_err {
+	char msg[VSN_ERR_MAX];
+};
+
+struct vsn_cfg_vm {
+	char *name; /* unique */
+	uint32_t id; /* 1..VSN_MAX_VMS-1, unique */
+	char *interface; /* VM-side interface (tap/veth) */
+	unsigned line;
+};
+
+struct vsn_cfg_uplink {
+	char *interface; /* unique */
+	uint64_t capacity_bps; /* "10gbit", "100mbit", "1000000" (bit/s); 0 = unknown */
+	unsigned line;
+};
+
+struct vsn_cfg_backend {
+	uint32_t id; /* 1..VSN_MAX_BACKENDS-1, unique */
+	char *name; /* optional, unique when set */
+	char *address; /* IPv4 or IPv6 literal */
+	uint16_t port; /* default 4420 */
+	uint8_t state; /* enum vsn_backend_state; "up" (default), "down", "draining" */
+	uint32_t weight; /* default 100, 1..65535 */
+	uint8_t tier; /* default 0, 0..7 */
+	uint32_t *paths; /* path ids usable to reach it; first = default */
+	unsigned n_paths;
+	unsigned line;
+};
+
+struct vsn_cfg_path {
+	uint32_t id; /* 1..VSN_MAX_PATHS-1, unique */
+	char *uplink; /* must be one of uplinks[].interface */
+	char *next_hop_mac; /* "aa:bb:cc:dd:ee:ff", or NULL with fib = true */
+	bool fib; /* resolve next hop with the kernel FIB/neighbour table */
+	char *source_mac; /* optional; default: the uplink's own MAC */
+	int vlan; /* -1 = untagged, else 1..4094 */
+	int dscp; /* -1 = keep, else 0..63 */
+	int ecn; /* -1 = keep, else 0..3 */
+	int ttl; /* -1 = keep, else 1..255 */
+	int64_t flow_label; /* -1 = keep, else 0..0xfffff (IPv6 only) */
+	char *source_address; /* optional SNAT address for NVMe/TCP */
+	unsigned line;
+};
+
+struct vsn_cfg_volume {
+	uint32_t id; /* 1..VSN_MAX_VOLUMES-1, unique */
+	char *vm; /* name of a vms[] entry, or "host" for host-initiator */
+	char *address; /* the virtual storage address (VIP) */
+	uint16_t port; /* default 4420 (nvme-tcp) or 4791 (roce) */
+	uint8_t proto; /* enum vsn_proto; "nvme-tcp" (default) or "roce" */
+	uint32_t *backends; /* backend ids */
+	unsigned n_backends;
+	unsigned line;
+};
+
+struct vsn_cfg_route {
+	char *vm; /* vm name or "host" */
+	uint32_t volume;
+	uint32_t backend;
+	uint32_t path;
+	unsigned line;
+};
+
+struct vsn_config {
+	char *file; /* path it was loaded from (for messages) */
+	struct vsn_cfg_vm *vms;
+	unsigned n_vms;
+	struct vsn_cfg_uplink *uplinks;
+	unsigned n_uplinks;
+	struct vsn_cfg_backend *backends;
+	unsigned n_backends;
+	struct vsn_cfg_path *paths;
+	unsigned n_paths;
+	struct vsn_cfg_volume *volumes;
+	unsigned n_volumes;
+	struct vsn_cfg_route *routes;
+	unsigned n_routes;
+};
+
+/* Parse FILE.  On error returns NULL and fills err (file:line: field: why). */
+struct vsn_config *config_load(const char *file, struct vsn_err *err);
+/* Whole-model checks (ids, references, duplicates, ranges, families).
+ * Returns 0 or -EINVAL with err filled.  Does not look at the system. */
+int config_validate(const struct vsn_config *cfg, struct vsn_err *err);
+void config_free(struct vsn_config *cfg);
+
+/* Helpers shared with the CLI. */
+int parse_addr(const char *s, struct vsn_addr *out, bool *is_v6);
+int parse_mac(const char *s, uint8_t mac[6]);
+int parse_rate(const char *s, uint64_t *bps);
+const struct vsn_cfg_vm *config_find_vm(const struct vsn_config *cfg, const char *name);
+
+#endif /* VSN_CONFIG_H */

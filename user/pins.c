@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Finding the pinned maps, and the checks every command makes first. */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+
+#include "vsn.h"
+
+void vsn_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("vsn: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void vsn_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("vsn: warning: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void vsn_info(const struct vsn_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->json)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int pins_path(const struct vsn_opts *o, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", o->pin_dir, name);
+
+	if (n < 0 || (size_t)n >= len) {
+		vsn_err("pin path too long: %s/%s", o->pin_dir, name);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Root, and a BPF filesystem under the pin directory's parent. */
+int pins_check_env(const struct vsn_opts *o)
+{
+	char parent[4096];
+	struct statfs st;
+	char *slash;
+
+	if (geteuid() != 0) {
+		vsn_err("must run as root (BPF maps and programs need CAP_BPF and CAP_NET_ADMIN)");
+		return -EPERM;
+	}
+	snprintf(parent, sizeof(parent), "%s", o->pin_dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (statfs(parent, &st) || st.f_type != BPF_FS_MAGIC) {
+		vsn_err("%s is not on a BPF filesystem; mount one with: mount -t bpf bpf %s",
+			o->pin_dir, parent);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int open_one(const struct vsn_opts *o, const char *name, int *fd)
+{
+	char path[4096];
+	int err = pins_path(o, name, path, sizeof(path));
+
+	if (err)
+		return err;
+	*fd = bpf_obj_get(path);
+	if (*fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			vsn_err("map %s not found: run 'vsn attach' first", path);
+		else
+			vsn_err("cannot open map %s: %s", path, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int pins_open(const struct vsn_opts *o, struct vsn_maps *m)
+{
+	struct {
+		const char *name;
+		int *fd;
+	} tab[] = {
+	    {VSN_MAP_VM_IF, &m->vm_if},	       {VSN_MAP_VOLUMES, &m->volumes},
+	    {VSN_MAP_BACKENDS, &m->backends},  {VSN_MAP_CHASH, &m->chash},
+	    {VSN_MAP_PATHS, &m->paths},	       {VSN_MAP_ROUTES, &m->routes},
+	    {VSN_MAP_CONNS, &m->conns},	       {VSN_MAP_IFACES, &m->ifaces},
+	    {VSN_MAP_PATH_ST, &m->path_stats}, {VSN_MAP_BE_ST, &m->be_stats},
+	    {VSN_MAP_VM_ST, &m->vm_stats},     {VSN_MAP_REASONS, &m->reasons},
+	};
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		*tab[i].fd = -1;
+	err = pins_check_env(o);
+	if (err)
+		return err;
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		err = open_one(o, tab[i].name, tab[i].fd);
+		if (err) {
+			pins_close(m);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void pins_close(struct vsn_maps *m)
+{
+	int *fds = (int *)m;
+	size_t i;
+
+	for (i = 0; i < sizeof(*m) / sizeof(int); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * A plan is the config resolved against this host (ifindexes, MACs,
+ * consistent-hash tables): exactly the map entries to write.  Building one
+ * touches nothing; applying one writes the maps in an order that never lets
+ * a packet see a half-applied change.
+ */
+#ifndef VSN_PLAN_H
+#define VSN_PLAN_H
+
+#include "config.h"
+#include "vsn.h"
+
+struct plan_vm_if {
+	__u32 ifindex;
+	struct vsn_vm_if v;
+};
+
+struct plan_backend {
+	__u32 id;
+	struct vsn_backend v;
+};
+
+struct plan_path {
+	__u32 id;
+	struct vsn_path v;
+};
+
+struct plan_route {
+	struct vsn_route_key k;
+	struct vsn_route v;
+};
+
+struct plan_volume {
+	struct vsn_volume_key k;
+	struct vsn_volume v; /* chash_gen is chosen at apply time */
+};
+
+struct vsn_plan {
+	struct plan_vm_if *vm_ifs;
+	unsigned n_vm_ifs;
+	struct plan_backend *backends;
+	unsigned n_backends;
+	struct plan_path *paths;
+	unsigned n_paths;
+	struct plan_route *routes;
+	unsigned n_routes;
+	struct plan_volume *volumes;
+	unsigned n_volumes;
+};
+
+/* ifaces_fd: vsn_ifaces (what is attached), or -1 to skip those checks. */
+int plan_build(const struct vsn_config *cfg, int ifaces_fd, struct vsn_plan *plan,
+	       struct vsn_err *err);
+int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn_err *err);
+void plan_free(struct vsn_plan *plan);
+
+/* Rebuild the consistent-hash table of every volume that lists backend_id
+ * (0: all volumes) from the backends' current states, and switch them in. */
+int plan_rehash(const struct vsn_maps *m, __u32 backend_id, struct vsn_err *err);
+
+#endif /* VSN_PLAN_H */

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* What every vsn subcommand shares: options, the pinned maps, messages. */
+#ifndef VSN_H
+#define VSN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#include "vsn_types.h"
+
+#define VSN_DEFAULT_PIN_DIR "/sys/fs/bpf/vsn"
+#define VSN_PIN_ENV	    "VSN_PIN_DIR"
+
+/* Options common to all subcommands, parsed once in main(). */
+struct vsn_opts {
+	const char *pin_dir;
+	bool json;
+	bool verbose;
+};
+
+/* File descriptors of the pinned maps, opened by pins_open(). */
+struct vsn_maps {
+	int vm_if;
+	int volumes;
+	int backends;
+	int chash;
+	int paths;
+	int routes;
+	int conns;
+	int ifaces;
+	int path_stats;
+	int be_stats;
+	int vm_stats;
+	int reasons;
+};
+
+/* Before pins_open(): pins_close() of this is a no-op. */
+#define VSN_MAPS_NONE                                                                              \
+	{                                                                                          \
+		.vm_if = -1, .volumes = -1, .backends = -1, .chash = -1, .paths = -1,              \
+		.routes = -1, .conns = -1, .ifaces = -1, .path_stats = -1, .be_stats = -1,         \
+		.vm_stats = -1, .reasons = -1                                                      \
+	}
+
+/* Messages: errors go to stderr prefixed "vsn: ", and say what to do. */
+void vsn_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vsn_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vsn_info(const struct vsn_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* pins.c */
+int pins_check_env(const struct vsn_opts *o);
+int pins_open(const struct vsn_opts *o, struct vsn_maps *m);
+void pins_close(struct vsn_maps *m);
+int pins_path(const struct vsn_opts *o, const char *name, char *buf, size_t len);
+
+/* Subcommands: each returns the process exit status. */
+int cmd_attach(const struct vsn_opts *o, int argc, char **argv);
+int cmd_detach(const struct vsn_opts *o, int argc, char **argv);
+int cmd_status(const struct vsn_opts *o, int argc, char **argv);
+int cmd_apply(const struct vsn_opts *o, int argc, char **argv);
+int cmd_show(const struct vsn_opts *o, int argc, char **argv);
+int cmd_route(const struct vsn_opts *o, int argc, char **argv);
+int cmd_backend(const struct vsn_opts *o, int argc, char **argv);
+
+#endif /* VSN_H */
