@@ -23,12 +23,12 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	     -Iinclude -Iuser -isystem $(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lxdp -lelf -lz -lcyaml -lyaml)
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-aliasing \
 	      -I$(BUILD) -Iinclude -Ibpf
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test test-unit test-pkt test-netns test-cli lint format clean demo bench
+.PHONY: all deps test lint format clean demo
 
 all: $(BUILD)/vsn
 
@@ -71,3 +71,7 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh

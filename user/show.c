@@ -45,8 +45,9 @@ static const char *ifname(__u32 ifindex, char *buf)
 	return buf;
 }
 
-/* Iterate a hash map: calls fn for each (key, value). */
-typedef void (*entry_fn)(const struct vsn_opts *o, const struct vsn_maps *m, const void *k,
+/* Iterate a hash map: calls fn for each (key, value); fn returns whether it
+ * printed the entry, so JSON separators go only between printed ones. */
+typedef bool (*entry_fn)(const struct vsn_opts *o, const struct vsn_maps *m, const void *k,
 			 const void *v, bool first);
 
 static int for_each(const struct vsn_opts *o, const struct vsn_maps *m, int fd, size_t ks,
@@ -63,13 +64,13 @@ static int for_each(const struct vsn_opts *o, const struct vsn_maps *m, int fd, 
 		first = false;
 		if (bpf_map_lookup_elem(fd, key, val))
 			continue;
-		fn(o, m, key, val, n == 0);
-		n++;
+		if (fn(o, m, key, val, n == 0))
+			n++;
 	}
 	return n;
 }
 
-static void show_volume(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
+static bool show_volume(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
 			const void *vp, bool first)
 {
 	const struct vsn_volume_key *k = kp;
@@ -86,7 +87,7 @@ static void show_volume(const struct vsn_opts *o, const struct vsn_maps *m, cons
 		for (unsigned i = 0; i < v->n_backends && i < VSN_MAX_VOL_BACKENDS; i++)
 			printf("%s%u", i ? "," : "", v->backends[i]);
 		printf("]}");
-		return;
+		return true;
 	}
 	if (first)
 		printf("%-7s %-6s %-28s %-9s %s\n", "VOLUME", "VM", "ADDRESS", "PROTOCOL",
@@ -97,9 +98,10 @@ static void show_volume(const struct vsn_opts *o, const struct vsn_maps *m, cons
 	for (unsigned i = 0; i < v->n_backends && i < VSN_MAX_VOL_BACKENDS; i++)
 		printf("%s%u", i ? "," : " ", v->backends[i]);
 	printf("\n");
+	return true;
 }
 
-static void show_backend(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
+static bool show_backend(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
 			 const void *vp, bool first)
 {
 	const struct vsn_backend *b = vp;
@@ -111,16 +113,17 @@ static void show_backend(const struct vsn_opts *o, const struct vsn_maps *m, con
 		       "\"tier\":%u}",
 		       first ? "" : ",", *(const __u32 *)kp, a, b->port, state_name(b->state),
 		       b->weight, b->tier);
-		return;
+		return true;
 	}
 	if (first)
 		printf("%-7s %-40s %-6s %-9s %-7s %s\n", "ID", "ADDRESS", "PORT", "STATE", "WEIGHT",
 		       "TIER");
 	printf("%-7u %-40s %-6u %-9s %-7u %u\n", *(const __u32 *)kp, a, b->port,
 	       state_name(b->state), b->weight, b->tier);
+	return true;
 }
 
-static void show_path(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
+static bool show_path(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
 		      const void *vp, bool first)
 {
 	const struct vsn_path *p = vp;
@@ -146,7 +149,7 @@ static void show_path(const struct vsn_opts *o, const struct vsn_maps *m, const 
 		       p->flags & VSN_PATH_ECN ? p->ecn : -1, p->flags & VSN_PATH_TTL ? p->ttl : -1,
 		       p->flags & VSN_PATH_FLOWLBL ? (long long)p->flow_label : -1LL,
 		       sa[0] ? "\"" : "", sa[0] ? sa : "null", sa[0] ? "\"" : "");
-		return;
+		return true;
 	}
 	if (p->flags & VSN_PATH_VLAN)
 		n += snprintf(extra + n, sizeof(extra) - n, " vlan=%u", p->vlan_id);
@@ -164,9 +167,10 @@ static void show_path(const struct vsn_opts *o, const struct vsn_maps *m, const 
 		printf("%-5s %-16s %-17s %-17s %s\n", "ID", "UPLINK", "SOURCE MAC", "NEXT HOP",
 		       "OPTIONS");
 	printf("%-5u %-16s %-17s %-17s%s\n", *(const __u32 *)kp, dev, sm, dm, extra);
+	return true;
 }
 
-static void show_route(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
+static bool show_route(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
 		       const void *vp, bool first)
 {
 	const struct vsn_route_key *k = kp;
@@ -175,11 +179,12 @@ static void show_route(const struct vsn_opts *o, const struct vsn_maps *m, const
 	if (o->json) {
 		printf("%s{\"vm\":%u,\"volume\":%u,\"backend\":%u,\"path\":%u}", first ? "" : ",",
 		       k->vm_id, k->volume_id, k->backend_id, r->path_id);
-		return;
+		return true;
 	}
 	if (first)
 		printf("%-6s %-7s %-8s %s\n", "VM", "VOLUME", "BACKEND", "PATH");
 	printf("%-6u %-7u %-8u %u\n", k->vm_id, k->volume_id, k->backend_id, r->path_id);
+	return true;
 }
 
 static __u32 current_path(const struct vsn_maps *m, const struct vsn_conn *c)
@@ -192,7 +197,7 @@ static __u32 current_path(const struct vsn_maps *m, const struct vsn_conn *c)
 	return bpf_map_lookup_elem(m->routes, &rk, &r) ? 0 : r.path_id;
 }
 
-static void show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
+static bool show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const void *kp,
 		      const void *vp, bool first)
 {
 	const struct vsn_conn_key *k = kp;
@@ -204,7 +209,7 @@ static void show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 	double idle;
 
 	if (k->dir != VSN_DIR_TO_STORAGE)
-		return;
+		return false;
 	addr_str(&k->saddr, s, sizeof(s));
 	addr_str(&k->daddr, d, sizeof(d));
 	addr_str(&c->backend_addr, b, sizeof(b));
@@ -230,7 +235,7 @@ static void show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 		    ntohs(c->backend_port), current_path(m, c), c->path_override,
 		    (unsigned long long)c->packets, (unsigned long long)c->bytes,
 		    (unsigned long long)rc.packets, (unsigned long long)rc.bytes, idle);
-		return;
+		return true;
 	}
 	printf("vm %-4u %s [%s]:%u -> [%s]:%u  backend %u [%s]:%u  path %u%s  tx %llu pkts %llu B  "
 	       "rx %llu pkts %llu B  idle %.1fs\n",
@@ -239,6 +244,7 @@ static void show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 	       c->path_override ? " (pinned)" : "", (unsigned long long)c->packets,
 	       (unsigned long long)c->bytes, (unsigned long long)rc.packets,
 	       (unsigned long long)rc.bytes, idle);
+	return true;
 }
 
 /* Sum a per-CPU counter over all CPUs. */

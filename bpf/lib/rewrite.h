@@ -109,27 +109,30 @@ static __always_inline int rw_path_l3(vsn_ctx_t *ctx, const struct vsn_pkt *p,
 	if (l3 > ETH_HLEN_ + VLAN_HLEN_)
 		return -1;
 	if (p->l3_proto == ETH_P_IP) {
-		struct iphdr *ip = data + l3;
-		__u16 old0, new0, old8, new8;
-		__u8 tos;
-		__s64 diff;
+		/* Words 0 (version/IHL, TOS) and 4 (TTL, protocol) of the
+		 * header, rewritten whole so the checksum diff sees both. */
+		union {
+			__u16 w;
+			__u8 b[2];
+		} o0, n0, o8, n8;
+		__u16 *w = data + l3;
 
-		if ((void *)(ip + 1) > end)
+		if ((void *)(w + 10) > end)
 			return -1;
-		old0 = *(__u16 *)ip;
-		old8 = *((__u16 *)ip + 4);
-		tos = ip->tos;
+		o0.w = w[0];
+		o8.w = w[4];
+		n0 = o0;
+		n8 = o8;
 		if (path->flags & VSN_PATH_DSCP)
-			tos = (path->dscp << 2) | (tos & 3);
+			n0.b[1] = (path->dscp << 2) | (n0.b[1] & 3);
 		if (path->flags & VSN_PATH_ECN)
-			tos = (tos & ~3) | (path->ecn & 3);
-		ip->tos = tos;
+			n0.b[1] = (n0.b[1] & ~3) | (path->ecn & 3);
 		if (path->flags & VSN_PATH_TTL)
-			ip->ttl = path->ttl;
-		new0 = *(__u16 *)ip;
-		new8 = *((__u16 *)ip + 4);
-		diff = diff16(old0, new0) + diff16(old8, new8);
-		return ctx_l3_csum_diff(ctx, l3 + IP4_CSUM_OFF, diff);
+			n8.b[0] = path->ttl;
+		w[0] = n0.w;
+		w[4] = n8.w;
+		return ctx_l3_csum_diff(ctx, l3 + IP4_CSUM_OFF,
+					diff16(o0.w, n0.w) + diff16(o8.w, n8.w));
 	} else {
 		struct ipv6hdr *ip6 = data + l3;
 		__u32 w, tc;

@@ -46,8 +46,7 @@ static void tmp_remove(struct tmp *t)
 }
 
 /* Load and validate; returns NULL (with err filled) on either failure. */
-static struct vsn_config *load(struct tmp *t, const char *yaml,
-			       struct vsn_err *err)
+static struct vsn_config *load(struct tmp *t, const char *yaml, struct vsn_err *err)
 {
 	struct vsn_config *cfg;
 
@@ -62,7 +61,7 @@ static struct vsn_config *load(struct tmp *t, const char *yaml,
 
 static struct vsn_config *load_ok(struct tmp *t, const char *yaml)
 {
-	struct vsn_err err = { .msg = "" };
+	struct vsn_err err = {.msg = ""};
 	struct vsn_config *cfg = load(t, yaml, &err);
 
 	if (!cfg)
@@ -72,31 +71,28 @@ static struct vsn_config *load_ok(struct tmp *t, const char *yaml)
 }
 
 /* The message must start with "FILE:LINE: FIELD: " and mention why. */
-static void expect_error(const char *yaml, unsigned line, const char *field,
-			 const char *why)
+static void expect_error(const char *yaml, unsigned line, const char *field, const char *why)
 {
-	struct vsn_err err = { .msg = "" };
+	struct vsn_err err = {.msg = ""};
 	struct vsn_config *cfg;
 	char prefix[PATH_MAX + 128];
-	struct tmp t;
+	struct tmp t = {.dir = ""};
 
 	cfg = load(&t, yaml, &err);
 	if (line)
-		snprintf(prefix, sizeof(prefix), "%s:%u: %s: ", t.path, line,
-			 field);
+		snprintf(prefix, sizeof(prefix), "%s:%u: %s: ", t.path, line, field);
 	else
 		snprintf(prefix, sizeof(prefix), "%s: %s", t.path, field);
 	tmp_remove(&t);
 	config_free(cfg);
-	if (strncmp(err.msg, prefix, strlen(prefix)) ||
-	    !strstr(err.msg, why))
-		print_error("got:      %s\nexpected: %s...%s\n", err.msg,
-			    prefix, why);
+	if (strncmp(err.msg, prefix, strlen(prefix)) || !strstr(err.msg, why))
+		print_error("got:      %s\nexpected: %s...%s\n", err.msg, prefix, why);
 	assert_null(cfg);
 	assert_int_equal(strncmp(err.msg, prefix, strlen(prefix)), 0);
 	assert_non_null(strstr(err.msg, why));
 }
 
+/* clang-format off */
 /* Lines 1..11; volumes and routes are appended by the tests. */
 #define BASE \
 	"vms:\n" \
@@ -117,56 +113,56 @@ static void expect_error(const char *yaml, unsigned line, const char *field,
 	"  - {id: 1, vm: vm1, address: 192.168.100.10, port: 4420, protocol: nvme-tcp, backends: [1, 2]}\n" \
 	"routes:\n" \
 	"  - {vm: vm1, volume: 1, backend: 1, path: 2}\n"
+/* clang-format on */
 
 /* The same configuration in block style. */
-static const char valid_block[] =
-	"# comment\n"				/* 1 */
-	"vms:\n"				/* 2 */
-	"  - name: vm1\n"			/* 3 */
-	"    id: 1\n"				/* 4 */
-	"    interface: vsnt-vm1\n"		/* 5 */
-	"uplinks:\n"				/* 6 */
-	"  - interface: up0\n"			/* 7 */
-	"    capacity: 10gbit\n"		/* 8 */
-	"  - interface: up1\n"			/* 9 */
-	"    capacity: 10gbit\n"		/* 10 */
-	"paths:\n"				/* 11 */
-	"  - id: 1\n"				/* 12 */
-	"    uplink: up0\n"			/* 13 */
-	"    next_hop: \"02:00:00:00:01:02\"\n"	/* 14 */
-	"    vlan: 100\n"			/* 15 */
-	"    dscp: 26\n"			/* 16 */
-	"  - id: 2\n"				/* 17 */
-	"    uplink: up1\n"			/* 18 */
-	"    next_hop: fib\n"			/* 19 */
-	"    source_address: 10.0.2.1\n"	/* 20 */
-	"backends:\n"				/* 21 */
-	"  - id: 1\n"				/* 22 */
-	"    name: t1\n"			/* 23 */
-	"    address: 10.0.1.2\n"		/* 24 */
-	"    port: 4420\n"			/* 25 */
-	"    paths:\n"				/* 26 */
-	"      - 1\n"				/* 27 */
-	"      - 2\n"				/* 28 */
-	"  - id: 2\n"				/* 29 */
-	"    name: t2\n"			/* 30 */
-	"    address: 10.0.2.2\n"		/* 31 */
-	"    state: draining\n"			/* 32 */
-	"    weight: 50\n"			/* 33 */
-	"    tier: 1\n"				/* 34 */
-	"    paths: [2]\n"			/* 35 */
-	"volumes:\n"				/* 36 */
-	"  - id: 1\n"				/* 37 */
-	"    vm: vm1\n"				/* 38 */
-	"    address: 192.168.100.10\n"		/* 39 */
-	"    port: 4420\n"			/* 40 */
-	"    protocol: nvme-tcp\n"		/* 41 */
-	"    backends: [1, 2]\n"		/* 42 */
-	"routes:\n"				/* 43 */
-	"  - vm: vm1\n"				/* 44 */
-	"    volume: 1\n"			/* 45 */
-	"    backend: 1\n"			/* 46 */
-	"    path: 2\n";			/* 47 */
+static const char valid_block[] = "# comment\n"				  /* 1 */
+				  "vms:\n"				  /* 2 */
+				  "  - name: vm1\n"			  /* 3 */
+				  "    id: 1\n"				  /* 4 */
+				  "    interface: vsnt-vm1\n"		  /* 5 */
+				  "uplinks:\n"				  /* 6 */
+				  "  - interface: up0\n"		  /* 7 */
+				  "    capacity: 10gbit\n"		  /* 8 */
+				  "  - interface: up1\n"		  /* 9 */
+				  "    capacity: 10gbit\n"		  /* 10 */
+				  "paths:\n"				  /* 11 */
+				  "  - id: 1\n"				  /* 12 */
+				  "    uplink: up0\n"			  /* 13 */
+				  "    next_hop: \"02:00:00:00:01:02\"\n" /* 14 */
+				  "    vlan: 100\n"			  /* 15 */
+				  "    dscp: 26\n"			  /* 16 */
+				  "  - id: 2\n"				  /* 17 */
+				  "    uplink: up1\n"			  /* 18 */
+				  "    next_hop: fib\n"			  /* 19 */
+				  "    source_address: 10.0.2.1\n"	  /* 20 */
+				  "backends:\n"				  /* 21 */
+				  "  - id: 1\n"				  /* 22 */
+				  "    name: t1\n"			  /* 23 */
+				  "    address: 10.0.1.2\n"		  /* 24 */
+				  "    port: 4420\n"			  /* 25 */
+				  "    paths:\n"			  /* 26 */
+				  "      - 1\n"				  /* 27 */
+				  "      - 2\n"				  /* 28 */
+				  "  - id: 2\n"				  /* 29 */
+				  "    name: t2\n"			  /* 30 */
+				  "    address: 10.0.2.2\n"		  /* 31 */
+				  "    state: draining\n"		  /* 32 */
+				  "    weight: 50\n"			  /* 33 */
+				  "    tier: 1\n"			  /* 34 */
+				  "    paths: [2]\n"			  /* 35 */
+				  "volumes:\n"				  /* 36 */
+				  "  - id: 1\n"				  /* 37 */
+				  "    vm: vm1\n"			  /* 38 */
+				  "    address: 192.168.100.10\n"	  /* 39 */
+				  "    port: 4420\n"			  /* 40 */
+				  "    protocol: nvme-tcp\n"		  /* 41 */
+				  "    backends: [1, 2]\n"		  /* 42 */
+				  "routes:\n"				  /* 43 */
+				  "  - vm: vm1\n"			  /* 44 */
+				  "    volume: 1\n"			  /* 45 */
+				  "    backend: 1\n"			  /* 46 */
+				  "    path: 2\n";			  /* 47 */
 
 static void check_valid_values(const struct vsn_config *cfg)
 {
@@ -246,7 +242,7 @@ static void check_valid_values(const struct vsn_config *cfg)
 
 static void test_valid_flow(void **state)
 {
-	struct tmp t;
+	struct tmp t = {.dir = ""};
 	struct vsn_config *cfg;
 
 	(void)state;
@@ -265,7 +261,7 @@ static void test_valid_flow(void **state)
 
 static void test_valid_block(void **state)
 {
-	struct tmp t;
+	struct tmp t = {.dir = ""};
 	struct vsn_config *cfg;
 
 	(void)state;
@@ -284,23 +280,24 @@ static void test_valid_block(void **state)
 /* RoCE default port, host-initiator volumes, IPv6, flow_label on IPv4. */
 static void test_valid_other(void **state)
 {
-	struct tmp t;
+	struct tmp t = {.dir = ""};
 	struct vsn_config *cfg;
 
 	(void)state;
-	cfg = load_ok(&t,
-		      "uplinks: [{interface: up0}]\n"
-		      "paths:\n"
-		      "  - {id: 3, uplink: up0, next_hop: 0a:bb:cc:dd:ee:ff, source_mac: 02:00:00:00:00:01,\n"
-		      "     ecn: 1, ttl: 64, flow_label: 0x12345, vlan: ~}\n"
-		      "backends:\n"
-		      "  - {id: 7, address: 10.0.9.9, port: 4791, state: down, paths: [3]}\n"
-		      "  - {id: 8, address: \"fd00::2\", paths: [3]}\n"
-		      "volumes:\n"
-		      "  - {id: 4, vm: host, address: 10.0.9.9, protocol: roce, backends: [7]}\n"
-		      "  - {id: 5, vm: host, address: \"fd00::10\", backends: [8]}\n"
-		      "routes:\n"
-		      "  - {vm: host, volume: 4, backend: 7, path: 3}\n");
+	cfg = load_ok(
+	    &t,
+	    "uplinks: [{interface: up0}]\n"
+	    "paths:\n"
+	    "  - {id: 3, uplink: up0, next_hop: 0a:bb:cc:dd:ee:ff, source_mac: 02:00:00:00:00:01,\n"
+	    "     ecn: 1, ttl: 64, flow_label: 0x12345, vlan: ~}\n"
+	    "backends:\n"
+	    "  - {id: 7, address: 10.0.9.9, port: 4791, state: down, paths: [3]}\n"
+	    "  - {id: 8, address: \"fd00::2\", paths: [3]}\n"
+	    "volumes:\n"
+	    "  - {id: 4, vm: host, address: 10.0.9.9, protocol: roce, backends: [7]}\n"
+	    "  - {id: 5, vm: host, address: \"fd00::10\", backends: [8]}\n"
+	    "routes:\n"
+	    "  - {vm: host, volume: 4, backend: 7, path: 3}\n");
 	assert_int_equal(cfg->n_vms, 0);
 	assert_true(cfg->uplinks[0].capacity_bps == 0);
 	assert_int_equal(cfg->paths[0].ecn, 1);
@@ -320,18 +317,21 @@ static void test_valid_other(void **state)
 static void test_empty(void **state)
 {
 	static const char *const docs[] = {
-		"", "# nothing\n", "---\n", "vms:\nroutes: ~\nuplinks: []\n",
+	    "",
+	    "# nothing\n",
+	    "---\n",
+	    "vms:\nroutes: ~\nuplinks: []\n",
 	};
-	struct vsn_config *cfg;
-	struct tmp t;
+	struct tmp t = {.dir = ""};
 	unsigned i;
 
 	(void)state;
 	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		cfg = load_ok(&t, docs[i]);
-		assert_int_equal(cfg->n_vms + cfg->n_uplinks + cfg->n_paths +
-				 cfg->n_backends + cfg->n_volumes +
-				 cfg->n_routes, 0);
+		struct vsn_config *cfg = load_ok(&t, docs[i]);
+
+		assert_int_equal(cfg->n_vms + cfg->n_uplinks + cfg->n_paths + cfg->n_backends +
+				     cfg->n_volumes + cfg->n_routes,
+				 0);
 		config_free(cfg);
 		tmp_remove(&t);
 	}
@@ -340,9 +340,9 @@ static void test_empty(void **state)
 /* config_validate() on a config changed after loading: item lines. */
 static void test_validate_model(void **state)
 {
-	struct vsn_err err = { .msg = "" };
+	struct vsn_err err = {.msg = ""};
 	struct vsn_config *cfg;
-	struct tmp t;
+	struct tmp t = {.dir = ""};
 
 	(void)state;
 	cfg = load_ok(&t, VALID);
@@ -367,11 +367,11 @@ static void test_validate_model(void **state)
 /* Every prefix of a valid file loads, or fails with FILE:LINE: or FILE:. */
 static void test_truncated(void **state)
 {
-	static const char *const docs[] = { VALID, valid_block };
+	static const char *const docs[] = {VALID, valid_block};
 	char buf[sizeof(valid_block)];
 	struct vsn_err err;
 	struct vsn_config *cfg;
-	struct tmp t;
+	struct tmp t = {.dir = ""};
 	size_t d, n;
 
 	(void)state;
@@ -382,8 +382,7 @@ static void test_truncated(void **state)
 			err.msg[0] = '\0';
 			cfg = load(&t, buf, &err);
 			if (!cfg) {
-				assert_int_equal(strncmp(err.msg, t.path,
-							 strlen(t.path)), 0);
+				assert_int_equal(strncmp(err.msg, t.path, strlen(t.path)), 0);
 				assert_true(err.msg[strlen(t.path)] == ':');
 			}
 			config_free(cfg);
@@ -394,7 +393,7 @@ static void test_truncated(void **state)
 
 static void test_no_file(void **state)
 {
-	struct vsn_err err = { .msg = "" };
+	struct vsn_err err = {.msg = ""};
 
 	(void)state;
 	assert_null(config_load("/nonexistent/vsn.yaml", &err));
@@ -436,8 +435,8 @@ static void test_parse_rate(void **state)
 
 static void test_parse_mac(void **state)
 {
-	uint8_t mac[6] = { 0 };
-	static const uint8_t want[6] = { 0x02, 0xab, 0xcd, 0x00, 0x01, 0xff };
+	uint8_t mac[6] = {0};
+	static const uint8_t want[6] = {0x02, 0xab, 0xcd, 0x00, 0x01, 0xff};
 
 	(void)state;
 	assert_int_equal(parse_mac("02:AB:cd:00:01:ff", mac), 0);
@@ -453,10 +452,8 @@ static void test_parse_mac(void **state)
 
 static void test_parse_addr(void **state)
 {
-	static const uint8_t v4[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-					0xff, 0xff, 10, 0, 1, 2 };
-	static const uint8_t v6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0,
-					0, 0, 0, 0, 0, 0, 0, 0x10 };
+	static const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 1, 2};
+	static const uint8_t v6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
 	struct vsn_addr a;
 	bool is_v6 = true;
 
@@ -495,22 +492,23 @@ static void run_err(void **state)
 	expect_error(e->yaml, e->line, e->field, e->why);
 }
 
-#define ERR(_name, _yaml, _line, _field, _why)                               \
-	{                                                                     \
-		.name = #_name,                                               \
-		.test_func = run_err,                                         \
-		.initial_state = (void *)&(const struct err_case){            \
-			.yaml = _yaml,                                        \
-			.line = _line,                                        \
-			.field = _field,                                      \
-			.why = _why,                                          \
-		},                                                            \
+#define ERR(_name, _yaml, _line, _field, _why)                                                     \
+	{                                                                                          \
+		.name = #_name, .test_func = run_err,                                              \
+		.initial_state = (void *)&(const struct err_case){                                 \
+		    .yaml = _yaml,                                                                 \
+		    .line = _line,                                                                 \
+		    .field = _field,                                                               \
+		    .why = _why,                                                                   \
+		},                                                                                 \
 	}
 
-#define ROUTE "routes:\n  - {vm: vm1, volume: 1, backend: 1, path: 2}\n"
+#define ROUTE	  "routes:\n  - {vm: vm1, volume: 1, backend: 1, path: 2}\n"
 #define VOL(body) "volumes:\n  - {" body "}\n"
-#define VOL1 VOL("id: 1, vm: vm1, address: 192.168.100.10, backends: [1, 2]")
+#define VOL1	  VOL("id: 1, vm: vm1, address: 192.168.100.10, backends: [1, 2]")
 
+/* One case per block, laid out like the YAML it holds. */
+/* clang-format off */
 static const struct CMUnitTest error_tests[] = {
 	ERR(syntax_error,
 	    "vms:\n"
@@ -713,25 +711,20 @@ static const struct CMUnitTest error_tests[] = {
 	ERR(duplicate_route, BASE VOL1 ROUTE "  - {vm: vm1, volume: 1, backend: 1, path: 1}\n",
 	    16, "routes[1].backend", "duplicate route"),
 };
+/* clang-format on */
 
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_flow),
-		cmocka_unit_test(test_valid_block),
-		cmocka_unit_test(test_valid_other),
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_validate_model),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_no_file),
-		cmocka_unit_test(test_parse_rate),
-		cmocka_unit_test(test_parse_mac),
-		cmocka_unit_test(test_parse_addr),
+	    cmocka_unit_test(test_valid_flow),	   cmocka_unit_test(test_valid_block),
+	    cmocka_unit_test(test_valid_other),	   cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_validate_model), cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_no_file),	   cmocka_unit_test(test_parse_rate),
+	    cmocka_unit_test(test_parse_mac),	   cmocka_unit_test(test_parse_addr),
 	};
 	int failed;
 
 	failed = cmocka_run_group_tests_name("config", tests, NULL, NULL);
-	failed += cmocka_run_group_tests_name("config errors", error_tests,
-					      NULL, NULL);
+	failed += cmocka_run_group_tests_name("config errors", error_tests, NULL, NULL);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,552 @@
+#!/bin/bash
+# Network-namespace integration test: real TCP through vsn.
+#
+# Builds the standard topology (tests/lib/topo.sh, prefix vsnn), runs vsn in
+# the hypervisor namespace vsnn-hv (pin dir /sys/fs/bpf/vsnn) and moves data
+# between a client in the VM namespace and servers in the two backend
+# namespaces (tests/netns/tcpx.py: both directions at once, sha256 of every
+# byte on both ends).  Which backend served a connection is read from the
+# servers' own logs, independently of vsn.
+#
+#  1. attach (XDP reply path), paths by next-hop MAC: IPv4 and IPv6 through
+#     the VIP; the VM only ever sees the VIP; status shows the modes.
+#  2. paths by FIB: a route change mid-transfer moves the bytes to up1 (vsn's
+#     path counters and the interfaces' own counters); the connection lives.
+#  3. a backend marked down gets no new connections; its existing one lives.
+#  5. bpftool shows the pinned maps with BTF field names.
+#  7. re-running attach during a transfer is harmless (XDP mode).
+#  6. detach (XDP mode) leaves nothing behind.
+#  4. attach --xdp-mode tc: IPv4 (fib) and IPv6 (MAC) through the TC reply
+#     path; IPv6 with next_hop fib; re-attach during a transfer (TC mode).
+#  6. status in TC mode; detach leaves nothing behind.
+#
+# Output: "ok N - ..." / "not ok N - ..." lines, diagnostics prefixed "# ".
+# Needs root.  Exit status non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+P=vsnn
+PIN=/sys/fs/bpf/vsnn
+VSN=$ROOT/build/vsn
+PY=/usr/bin/python3
+TCPX=$ROOT/tests/netns/tcpx.py
+VIP4=192.168.100.10
+VIP6=2001:db8:100::10
+MB=1000000
+
+n=0
+failed=0
+SERVER_PIDS=()
+CLIENT_PIDS=()
+JSON_BAD=0
+JSON_READS=0
+T=$(mktemp -d /tmp/vsnn-test.XXXXXX)
+START=$(date +%s)
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $*"
+}
+nok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $*"
+}
+# check DESCRIPTION COMMAND...: one assertion (runs in this shell).
+check() {
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else nok "$d"; fi
+}
+diag() { sed 's/^/# /'; }
+
+nsx() { # nsx NS CMD...: run in ${P}-NS (ip netns exec: fine for non-BPF tools)
+	local ns=$1
+	shift
+	ip netns exec "$P-$ns" "$@"
+}
+hv() { nsenter --net="/run/netns/$P-hv" "$@"; } # keeps /sys/fs/bpf visible
+vsn() { hv "$VSN" --pin-dir "$PIN" "$@"; }
+
+cleanup() {
+	local p
+	for p in "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	if [ -e "/run/netns/$P-hv" ] && [ -e "$PIN" ]; then
+		vsn detach >/dev/null 2>&1
+	fi
+	P=$P bash "$ROOT/tests/lib/topo.sh" down
+	if [ -d "$PIN" ]; then # detach failed: the pins are ours alone
+		rm -f "$PIN"/*
+		rmdir "$PIN" 2>/dev/null
+	fi
+	rm -rf "$T"
+	echo "# runtime $(($(date +%s) - START))s"
+}
+trap cleanup EXIT
+
+fatal() {
+	nok "$*"
+	exit 1
+}
+
+# ------------------------------------------------------------------ setup
+
+[ "$(id -u)" = 0 ] || fatal "must run as root"
+[ -x "$VSN" ] || fatal "$VSN not built (run make)"
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+# Leftovers of an aborted run.
+P=$P bash tests/lib/topo.sh down
+if [ -d "$PIN" ]; then
+	rm -f "$PIN"/*
+	rmdir "$PIN"
+fi
+P=$P bash tests/lib/topo.sh up || fatal "topology setup"
+
+F0_MAC=$(nsx fab cat /sys/class/net/f0/address)
+F1_MAC=$(nsx fab cat /sys/class/net/f1/address)
+
+# write_cfg FILE mac|fib: vm1 on vmif; paths 1 = up0, 2 = up1; volume 1 =
+# VIP4 on backends 1 (be1) and 2 (be2), volume 2 = VIP6 on backends 3 (be1)
+# and 4 (be2); every backend's default path is 1 (up0).
+write_cfg() {
+	local nh1=fib nh2=fib
+	if [ "$2" = mac ]; then
+		nh1="\"$F0_MAC\""
+		nh2="\"$F1_MAC\""
+	fi
+	cat >"$1" <<EOF
+vms:
+  - {name: vm1, id: 1, interface: vmif}
+uplinks:
+  - {interface: up0, capacity: 10gbit}
+  - {interface: up1, capacity: 10gbit}
+paths:
+  - {id: 1, uplink: up0, next_hop: $nh1}
+  - {id: 2, uplink: up1, next_hop: $nh2}
+backends:
+  - {id: 1, name: be1, address: 10.3.1.2, port: 4420, paths: [1, 2]}
+  - {id: 2, name: be2, address: 10.3.2.2, port: 4420, paths: [1, 2]}
+  - {id: 3, name: be1v6, address: "2001:db8:3:1::2", port: 4420, paths: [1, 2]}
+  - {id: 4, name: be2v6, address: "2001:db8:3:2::2", port: 4420, paths: [1, 2]}
+volumes:
+  - {id: 1, vm: vm1, address: $VIP4, port: 4420, backends: [1, 2]}
+  - {id: 2, vm: vm1, address: "$VIP6", port: 4420, backends: [3, 4]}
+EOF
+}
+write_cfg "$T/mac.yaml" mac
+write_cfg "$T/fib.yaml" fib
+
+# Servers: one per backend namespace, IPv4 and IPv6 on port 4420.
+for b in be1 be2; do
+	ip netns exec "$P-$b" "$PY" "$TCPX" server --port 4420 --log "$T/$b.log" &
+	SERVER_PIDS+=($!)
+done
+for b in be1 be2; do
+	for _ in $(seq 50); do
+		grep -q listening "$T/$b.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q listening "$T/$b.log" 2>/dev/null || fatal "server in $P-$b did not start"
+done
+
+# -------------------------------------------------------------- helpers
+
+# start NAME DST UP DOWN RATE [CLIENT OPTIONS]: a client in the VM
+# namespace, in the background; its result goes to $T/NAME.json.
+start() {
+	local name=$1 dst=$2 up=$3 down=$4 rate=$5
+	shift 5
+	ip netns exec "$P-vm" "$PY" "$TCPX" client --dst "$dst" --port 4420 --up "$up" \
+		--down "$down" --rate "$rate" "$@" >"$T/$name.json" 2>"$T/$name.err" &
+	eval "CPID_$name=$!"
+	CLIENT_PIDS+=($!)
+}
+
+# finish NAME: wait for the client; sets BE to the server (be1/be2) that
+# served it; fails unless both directions arrived intact.
+finish() {
+	local pid rc
+	pid=$(eval echo "\$CPID_$1")
+	BE=
+	wait "$pid"
+	rc=$?
+	"$PY" "$TCPX" verify "$T/$1.json" be1="$T/be1.log" be2="$T/be2.log" >"$T/$1.verify"
+	BE=$(grep -v '^#' "$T/$1.verify")
+	grep '^#' "$T/$1.verify"
+	if [ $rc -ne 0 ] || [ -z "$BE" ] || grep -q '^# verify' "$T/$1.verify"; then
+		echo "# client $1: $(cat "$T/$1.json" "$T/$1.err")"
+		return 1
+	fi
+	return 0
+}
+
+# finish_on NAME SERVER: finish, and SERVER (be1/be2) served it.
+finish_on() {
+	finish "$1" || return 1
+	[ "$BE" = "$2" ] || {
+		echo "# $1 was served by '$BE', not $2"
+		return 1
+	}
+}
+
+# client_port: source port of the VM's (single) established storage socket.
+client_port() {
+	local sp=
+	for _ in $(seq 50); do
+		sp=$(nsx vm ss -tnH state established "( dport = :4420 )" |
+			awk '{print $3}' | sed 's/.*://' | sort -n | tail -1)
+		[ -n "$sp" ] && break
+		sleep 0.1
+	done
+	echo "$sp"
+}
+
+# server_of SPORT: which backend server (be1/be2) accepted the VM's
+# connection from SPORT, from the servers' logs.
+server_of() {
+	local b
+	for _ in $(seq 30); do
+		for b in be1 be2; do
+			if grep '"event": "accept"' "$T/$b.log" | grep -q "\"peer\": \"[^\"]*:$1\""; then
+				echo "$b"
+				return
+			fi
+		done
+		sleep 0.1
+	done
+}
+
+# conn_line SPORT: vsn's (text) view of the VM-side connection from SPORT.
+conn_line() { vsn show connections | grep -E "\]:$1 -> "; }
+conn_path() { conn_line "$1" | sed -nE 's/.*  path ([0-9]+).*/\1/p' | head -1; }
+
+# vsn -j show connections must be JSON; remember every time it is not.
+conns_json() {
+	local out
+	out=$(vsn -j show connections)
+	JSON_READS=$((JSON_READS + 1))
+	if ! echo "$out" | jq -e . >/dev/null 2>&1; then
+		JSON_BAD=$((JSON_BAD + 1))
+		echo "# show -j connections is not JSON: $(echo "$out" | head -c 120)"
+	fi
+}
+
+# ss_sees_only VIP: the VM's established storage sockets all have the VIP
+# as peer, and no backend address appears in the VM's socket table.
+ss_sees_only() {
+	local vip=$1 out
+	out=$(nsx vm ss -tnH state established)
+	echo "$out" | diag
+	echo "$out" | awk '{print $4}' | grep -q ":4420$" || return 1
+	[ -z "$(echo "$out" | awk '{print $4}' | grep ':4420$' | grep -vF "$vip")" ] || return 1
+	! echo "$out" | grep -qE '10\.3\.[12]\.2|2001:db8:3:[12]::2'
+}
+
+path_bytes() { vsn -j show counters | jq ".paths[\"$1\"].bytes // 0"; }
+if_tx() { hv ip -s -j link show "$1" | jq '.[0].stats64.tx.bytes'; }
+# status_mode IF: the ingress mode vsn status reports for IF.
+status_mode() { vsn -j status | jq -r --arg i "$1" '.interfaces[] | select(.name == $i) | .ingress'; }
+
+# ------------------------------------------------ 1. attach, transfer
+
+echo "# case 1: attach (XDP replies), paths by next-hop MAC"
+vsn attach --vm vmif --uplink up0,up1 2>&1 | diag
+check "attach --vm vmif --uplink up0,up1 succeeds" test "${PIPESTATUS[0]}" -eq 0
+vsn apply "$T/mac.yaml" 2>&1 | diag
+check "apply a config with MAC next hops" test "${PIPESTATUS[0]}" -eq 0
+
+vsn -j status >"$T/status1.json"
+check "status: vmif is a VM interface with TC ingress" \
+	test "$(jq -r '.interfaces[] | select(.name=="vmif") | "\(.role) \(.ingress) \(.tc_ingress_prog > 0)"' "$T/status1.json")" = "vm tc true"
+for u in up0 up1; do
+	check "status: $u is an uplink with XDP ingress and TC egress" \
+		test "$(jq -r --arg u $u '.interfaces[] | select(.name==$u) | "\(.role) \(.ingress | startswith("xdp")) \(.tc_egress_prog > 0)"' "$T/status1.json")" = "uplink true true"
+done
+vsn status >"$T/status1.txt" 2>&1
+check "status (text) lists vmif, up0, up1 with their modes" \
+	bash -c "grep -qE '^ +vmif +ifindex [0-9]+ +vm +ingress tc' $T/status1.txt &&
+		grep -qE '^ +up0 +ifindex [0-9]+ +uplink +ingress xdp-(native|generic) +egress tc' $T/status1.txt &&
+		grep -qE '^ +up1 +ifindex [0-9]+ +uplink +ingress xdp-(native|generic) +egress tc' $T/status1.txt"
+
+up0_tx0=$(if_tx up0)
+p1_0=$(path_bytes 1)
+start c1 $VIP4 $((40 * MB)) $((40 * MB)) $((16 * MB))
+sleep 1
+check "IPv4: the VM's socket has the VIP as peer, never the backend (ss)" ss_sees_only "$VIP4:4420"
+conns_json
+check "IPv4: 40 MB each way through $VIP4:4420, sha256 equal on both ends" finish c1
+echo "# c1 served by $BE: $(jq -c '{peer, seconds}' "$T/c1.json")"
+check "IPv4: the client's getpeername() is the VIP" test "$(jq -r .peer "$T/c1.json")" = "$VIP4:4420"
+d_p1=$(($(path_bytes 1) - p1_0))
+d_up0=$(($(if_tx up0) - up0_tx0))
+echo "# path 1 +$d_p1 bytes, up0 tx +$d_up0 bytes"
+check "IPv4: path 1 counted the 40 MB, and up0 sent them" \
+	test "$d_p1" -ge $((40 * MB)) -a "$d_up0" -ge $((40 * MB))
+
+start c1v6 $VIP6 $((20 * MB)) $((20 * MB)) $((12 * MB))
+sleep 0.8
+check "IPv6: the VM's socket has the VIP as peer, never the backend (ss)" ss_sees_only "[$VIP6]:4420"
+conns_json
+check "IPv6: 20 MB each way through [$VIP6]:4420, sha256 equal on both ends" finish c1v6
+check "IPv6: the client's getpeername() is the VIP" test "$(jq -r .peer "$T/c1v6.json")" = "[$VIP6]:4420"
+
+# ------------------------------------------------ 2. path change mid-transfer
+
+echo "# case 2: paths by FIB; route set moves a running connection to up1"
+vsn apply "$T/fib.yaml" 2>&1 | diag
+check "apply the same volumes with next_hop: fib" test "${PIPESTATUS[0]}" -eq 0
+p1_a=$(path_bytes 1)
+p2_a=$(path_bytes 2)
+up1_a=$(if_tx up1)
+start c2 $VIP4 $((36 * MB)) $((4 * MB)) $((12 * MB))
+sp=$(client_port)
+srv=$(server_of "${sp:-0}")
+be_id=${srv#be}
+echo "# c2: source port $sp, served by ${srv:-?}"
+sleep 0.9
+p1_b=$(path_bytes 1)
+p2_b=$(path_bytes 2)
+up1_b=$(if_tx up1)
+vsn route set 1 1 "${be_id:-1}" 2 2>&1 | diag
+check "route set 1 1 ${be_id:-?} 2 during the transfer" test "${PIPESTATUS[0]}" -eq 0
+sleep 0.3
+p1_c=$(path_bytes 1)
+p2_c=$(path_bytes 2)
+up1_c=$(if_tx up1)
+conns_json
+check "the connection survives the path change (sha256 equal both ways)" finish_on c2 "${srv:-?}"
+p1_d=$(path_bytes 1)
+p2_d=$(path_bytes 2)
+up1_d=$(if_tx up1)
+echo "# path 1: $p1_a $p1_b $p1_c $p1_d; path 2: $p2_a $p2_b $p2_c $p2_d; up1 tx: $up1_a $up1_b $up1_c $up1_d"
+check "before the change the data went by path 1 (>= 5 MB), none by path 2" \
+	test $((p1_b - p1_a)) -ge $((5 * MB)) -a $((p2_b - p2_a)) -eq 0
+check "after the change path 2 grows (>= 10 MB in the second half)" \
+	test $((p2_d - p2_c)) -ge $((10 * MB))
+check "after the change path 1 stops growing" test $((p1_d - p1_c)) -eq 0
+check "up1's own tx counter shows path 2's bytes left through up1" \
+	test $((up1_d - up1_c)) -ge $(((p2_d - p2_c) * 9 / 10)) -a $((up1_d - up1_c)) -ge $((10 * MB))
+check "up1 sent almost nothing before the change (< 1 MB)" test $((up1_b - up1_a)) -lt $MB
+check "show connections reports path 2 for the moved connection" \
+	test "$(conn_path "${sp:-0}")" = 2
+vsn route set 1 1 "${be_id:-1}" 1 >/dev/null 2>&1
+
+# ------------------------------------------------ 3. backend down
+
+echo "# case 3: a backend marked down takes no new connections, keeps its old one"
+vsn apply "$T/mac.yaml" >/dev/null 2>&1
+start c3 $VIP4 $((30 * MB)) $((4 * MB)) $((10 * MB))
+sp=$(client_port)
+down_name=$(server_of "${sp:-0}")
+down_name=${down_name:-be1}
+down_id=${down_name#be}
+other=be$((3 - down_id))
+echo "# long connection from port $sp on backend $down_id ($down_name)"
+sleep 0.5
+vsn backend set "$down_id" down 2>&1 | diag
+check "backend set $down_id down" test "${PIPESTATUS[0]}" -eq 0
+check "show backends reports backend $down_id down" \
+	test "$(vsn -j show backends | jq -r --argjson i "$down_id" '.[] | select(.id == $i) | .state')" = down
+good=0
+for i in 1 2 3 4 5 6; do
+	start c3n$i $VIP4 $((MB / 2)) $((MB / 2)) 0
+	if finish_on c3n$i "$other"; then good=$((good + 1)); fi
+done
+check "6 new connections all went to $other, intact" test $good -eq 6
+conns_json
+check "the existing connection to $down_name kept working (sha256 equal)" finish_on c3 "$down_name"
+vsn backend set "$down_id" up 2>&1 | diag
+
+# ------------------------------------------------ 5. bpftool shows field names
+
+echo "# case 5: bpftool map dump shows BTF field names"
+# dump_has MAP FIELD...: the pinned map's dump names every FIELD.
+dump_has() {
+	local m=$1 f out
+	shift
+	out=$(hv bpftool map dump pinned "$PIN/$m" 2>&1) || {
+		echo "$out" | head -5 | diag
+		return 1
+	}
+	for f in "$@"; do
+		echo "$out" | grep -q "\"$f\":" || {
+			echo "# $m: no field $f in: $(echo "$out" | head -c 300)"
+			return 1
+		}
+	done
+}
+check "bpftool map dump vsn_conns names backend_id, volume_id, vm_id, backend_addr, dir" \
+	dump_has vsn_conns backend_id volume_id vm_id backend_addr dir
+check "bpftool map dump vsn_paths names vlan_id, ifindex, dmac, flow_label" \
+	dump_has vsn_paths vlan_id ifindex dmac flow_label
+check "bpftool map dump vsn_volumes names volume_id, chash_gen, vip, port, proto" \
+	dump_has vsn_volumes volume_id chash_gen vip port proto
+check "bpftool map dump vsn_backends names addr, state, weight, tier" \
+	dump_has vsn_backends addr state weight tier
+check "bpftool: vsn_backends key 1 holds port 4420 and state up (1)" \
+	test "$(hv bpftool -j map lookup pinned "$PIN/vsn_backends" key 1 0 0 0 |
+		jq -c '.formatted.value | [.port, .state]')" = "[4420,1]"
+
+# ------------------------------------------------ 7. attach again, live
+
+MAPS="vsn_vm_if vsn_volumes vsn_backends vsn_paths vsn_routes vsn_conns vsn_chash vsn_ifaces vsn_path_stats vsn_be_stats vsn_vm_stats vsn_reasons"
+map_ids() {
+	local m
+	for m in $MAPS; do
+		echo "$m $(hv bpftool -j map show pinned "$PIN/$m" | jq .id)"
+	done
+}
+small_dumps() {
+	local m
+	for m in vsn_vm_if vsn_volumes vsn_backends vsn_paths vsn_routes; do
+		hv bpftool -j map dump pinned "$PIN/$m"
+	done
+}
+
+# reattach_live LABEL ATTACH-ARGS...: run attach again mid-transfer.
+reattach_live() {
+	local label=$1 before after sp
+	shift
+	map_ids >"$T/ids.before"
+	small_dumps >"$T/dump.before"
+	before=$(vsn -j status | jq '.maps.vsn_conns.entries')
+	# Anything from a backend's real address reaching the VM is a leak.
+	rm -f "$T/leak.pcap"
+	ip netns exec "$P-vm" tcpdump -i vm0 -s 128 -nU -Z root -w "$T/leak.pcap" \
+		'tcp' 2>/dev/null &
+	tpid=$!
+	CLIENT_PIDS+=($tpid)
+	for _ in $(seq 30); do
+		[ -s "$T/leak.pcap" ] && break
+		sleep 0.1
+	done
+	start c7 $VIP4 $((30 * MB)) $((8 * MB)) $((12 * MB))
+	sp=$(client_port)
+	sleep 1
+	vsn attach "$@" 2>&1 | diag
+	check "$label: attach again during a transfer exits 0" test "${PIPESTATUS[0]}" -eq 0
+	check "$label: the connection keeps flowing across the re-attach (sha256 equal)" finish c7
+	sleep 0.2
+	kill -INT $tpid 2>/dev/null
+	wait $tpid 2>/dev/null
+	cp "$T/leak.pcap" "/tmp/vsnn-leak-${label// /_}.pcap"
+	leaks=$(tcpdump -nr "$T/leak.pcap" 2>/dev/null | tee "$T/leak.txt" | wc -l)
+	head -3 "$T/leak.txt" | diag
+	check "$label: the VM never received a packet from a backend's real address ($leaks seen)" \
+		test "$leaks" -eq 0
+	map_ids >"$T/ids.after"
+	small_dumps >"$T/dump.after"
+	check "$label: the re-attach kept the same maps (same map ids)" cmp -s "$T/ids.before" "$T/ids.after"
+	check "$label: vm_if, volumes, backends, paths, routes unchanged by the re-attach" \
+		cmp -s "$T/dump.before" "$T/dump.after"
+	after=$(vsn -j status | jq '.maps.vsn_conns.entries')
+	echo "# vsn_conns entries: $before before, $after after"
+	check "$label: vsn_conns kept its entries and holds the live connection" \
+		test "$after" -ge $((before + 2)) -a -n "$(conn_line "${sp:-0}")"
+}
+
+echo "# case 7: vsn attach on an attached setup (XDP), during a transfer"
+reattach_live "XDP mode" --vm vmif --uplink up0,up1
+check "after the re-attach the uplinks still run XDP, vmif TC" \
+	test "$(status_mode vmif) $(status_mode up0 | cut -c1-3) $(status_mode up1 | cut -c1-3)" = "tc xdp xdp"
+
+# ------------------------------------------------ 6a. detach (XDP mode)
+
+# clean_ifaces: no vsn filter, clsact qdisc, XDP program or pin is left.
+clean_ifaces() {
+	local dev dir bad=0 out
+	for dev in vmif up0 up1; do
+		for dir in ingress egress; do
+			out=$(hv tc filter show dev $dev $dir)
+			[ -z "$out" ] || {
+				echo "# $dev $dir filters left: $out"
+				bad=1
+			}
+		done
+		if hv tc qdisc show dev $dev | grep -q clsact; then
+			echo "# $dev: clsact qdisc left"
+			bad=1
+		fi
+		if hv ip link show $dev | grep -q 'xdp'; then
+			echo "# $dev: XDP program left: $(hv ip link show $dev)"
+			bad=1
+		fi
+	done
+	if [ -e "$PIN" ]; then
+		echo "# $PIN left: $(ls -A "$PIN" | tr '\n' ' ')"
+		bad=1
+	fi
+	return $bad
+}
+
+echo "# case 6a: detach from XDP mode"
+vsn detach 2>&1 | diag
+check "detach (XDP mode): exit 0" test "${PIPESTATUS[0]}" -eq 0
+check "detach (XDP mode): no filters, clsact, XDP or pins left" clean_ifaces
+
+# ------------------------------------------------ 4. TC reply path
+
+echo "# case 4: attach --xdp-mode tc; IPv4 and IPv6 through the TC reply path"
+vsn attach --vm vmif --uplink up0,up1 --xdp-mode tc 2>&1 | diag
+check "attach --xdp-mode tc: exit 0" test "${PIPESTATUS[0]}" -eq 0
+vsn apply "$T/fib.yaml" 2>&1 | diag
+check "apply (fib next hops) after the fresh attach" test "${PIPESTATUS[0]}" -eq 0
+check "status: vmif, up0 and up1 all use TC ingress" \
+	test "$(status_mode vmif) $(status_mode up0) $(status_mode up1)" = "tc tc tc"
+check "no XDP program on up0 or up1 in TC mode" \
+	bash -c "! nsenter --net=/run/netns/$P-hv ip link show up0 | grep -q xdp &&
+		! nsenter --net=/run/netns/$P-hv ip link show up1 | grep -q xdp"
+vsn status >"$T/status4.txt" 2>&1
+check "status (text) lists vmif, up0, up1 in TC mode" \
+	bash -c "grep -qE '^ +vmif +ifindex [0-9]+ +vm +ingress tc' $T/status4.txt &&
+		grep -qE '^ +up0 +ifindex [0-9]+ +uplink +ingress tc +egress tc' $T/status4.txt &&
+		grep -qE '^ +up1 +ifindex [0-9]+ +uplink +ingress tc +egress tc' $T/status4.txt"
+fwd0=$(vsn -j show counters | jq '.reasons.forwarded.bytes')
+start c4 $VIP4 $((30 * MB)) $((30 * MB)) $((15 * MB))
+sleep 0.8
+check "TC mode, IPv4 (fib): the VM sees only the VIP (ss)" ss_sees_only "$VIP4:4420"
+check "TC mode, IPv4 (fib): 30 MB each way through $VIP4:4420, sha256 equal" finish c4
+
+vsn apply "$T/mac.yaml" >/dev/null 2>&1
+start c4v6 $VIP6 $((30 * MB)) $((30 * MB)) $((15 * MB))
+sleep 0.8
+check "TC mode, IPv6 (MAC): the VM sees only the VIP (ss)" ss_sees_only "[$VIP6]:4420"
+conns_json
+check "TC mode, IPv6 (MAC): 30 MB each way through [$VIP6]:4420, sha256 equal" finish c4v6
+fwd1=$(vsn -j show counters | jq '.reasons.forwarded.bytes')
+echo "# forwarded bytes +$((fwd1 - fwd0))"
+check "TC mode: vsn forwarded both directions of both transfers (>= 120 MB)" \
+	test $((fwd1 - fwd0)) -ge $((120 * MB))
+
+echo "# case 4b: IPv6 with next_hop fib, on path 1 (up0) and on path 2 (up1)"
+# In this topology the hypervisor's best IPv6 route to the backends is via
+# up1 (metric 10, up0's has 1024): a fib path on up0 must still use up0's
+# next hop (2001:db8:1::2), not the best route's.
+vsn apply "$T/fib.yaml" >/dev/null 2>&1
+start c4f1 $VIP6 $MB $MB 0 --connect-timeout 3 --timeout 5
+check "IPv6, fib next hop on path 1 (up0): 1 MB each way, sha256 equal" finish c4f1
+hv ip -6 neigh show dev up0 | diag
+vsn route set 1 2 3 2 >/dev/null 2>&1 && vsn route set 1 2 4 2 >/dev/null 2>&1
+start c4f2 $VIP6 $MB $MB 0 --connect-timeout 3 --timeout 5
+check "IPv6, fib next hop on path 2 (up1): 1 MB each way, sha256 equal" finish c4f2
+
+echo "# case 7b: vsn attach --xdp-mode tc again, during a transfer"
+reattach_live "TC mode" --vm vmif --uplink up0,up1 --xdp-mode tc
+
+# ------------------------------------------------ 6b. detach (TC mode)
+
+echo "# case 6b: detach from TC mode"
+vsn detach 2>&1 | diag
+check "detach (TC mode): exit 0" test "${PIPESTATUS[0]}" -eq 0
+check "detach (TC mode): no filters, clsact, XDP or pins left" clean_ifaces
+
+echo "# vsn -j show connections: $JSON_BAD of $JSON_READS reads were not JSON"
+check "vsn -j show connections is valid JSON every time ($JSON_READS reads)" test "$JSON_BAD" -eq 0
+
+[ "$failed" -eq 0 ]
