@@ -19,6 +19,7 @@
 /* Maglev table size per volume: prime, and >> backends per volume. */
 #define VSN_CHASH_SIZE	     1021
 #define VSN_MAX_VOL_BACKENDS 16
+#define VSN_MAX_BE_PATHS     8
 /* Two generations per volume so a table rebuild is switched atomically. */
 #define VSN_CHASH_ENTRIES (VSN_MAX_VOLUMES * 2 * VSN_CHASH_SIZE)
 
@@ -60,6 +61,7 @@ enum vsn_path_flags {
 	VSN_PATH_SADDR = 1 << 4,   /* SNAT new NVMe/TCP connections to saddr */
 	VSN_PATH_TTL = 1 << 5,	   /* set IPv4 TTL / IPv6 hop limit */
 	VSN_PATH_ECN = 1 << 6,	   /* set ECN codepoint */
+	VSN_PATH_GW = 1 << 7,	   /* next hop: the gateway address gw */
 };
 
 /* Why a packet was passed untouched or dropped.  Index of vsn_reasons. */
@@ -115,6 +117,10 @@ struct vsn_backend {
 	__u8 state; /* enum vsn_backend_state */
 	__u8 tier;
 	__u32 weight;
+	/* Paths allowed to reach it (the first is the default): userspace
+	 * checks route changes against them; the datapath never reads it. */
+	__u32 n_paths;
+	__u32 paths[VSN_MAX_BE_PATHS];
 };
 
 /*
@@ -133,6 +139,7 @@ struct vsn_path {
 	__u8 ttl;
 	__u32 flow_label;
 	struct vsn_addr saddr;
+	struct vsn_addr gw; /* with VSN_PATH_GW */
 	__u8 ecn;
 	__u8 pad[3];
 };
@@ -220,6 +227,7 @@ struct vsn_iface {
 	__u32 role;  /* enum vsn_iface_role */
 	__u32 hooks; /* enum vsn_iface_hook */
 	char name[16];
+	__u64 netns_ino;    /* network namespace it lives in (pins are global) */
 	__u64 capacity_bps; /* uplinks: from the config, 0 = unknown */
 };
 

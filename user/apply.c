@@ -68,6 +68,10 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 		vsn_err("%s", err.msg);
 		goto cleanup;
 	}
+	if (check && have_maps && plan_check_room(&plan, &m, &err)) {
+		vsn_err("%s", err.msg);
+		goto cleanup;
+	}
 	if (check) {
 		if (o->json)
 			printf("{\"file\":\"%s\",\"valid\":true}\n", file);
@@ -142,6 +146,18 @@ static bool path_exists(const struct vsn_maps *m, __u32 id)
 	return !bpf_map_lookup_elem(m->paths, &id, &p);
 }
 
+static bool backend_allows_path(const struct vsn_maps *m, __u32 be_id, __u32 path)
+{
+	struct vsn_backend be;
+
+	if (bpf_map_lookup_elem(m->backends, &be_id, &be))
+		return false;
+	for (unsigned i = 0; i < be.n_paths && i < VSN_MAX_BE_PATHS; i++)
+		if (be.paths[i] == path)
+			return true;
+	return false;
+}
+
 static void route_usage(FILE *f)
 {
 	fprintf(f, "usage: vsn route set VM VOLUME BACKEND PATH\n"
@@ -183,6 +199,11 @@ static int route_conn(const struct vsn_maps *m, char **argv)
 		k.proto = proto ? IPPROTO_UDP : IPPROTO_TCP;
 		if (bpf_map_lookup_elem(m->conns, &k, &c))
 			continue;
+		if (path && !backend_allows_path(m, c.backend_id, path)) {
+			vsn_err("route conn: path %u is not one of backend %u's paths", path,
+				c.backend_id);
+			return 1;
+		}
 		c.path_override = path;
 		/* BPF_EXIST: never resurrect an entry the LRU just evicted. */
 		if (bpf_map_update_elem(m->conns, &k, &c, BPF_EXIST)) {
@@ -243,6 +264,12 @@ int cmd_route(const struct vsn_opts *o, int argc, char **argv)
 	}
 	if (!path_exists(&m, r.path_id)) {
 		vsn_err("route set: no path %u (see 'vsn show paths')", r.path_id);
+		goto cleanup;
+	}
+	if (!backend_allows_path(&m, k.backend_id, r.path_id)) {
+		vsn_err(
+		    "route set: path %u is not one of backend %u's paths (see 'vsn show backends')",
+		    r.path_id, k.backend_id);
 		goto cleanup;
 	}
 	if (bpf_map_update_elem(m.routes, &k, &r, BPF_ANY)) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include <xdp/libxdp.h>
 
 #include "vsn.h"
@@ -246,6 +247,79 @@ fail:
 	return err;
 }
 
+/* vsn's XDP program on ifindex, if any: its id, and how it is attached. */
+static __u32 xdp_find_ours(unsigned ifindex, bool *legacy, enum xdp_attach_mode *mode)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p;
+	__u32 id = 0;
+
+	if (libxdp_get_error(mp))
+		return 0;
+	*legacy = xdp_multiprog__is_legacy(mp);
+	*mode = xdp_multiprog__attach_mode(mp);
+	if (*legacy) {
+		p = xdp_multiprog__main_prog(mp);
+		if (p && !strcmp(xdp_program__name(p), VSN_XDP_PROG_NAME))
+			id = xdp_program__id(p);
+	} else {
+		for (p = xdp_multiprog__next_prog(NULL, mp); p && !id;
+		     p = xdp_multiprog__next_prog(p, mp))
+			if (!strcmp(xdp_program__name(p), VSN_XDP_PROG_NAME))
+				id = xdp_program__id(p);
+	}
+	xdp_multiprog__close(mp);
+	return id;
+}
+
+/*
+ * Re-attach over our own program running alone: swap it in one netlink call
+ * (XDP_FLAGS_REPLACE), so no reply ever meets an uplink without vsn.
+ */
+static int xdp_replace_alone(unsigned ifindex, const char *ifname, __u32 old_id,
+			     enum xdp_attach_mode mode, int new_fd, __u32 *hooks)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, xo);
+	__u32 flags = XDP_FLAGS_REPLACE;
+	int old_fd, err;
+
+	old_fd = bpf_prog_get_fd_by_id(old_id);
+	if (old_fd < 0) {
+		vsn_err("%s: cannot open the attached XDP program: %s", ifname, strerror(errno));
+		return -errno;
+	}
+	xo.old_prog_fd = old_fd;
+	flags |= mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	err = bpf_xdp_attach(ifindex, new_fd, flags, &xo);
+	close(old_fd);
+	if (err) {
+		vsn_err("%s: cannot replace the XDP program: %s", ifname, strerror(-err));
+		return err;
+	}
+	*hooks |= mode == XDP_MODE_SKB ? VSN_HOOK_XDP_SKB : VSN_HOOK_XDP_NATIVE;
+	return 0;
+}
+
+/* Re-attach inside libxdp's dispatcher: the new program is in, now the old
+ * one (same name, other id) goes. */
+static int xdp_detach_id(unsigned ifindex, __u32 id)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p;
+	int err = 0;
+
+	if (libxdp_get_error(mp))
+		return 0;
+	for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp)) {
+		if (xdp_program__id(p) != id)
+			continue;
+		err = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+		break;
+	}
+	xdp_multiprog__close(mp);
+	return err;
+}
+
 static int xdp_detach_ours(unsigned ifindex)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
@@ -295,6 +369,7 @@ static int record_iface(int map_fd, unsigned ifindex, const char *name, __u32 ro
 		hooks |= v.hooks & VSN_HOOK_CLSACT_OURS;
 	v.role = role;
 	v.hooks = hooks;
+	v.netns_ino = netns_ino();
 	snprintf(v.name, sizeof(v.name), "%s", name);
 	if (bpf_map_update_elem(map_fd, &ifindex, &v, BPF_ANY)) {
 		vsn_err("cannot record %s in %s: %s", name, VSN_MAP_IFACES, strerror(errno));
@@ -303,12 +378,37 @@ static int record_iface(int map_fd, unsigned ifindex, const char *name, __u32 ro
 	return 0;
 }
 
+/* A loaded copy of the XDP program for in-place replacement (libxdp is not
+ * involved: it would detach first). */
+static int load_xdp_copy(const struct vsn_opts *o, struct vsn_xdp **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
+	struct vsn_xdp *x;
+	int err;
+
+	x = vsn_xdp__open_opts(&oo);
+	err = libbpf_get_error(x);
+	if (err) {
+		vsn_err("cannot open the XDP program: %s", strerror(-err));
+		return err;
+	}
+	err = vsn_xdp__load(x);
+	if (err) {
+		vsn_err("cannot load the XDP program: %s", strerror(-err));
+		vsn_xdp__destroy(x);
+		return err;
+	}
+	*out = x;
+	return 0;
+}
+
 int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
 	unsigned vm_idx[MAX_IFS], up_idx[MAX_IFS];
 	struct xdp_program *xp = NULL;
-	struct vsn_xdp *xskel = NULL;
+	struct vsn_xdp *xskel = NULL, *xrep = NULL;
+	bool xp_used = false;
 	struct vsn_tc *skel = NULL;
 	struct attach_args a;
 	int i, err, ifaces_fd;
@@ -386,21 +486,39 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 		}
 	}
 	for (i = 0; i < a.n_up; i++) {
-		__u32 hooks = 0;
+		enum xdp_attach_mode old_mode = XDP_MODE_UNSPEC;
+		bool legacy = false;
+		__u32 hooks = 0, old_id;
 
 		err = tc_attach(up_idx[i], a.up[i], BPF_TC_EGRESS,
 				bpf_program__fd(skel->progs.vsn_up_egress), &hooks);
 		if (err)
 			goto cleanup;
-		if (xp) {
-			/* Re-attach: drop an older vsn program first, keep others. */
-			tc_detach(up_idx[i], BPF_TC_INGRESS);
-			xdp_detach_ours(up_idx[i]);
-			err = xdp_attach(xp, up_idx[i], a.up[i], a.xdp, &hooks);
-		} else {
-			xdp_detach_ours(up_idx[i]);
+		/* The new reply program goes in before the old one goes out:
+		 * a reply never meets an uplink without vsn. */
+		old_id = xdp_find_ours(up_idx[i], &legacy, &old_mode);
+		if (!xp) {
 			err = tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS,
 					bpf_program__fd(skel->progs.vsn_up_ingress), &hooks);
+			if (!err && old_id)
+				err = xdp_detach_ours(up_idx[i]);
+		} else if (old_id && legacy) {
+			if (!xrep) {
+				err = load_xdp_copy(o, &xrep);
+				if (err)
+					goto cleanup;
+			}
+			err = xdp_replace_alone(up_idx[i], a.up[i], old_id, old_mode,
+						bpf_program__fd(xrep->progs.vsn_up_xdp), &hooks);
+			if (!err)
+				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
+		} else {
+			err = xdp_attach(xp, up_idx[i], a.up[i], a.xdp, &hooks);
+			xp_used = xp_used || !err;
+			if (!err && old_id)
+				err = xdp_detach_id(up_idx[i], old_id);
+			if (!err)
+				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
 		}
 		if (err)
 			goto cleanup;
@@ -422,7 +540,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 					 "(this kernel refuses the multi-program dispatcher)");
 			xdp_multiprog__close(mp);
 		}
-		err = pin_prog(o, xskel->progs.vsn_up_xdp);
+		err = pin_prog(o, xp_used ? xskel->progs.vsn_up_xdp : xrep->progs.vsn_up_xdp);
 		if (err)
 			goto cleanup;
 	}
@@ -430,6 +548,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 cleanup:
 	xdp_program__close(xp);
 	vsn_xdp__destroy(xskel);
+	vsn_xdp__destroy(xrep);
 	vsn_tc__destroy(skel);
 	return err ? 1 : 0;
 }
@@ -493,8 +612,9 @@ int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		if (!if_indextoname(key, path)) {
-			vsn_info(o, "%s: interface gone", v.name);
+		if (!iface_is_here(key, &v)) {
+			vsn_info(o, "%s: not in this network namespace any more; nothing to remove",
+				 v.name);
 			continue;
 		}
 		if (v.hooks & VSN_HOOK_CLSACT_OURS) {
@@ -583,14 +703,15 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 		struct vsn_iface v;
 		__u32 id_in = 0, id_eg = 0;
 		char mode[64] = "";
-		bool in, eg;
+		bool in, eg, here;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(m.ifaces, &key, &v))
 			continue;
-		in = tc_attached(key, BPF_TC_INGRESS, &id_in);
-		eg = tc_attached(key, BPF_TC_EGRESS, &id_eg);
+		here = iface_is_here(key, &v);
+		in = here && tc_attached(key, BPF_TC_INGRESS, &id_in);
+		eg = here && tc_attached(key, BPF_TC_EGRESS, &id_eg);
 		if (v.hooks & VSN_HOOK_XDP_NATIVE)
 			snprintf(mode, sizeof(mode), "xdp-native");
 		else if (v.hooks & VSN_HOOK_XDP_SKB)
@@ -600,14 +721,16 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 		if (o->json)
 			printf(
 			    "%s{\"ifindex\":%u,\"name\":\"%s\",\"role\":\"%s\",\"ingress\":\"%s\","
-			    "\"tc_ingress_prog\":%u,\"tc_egress_prog\":%u}",
+			    "\"tc_ingress_prog\":%u,\"tc_egress_prog\":%u,\"present\":%s}",
 			    first ? "" : ",", key, v.name, v.role == VSN_ROLE_VM ? "vm" : "uplink",
-			    mode, id_in, id_eg);
+			    mode, id_in, id_eg, here ? "true" : "false");
 		else
-			printf(
-			    "  %-16s ifindex %-5u %-7s ingress %-12s%s%s\n", v.name, key,
-			    v.role == VSN_ROLE_VM ? "vm" : "uplink", mode, eg ? " egress tc" : "",
-			    (v.hooks & VSN_HOOK_TC_INGRESS) && !in ? " (TC program missing!)" : "");
+			printf("  %-16s ifindex %-5u %-7s ingress %-12s%s%s\n", v.name, key,
+			       v.role == VSN_ROLE_VM ? "vm" : "uplink", mode,
+			       eg ? " egress tc" : "",
+			       !here ? " (not in this network namespace)"
+			       : (v.hooks & VSN_HOOK_TC_INGRESS) && !in ? " (TC program missing!)"
+									: "");
 		first = false;
 	}
 	if (o->json)

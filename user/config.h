@@ -24,52 +24,53 @@ struct vsn_err {
 };
 
 struct vsn_cfg_vm {
-	char *name; /* unique */
-	uint32_t id; /* 1..VSN_MAX_VMS-1, unique */
+	char *name;	 /* unique */
+	uint32_t id;	 /* 1..VSN_MAX_VMS-1, unique */
 	char *interface; /* VM-side interface (tap/veth) */
 	unsigned line;
 };
 
 struct vsn_cfg_uplink {
-	char *interface; /* unique */
+	char *interface;       /* unique */
 	uint64_t capacity_bps; /* "10gbit", "100mbit", "1000000" (bit/s); 0 = unknown */
 	unsigned line;
 };
 
 struct vsn_cfg_backend {
-	uint32_t id; /* 1..VSN_MAX_BACKENDS-1, unique */
-	char *name; /* optional, unique when set */
-	char *address; /* IPv4 or IPv6 literal */
-	uint16_t port; /* default 4420 */
-	uint8_t state; /* enum vsn_backend_state; "up" (default), "down", "draining" */
+	uint32_t id;	 /* 1..VSN_MAX_BACKENDS-1, unique */
+	char *name;	 /* optional, unique when set */
+	char *address;	 /* IPv4 or IPv6 literal */
+	uint16_t port;	 /* default 4420 */
+	uint8_t state;	 /* enum vsn_backend_state; "up" (default), "down", "draining" */
 	uint32_t weight; /* default 100, 1..65535 */
-	uint8_t tier; /* default 0, 0..7 */
+	uint8_t tier;	 /* default 0, 0..7 */
 	uint32_t *paths; /* path ids usable to reach it; first = default */
 	unsigned n_paths;
 	unsigned line;
 };
 
 struct vsn_cfg_path {
-	uint32_t id; /* 1..VSN_MAX_PATHS-1, unique */
-	char *uplink; /* must be one of uplinks[].interface */
-	char *next_hop_mac; /* "aa:bb:cc:dd:ee:ff", or NULL with fib = true */
-	bool fib; /* resolve next hop with the kernel FIB/neighbour table */
-	char *source_mac; /* optional; default: the uplink's own MAC */
-	int vlan; /* -1 = untagged, else 1..4094 */
-	int dscp; /* -1 = keep, else 0..63 */
-	int ecn; /* -1 = keep, else 0..3 */
-	int ttl; /* -1 = keep, else 1..255 */
-	int64_t flow_label; /* -1 = keep, else 0..0xfffff (IPv6 only) */
+	uint32_t id;	      /* 1..VSN_MAX_PATHS-1, unique */
+	char *uplink;	      /* must be one of uplinks[].interface */
+	char *next_hop_mac;   /* "aa:bb:cc:dd:ee:ff", or NULL with fib = true */
+	char *next_hop_addr;  /* a gateway address whose MAC the kernel resolves */
+	bool fib;	      /* resolve next hop with the kernel FIB/neighbour table */
+	char *source_mac;     /* optional; default: the uplink's own MAC */
+	int vlan;	      /* -1 = untagged, else 1..4094 */
+	int dscp;	      /* -1 = keep, else 0..63 */
+	int ecn;	      /* -1 = keep, else 0..3 */
+	int ttl;	      /* -1 = keep, else 1..255 */
+	int64_t flow_label;   /* -1 = keep, else 0..0xfffff (IPv6 only) */
 	char *source_address; /* optional SNAT address for NVMe/TCP */
 	unsigned line;
 };
 
 struct vsn_cfg_volume {
-	uint32_t id; /* 1..VSN_MAX_VOLUMES-1, unique */
-	char *vm; /* name of a vms[] entry, or "host" for host-initiator */
-	char *address; /* the virtual storage address (VIP) */
-	uint16_t port; /* default 4420 (nvme-tcp) or 4791 (roce) */
-	uint8_t proto; /* enum vsn_proto; "nvme-tcp" (default) or "roce" */
+	uint32_t id;	    /* 1..VSN_MAX_VOLUMES-1, unique */
+	char *vm;	    /* name of a vms[] entry, or "host" for host-initiator */
+	char *address;	    /* the virtual storage address (VIP) */
+	uint16_t port;	    /* default 4420 (nvme-tcp) or 4791 (roce) */
+	uint8_t proto;	    /* enum vsn_proto; "nvme-tcp" (default) or "roce" */
 	uint32_t *backends; /* backend ids */
 	unsigned n_backends;
 	unsigned line;
@@ -82,6 +83,9 @@ struct vsn_cfg_route {
 	uint32_t path;
 	unsigned line;
 };
+
+/* Where each key and list entry stands in the file (config_lines.c). */
+struct vsn_line_map;
 
 struct vsn_config {
 	char *file; /* path it was loaded from (for messages) */
@@ -97,6 +101,7 @@ struct vsn_config {
 	unsigned n_volumes;
 	struct vsn_cfg_route *routes;
 	unsigned n_routes;
+	struct vsn_line_map *lines; /* lets config_validate name a field's line; may be NULL */
 };
 
 /* Parse FILE.  On error returns NULL and fills err (file:line: field: why). */

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
@@ -138,4 +140,21 @@ void pins_close(struct vsn_maps *m)
 			close(fds[i]);
 		fds[i] = -1;
 	}
+}
+
+/* bpffs pins are not per network namespace, ifindexes are: remember where
+ * an interface was, so detach never touches a namesake elsewhere. */
+__u64 netns_ino(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : st.st_ino;
+}
+
+bool iface_is_here(unsigned ifindex, const struct vsn_iface *v)
+{
+	char name[IF_NAMESIZE];
+
+	return v->netns_ino == netns_ino() && if_indextoname(ifindex, name) &&
+	       !strcmp(name, v->name);
 }

@@ -84,7 +84,8 @@ static int check_iface(const struct vsn_config *cfg, int ifaces_fd, const char *
 		return errf(err, "%s:%u: %s: unknown interface '%s'", cfg->file, line, field, name);
 	if (ifaces_fd < 0)
 		return 0;
-	if (bpf_map_lookup_elem(ifaces_fd, ifindex, &v) || v.role != role)
+	if (bpf_map_lookup_elem(ifaces_fd, ifindex, &v) || v.role != role ||
+	    !iface_is_here(*ifindex, &v))
 		return errf(
 		    err, "%s:%u: %s: interface '%s' is not attached as %s; run: vsn attach %s %s",
 		    cfg->file, line, field, name,
@@ -108,6 +109,11 @@ static int build_path(const struct vsn_config *cfg, const struct vsn_cfg_path *c
 		return -EINVAL;
 	if (cp->fib) {
 		p->flags |= VSN_PATH_FIB;
+	} else if (cp->next_hop_addr) {
+		if (parse_addr(cp->next_hop_addr, &p->gw, &v6))
+			return errf(err, "%s:%u: paths[%u].next_hop: '%s' is not an address",
+				    cfg->file, cp->line, idx, cp->next_hop_addr);
+		p->flags |= VSN_PATH_GW;
 	} else if (!cp->next_hop_mac || parse_mac(cp->next_hop_mac, p->dmac)) {
 		return errf(err, "%s:%u: paths[%u].next_hop: need a MAC address or 'fib'",
 			    cfg->file, cp->line, idx);
@@ -149,16 +155,14 @@ static int build_path(const struct vsn_config *cfg, const struct vsn_cfg_path *c
 	return 0;
 }
 
+static int route_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct plan_route *)a)->k, &((const struct plan_route *)b)->k,
+		      sizeof(struct vsn_route_key));
+}
+
 static int add_route(struct vsn_plan *plan, __u32 vm, __u32 vol, __u32 be, __u32 path)
 {
-	for (unsigned i = 0; i < plan->n_routes; i++) {
-		struct plan_route *r = &plan->routes[i];
-
-		if (r->k.vm_id == vm && r->k.volume_id == vol && r->k.backend_id == be) {
-			r->v.path_id = path;
-			return 0;
-		}
-	}
 	if (plan->n_routes >= VSN_MAX_ROUTES)
 		return -E2BIG;
 	plan->routes[plan->n_routes].k = (struct vsn_route_key){vm, vol, be};
@@ -167,10 +171,24 @@ static int add_route(struct vsn_plan *plan, __u32 vm, __u32 vol, __u32 be, __u32
 	return 0;
 }
 
+/* An explicit route replaces the default one of its (vm, volume, backend);
+ * the defaults are sorted by then, so this is a binary search. */
+static int override_route(struct vsn_plan *plan, unsigned n_sorted, __u32 vm, __u32 vol, __u32 be,
+			  __u32 path)
+{
+	struct plan_route key = {.k = {vm, vol, be}}, *r;
+
+	r = bsearch(&key, plan->routes, n_sorted, sizeof(*r), route_cmp);
+	if (!r)
+		return add_route(plan, vm, vol, be, path);
+	r->v.path_id = path;
+	return 0;
+}
+
 int plan_build(const struct vsn_config *cfg, int ifaces_fd, struct vsn_plan *plan,
 	       struct vsn_err *err)
 {
-	unsigned i, j, max_routes = 0;
+	unsigned i, j, max_routes = 0, n_defaults;
 	int ret = -ENOMEM;
 
 	memset(plan, 0, sizeof(*plan));
@@ -233,6 +251,13 @@ int plan_build(const struct vsn_config *cfg, int ifaces_fd, struct vsn_plan *pla
 			     cb->line, i);
 			goto fail;
 		}
+		if (cb->n_paths > VSN_MAX_BE_PATHS) {
+			errf(err, "%s:%u: backends[%u].paths: at most %d paths per backend",
+			     cfg->file, cb->line, i, VSN_MAX_BE_PATHS);
+			goto fail;
+		}
+		for (j = 0; j < cb->n_paths; j++)
+			b->v.paths[b->v.n_paths++] = cb->paths[j];
 		b->v.port = cb->port;
 		b->v.state = cb->state;
 		b->v.weight = cb->weight;
@@ -282,6 +307,8 @@ int plan_build(const struct vsn_config *cfg, int ifaces_fd, struct vsn_plan *pla
 				goto full;
 		}
 	}
+	qsort(plan->routes, plan->n_routes, sizeof(*plan->routes), route_cmp);
+	n_defaults = plan->n_routes;
 	for (i = 0; i < cfg->n_routes; i++) {
 		const struct vsn_cfg_route *r = &cfg->routes[i];
 		__u32 vm;
@@ -291,7 +318,7 @@ int plan_build(const struct vsn_config *cfg, int ifaces_fd, struct vsn_plan *pla
 			     r->vm);
 			goto fail;
 		}
-		if (add_route(plan, vm, r->volume, r->backend, r->path))
+		if (override_route(plan, n_defaults, vm, r->volume, r->backend, r->path))
 			goto full;
 	}
 	return 0;
@@ -315,21 +342,58 @@ void plan_free(struct vsn_plan *plan)
 
 /* --- applying --- */
 
+/* The keys a plan writes to one map, sorted for lookup while the map's
+ * current keys are walked (maps hold up to 64 Ki routes). */
 struct keyset {
-	const void *base; /* array of records, key at offset 0 */
-	size_t n, stride, key_size;
+	const char **sorted;
+	size_t n, key_size;
 };
 
-static bool keyset_has(const struct keyset *ks, const void *key)
+static int key_cmp(const void *a, const void *b, void *size)
 {
-	for (size_t i = 0; i < ks->n; i++)
-		if (!memcmp((const char *)ks->base + i * ks->stride, key, ks->key_size))
+	return memcmp(*(const char *const *)a, *(const char *const *)b, *(size_t *)size);
+}
+
+static int keyset_init(struct keyset *ks, const void *base, size_t n, size_t stride,
+		       size_t key_size)
+{
+	ks->n = n;
+	ks->key_size = key_size;
+	ks->sorted = calloc(n + 1, sizeof(*ks->sorted));
+	if (!ks->sorted)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		ks->sorted[i] = (const char *)base + i * stride;
+	qsort_r(ks->sorted, n, sizeof(*ks->sorted), key_cmp, &ks->key_size);
+	return 0;
+}
+
+static void keyset_free(struct keyset *ks)
+{
+	free(ks->sorted);
+	ks->sorted = NULL;
+}
+
+static bool keyset_has(struct keyset *ks, const void *key)
+{
+	size_t lo = 0, hi = ks->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(ks->sorted[mid], key, ks->key_size);
+
+		if (!c)
 			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return false;
 }
 
 /* Entries the map would hold at the peak of an apply: old ones plus new. */
-static int check_room(int fd, const char *name, const struct keyset *ks, struct vsn_err *err)
+static int check_room(int fd, const char *name, struct keyset *ks, struct vsn_err *err)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
@@ -351,23 +415,40 @@ static int check_room(int fd, const char *name, const struct keyset *ks, struct 
 	return 0;
 }
 
-static int delete_stale(int fd, const char *name, const struct keyset *ks, struct vsn_err *err)
+/* Collect first, delete after: deleting while walking restarts the walk. */
+static int delete_stale(int fd, const char *name, struct keyset *ks, struct vsn_err *err)
 {
-	char key[64] = {0}, next[64];
+	char key[64] = {0}, next[64], *stale = NULL, *grown;
+	size_t n = 0, cap = 0;
 	bool first = true;
+	int ret = 0;
 
-	/* Deleting the current key breaks iteration: restart after each. */
 	while (!bpf_map_get_next_key(fd, first ? NULL : key, next)) {
-		memcpy(key, next, ks->key_size);
 		first = false;
+		memcpy(key, next, ks->key_size);
 		if (keyset_has(ks, key))
 			continue;
-		if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
-			return errf(err, "cannot delete a stale entry of %s: %s", name,
-				    strerror(errno));
-		first = true;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(stale, cap * ks->key_size);
+			if (!grown) {
+				ret = errf(err, "out of memory");
+				goto cleanup;
+			}
+			stale = grown;
+		}
+		memcpy(stale + n++ * ks->key_size, key, ks->key_size);
 	}
-	return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_delete_elem(fd, stale + i * ks->key_size) && errno != ENOENT) {
+			ret = errf(err, "cannot delete a stale entry of %s: %s", name,
+				   strerror(errno));
+			goto cleanup;
+		}
+	}
+cleanup:
+	free(stale);
+	return ret;
 }
 
 static int upsert(int fd, const char *name, const void *k, const void *v, struct vsn_err *err)
@@ -431,44 +512,87 @@ static int switch_volume(const struct vsn_maps *m, const struct vsn_volume_key *
 	return upsert(m->volumes, VSN_MAP_VOLUMES, k, &v, err);
 }
 
+/* The plan's keys per map; on failure everything is freed. */
+static int plan_keysets(const struct vsn_plan *plan, struct keyset *be, struct keyset *pa,
+			struct keyset *ro, struct keyset *vo, struct vsn_err *err)
+{
+	if (keyset_init(be, plan->backends, plan->n_backends, sizeof(*plan->backends), 4) ||
+	    keyset_init(pa, plan->paths, plan->n_paths, sizeof(*plan->paths), 4) ||
+	    keyset_init(ro, plan->routes, plan->n_routes, sizeof(*plan->routes),
+			sizeof(struct vsn_route_key)) ||
+	    keyset_init(vo, plan->volumes, plan->n_volumes, sizeof(*plan->volumes),
+			sizeof(struct vsn_volume_key))) {
+		keyset_free(be);
+		keyset_free(pa);
+		keyset_free(ro);
+		keyset_free(vo);
+		return errf(err, "out of memory");
+	}
+	return 0;
+}
+
+static int check_rooms(const struct vsn_maps *m, struct keyset *be, struct keyset *pa,
+		       struct keyset *ro, struct keyset *vo, struct vsn_err *err)
+{
+	if (check_room(m->backends, VSN_MAP_BACKENDS, be, err) ||
+	    check_room(m->paths, VSN_MAP_PATHS, pa, err) ||
+	    check_room(m->routes, VSN_MAP_ROUTES, ro, err) ||
+	    check_room(m->volumes, VSN_MAP_VOLUMES, vo, err))
+		return -ENOSPC;
+	return 0;
+}
+
+int plan_check_room(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn_err *err)
+{
+	struct keyset be = {0}, pa = {0}, ro = {0}, vo = {0};
+	int ret;
+
+	ret = plan_keysets(plan, &be, &pa, &ro, &vo, err);
+	if (ret)
+		return ret;
+	ret = check_rooms(m, &be, &pa, &ro, &vo, err);
+	keyset_free(&be);
+	keyset_free(&pa);
+	keyset_free(&ro);
+	keyset_free(&vo);
+	return ret;
+}
+
 int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn_err *err)
 {
-	struct keyset be = {plan->backends, plan->n_backends, sizeof(*plan->backends), 4};
-	struct keyset pa = {plan->paths, plan->n_paths, sizeof(*plan->paths), 4};
-	struct keyset ro = {plan->routes, plan->n_routes, sizeof(*plan->routes),
-			    sizeof(struct vsn_route_key)};
-	struct keyset vo = {plan->volumes, plan->n_volumes, sizeof(*plan->volumes),
-			    sizeof(struct vsn_volume_key)};
+	struct keyset be = {0}, pa = {0}, ro = {0}, vo = {0};
 	struct vsn_vm_if none = {};
+	int ret = -ENOMEM;
 	unsigned i;
 	__u32 idx;
 
+	if (plan_keysets(plan, &be, &pa, &ro, &vo, err))
+		return -ENOMEM;
 	/* Nothing is written unless every map has room for old and new. */
-	if (check_room(m->backends, VSN_MAP_BACKENDS, &be, err) ||
-	    check_room(m->paths, VSN_MAP_PATHS, &pa, err) ||
-	    check_room(m->routes, VSN_MAP_ROUTES, &ro, err) ||
-	    check_room(m->volumes, VSN_MAP_VOLUMES, &vo, err))
-		return -ENOSPC;
+	ret = check_rooms(m, &be, &pa, &ro, &vo, err);
+	if (ret)
+		goto cleanup;
 
 	/* New and changed entries first, the switch (volumes) after the
 	 * tables it points to, stale entries last. */
+	ret = -EIO;
 	for (i = 0; i < plan->n_backends; i++)
 		if (upsert(m->backends, VSN_MAP_BACKENDS, &plan->backends[i].id,
 			   &plan->backends[i].v, err))
-			return -EIO;
+			goto cleanup;
 	for (i = 0; i < plan->n_paths; i++)
 		if (upsert(m->paths, VSN_MAP_PATHS, &plan->paths[i].id, &plan->paths[i].v, err))
-			return -EIO;
+			goto cleanup;
 	for (i = 0; i < plan->n_routes; i++)
 		if (upsert(m->routes, VSN_MAP_ROUTES, &plan->routes[i].k, &plan->routes[i].v, err))
-			return -EIO;
+			goto cleanup;
 	for (i = 0; i < plan->n_volumes; i++)
 		if (switch_volume(m, &plan->volumes[i].k, plan->volumes[i].v, err))
-			return -EIO;
+			goto cleanup;
 	for (i = 0; i < plan->n_vm_ifs; i++)
 		if (upsert(m->vm_if, VSN_MAP_VM_IF, &plan->vm_ifs[i].ifindex, &plan->vm_ifs[i].v,
 			   err))
-			return -EIO;
+			goto cleanup;
 
 	for (idx = 0; idx < VSN_MAX_IFINDEX; idx++) {
 		struct vsn_vm_if cur;
@@ -479,14 +603,20 @@ int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn
 		for (i = 0; i < plan->n_vm_ifs && !keep; i++)
 			keep = plan->vm_ifs[i].ifindex == idx;
 		if (!keep && upsert(m->vm_if, VSN_MAP_VM_IF, &idx, &none, err))
-			return -EIO;
+			goto cleanup;
 	}
 	if (delete_stale(m->volumes, VSN_MAP_VOLUMES, &vo, err) ||
 	    delete_stale(m->routes, VSN_MAP_ROUTES, &ro, err) ||
 	    delete_stale(m->paths, VSN_MAP_PATHS, &pa, err) ||
 	    delete_stale(m->backends, VSN_MAP_BACKENDS, &be, err))
-		return -EIO;
-	return 0;
+		goto cleanup;
+	ret = 0;
+cleanup:
+	keyset_free(&be);
+	keyset_free(&pa);
+	keyset_free(&ro);
+	keyset_free(&vo);
+	return ret;
 }
 
 int plan_rehash(const struct vsn_maps *m, __u32 backend_id, struct vsn_err *err)

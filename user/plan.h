@@ -54,6 +54,8 @@ int plan_build(const struct vsn_config *cfg, int ifaces_fd, struct vsn_plan *pla
 	       struct vsn_err *err);
 int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn_err *err);
 void plan_free(struct vsn_plan *plan);
+/* Would the maps hold old and new entries together?  (What apply needs.) */
+int plan_check_room(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn_err *err);
 
 /* Rebuild the consistent-hash table of every volume that lists backend_id
  * (0: all volumes) from the backends' current states, and switch them in. */

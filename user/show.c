@@ -105,21 +105,24 @@ static bool show_backend(const struct vsn_opts *o, const struct vsn_maps *m, con
 			 const void *vp, bool first)
 {
 	const struct vsn_backend *b = vp;
-	char a[INET6_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN], paths[VSN_MAX_BE_PATHS * 12 + 1] = "";
+	size_t n = 0;
 
 	addr_str(&b->addr, a, sizeof(a));
+	for (unsigned i = 0; i < b->n_paths && i < VSN_MAX_BE_PATHS; i++)
+		n += snprintf(paths + n, sizeof(paths) - n, "%s%u", i ? "," : "", b->paths[i]);
 	if (o->json) {
 		printf("%s{\"id\":%u,\"address\":\"%s\",\"port\":%u,\"state\":\"%s\",\"weight\":%u,"
-		       "\"tier\":%u}",
+		       "\"tier\":%u,\"paths\":[%s]}",
 		       first ? "" : ",", *(const __u32 *)kp, a, b->port, state_name(b->state),
-		       b->weight, b->tier);
+		       b->weight, b->tier, paths);
 		return true;
 	}
 	if (first)
-		printf("%-7s %-40s %-6s %-9s %-7s %s\n", "ID", "ADDRESS", "PORT", "STATE", "WEIGHT",
-		       "TIER");
-	printf("%-7u %-40s %-6u %-9s %-7u %u\n", *(const __u32 *)kp, a, b->port,
-	       state_name(b->state), b->weight, b->tier);
+		printf("%-7s %-40s %-6s %-9s %-7s %-5s %s\n", "ID", "ADDRESS", "PORT", "STATE",
+		       "WEIGHT", "TIER", "PATHS");
+	printf("%-7u %-40s %-6u %-9s %-7u %-5u %s\n", *(const __u32 *)kp, a, b->port,
+	       state_name(b->state), b->weight, b->tier, paths);
 	return true;
 }
 
@@ -127,13 +130,15 @@ static bool show_path(const struct vsn_opts *o, const struct vsn_maps *m, const 
 		      const void *vp, bool first)
 {
 	const struct vsn_path *p = vp;
-	char sm[18], dm[18], dev[IF_NAMESIZE], sa[INET6_ADDRSTRLEN] = "";
+	char sm[18], dm[INET6_ADDRSTRLEN], dev[IF_NAMESIZE], sa[INET6_ADDRSTRLEN] = "";
 	char extra[160] = "";
 	size_t n = 0;
 
 	mac_str(p->smac, sm);
 	if (p->flags & VSN_PATH_FIB)
 		snprintf(dm, sizeof(dm), "fib");
+	else if (p->flags & VSN_PATH_GW)
+		addr_str(&p->gw, dm, sizeof(dm));
 	else
 		mac_str(p->dmac, dm);
 	if (p->flags & VSN_PATH_SADDR)

@@ -55,6 +55,10 @@ int pins_open(const struct vsn_opts *o, struct vsn_maps *m);
 void pins_close(struct vsn_maps *m);
 int pins_path(const struct vsn_opts *o, const char *name, char *buf, size_t len);
 
+/* Where an interface recorded in vsn_ifaces is: pins outlive namespaces. */
+__u64 netns_ino(void);
+bool iface_is_here(unsigned ifindex, const struct vsn_iface *v);
+
 /* Subcommands: each returns the process exit status. */
 int cmd_attach(const struct vsn_opts *o, int argc, char **argv);
 int cmd_detach(const struct vsn_opts *o, int argc, char **argv);

@@ -10,5 +10,7 @@
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
 #define TC_ACT_REDIRECT 7
+#define AF_INET		2
+#define AF_INET6	10
 
 #endif /* VSN_DEFS_H */

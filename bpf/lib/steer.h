@@ -214,6 +214,76 @@ static __always_inline int drop(__u32 reason, __u32 bytes)
 
 #if defined(VSN_CTX_TC)
 /*
+ * Next hop from the kernel's FIB, looked up as output through the path's own
+ * uplink (bpf_redirect_neigh alone would take the best route's gateway,
+ * which for IPv6 may belong to another uplink).  Resolved: MACs written
+ * here; neighbour not yet resolved: the kernel resolves it.  < 0: no route.
+ */
+static __always_inline int redirect_fib(struct __sk_buff *skb, const struct vsn_pkt *p,
+					const struct vsn_conn *c, const struct vsn_path *path)
+{
+	const struct vsn_addr *dst = (c->flags & VSN_CONN_DNAT) ? &c->backend_addr : &p->daddr;
+	const struct vsn_addr *src = (c->flags & VSN_CONN_SNAT) ? &c->snat_addr : &p->saddr;
+	struct bpf_fib_lookup fib = {};
+	struct bpf_redir_neigh nh = {};
+	long rc;
+
+	fib.ifindex = path->ifindex;
+	fib.l4_protocol = p->l4_proto;
+	fib.sport = p->sport;
+	fib.dport = (c->flags & VSN_CONN_DNAT) ? c->backend_port : p->dport;
+	if (p->l3_proto == ETH_P_IP) {
+		fib.family = AF_INET;
+		fib.ipv4_src = src->a[3];
+		fib.ipv4_dst = dst->a[3];
+	} else {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, src->a, 16);
+		__builtin_memcpy(fib.ipv6_dst, dst->a, 16);
+	}
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (fib.ifindex != path->ifindex)
+		return -1;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		if (rw_macs(skb, fib.smac, fib.dmac))
+			return -1;
+		return bpf_redirect(path->ifindex, 0);
+	}
+	if (rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return -1;
+	/* The lookup left the next hop in the destination fields. */
+	nh.nh_family = fib.family;
+	if (fib.family == AF_INET)
+		nh.ipv4_nh = fib.ipv4_dst;
+	else
+		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
+	return bpf_redirect_neigh(path->ifindex, &nh, sizeof(nh), 0);
+}
+
+static __always_inline bool addr_is_v4(const struct vsn_addr *a)
+{
+	return !a->a[0] && !a->a[1] && a->a[2] == bpf_htonl(0x0000ffff);
+}
+
+/* A configured gateway: the kernel resolves its MAC on the path's uplink. */
+static __always_inline int redirect_gw(const struct vsn_pkt *p, const struct vsn_path *path)
+{
+	struct bpf_redir_neigh nh = {};
+	bool v4 = addr_is_v4(&path->gw);
+
+	if (v4 != (p->l3_proto == ETH_P_IP))
+		return -1; /* a gateway of the other family */
+	if (v4) {
+		nh.nh_family = AF_INET;
+		nh.ipv4_nh = path->gw.a[3];
+	} else {
+		nh.nh_family = AF_INET6;
+		__builtin_memcpy(nh.ipv6_nh, path->gw.a, 16);
+	}
+	return bpf_redirect_neigh(path->ifindex, &nh, sizeof(nh), 0);
+}
+
+/*
  * Towards storage (VM ingress, or host egress in host mode): find or create
  * the connection, resolve its current path, rewrite and redirect.
  */
@@ -224,7 +294,7 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	struct vsn_conn *c;
 	struct vsn_path *path;
 	__u32 reason, path_id, len = skb->len;
-	int vlan_removed;
+	int vlan_removed, act;
 
 	reason = vsn_parse(skb, &p);
 	if (reason != VSN_R_FORWARDED)
@@ -265,23 +335,31 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	if ((path->flags & VSN_PATH_VLAN) && ctx_vlan_push(skb, path->vlan_id))
 		return drop(VSN_R_REWRITE_ERR, len);
 
+	if (mode == VSN_MODE_HOST && path->ifindex == skb->ifindex) {
+		/* Already on the chosen uplink: the kernel's L2 stands. */
+		if (!(path->flags & (VSN_PATH_FIB | VSN_PATH_GW)) &&
+		    rw_macs(skb, path->smac, path->dmac))
+			return drop(VSN_R_REWRITE_ERR, len);
+		act = TC_ACT_OK;
+	} else if (path->flags & VSN_PATH_GW) {
+		act = redirect_gw(&p, path);
+		if (act < 0)
+			return drop(VSN_R_FIB_MISS, len);
+	} else if (path->flags & VSN_PATH_FIB) {
+		act = redirect_fib(skb, &p, c, path);
+		if (act < 0)
+			return drop(VSN_R_FIB_MISS, len);
+	} else {
+		if (rw_macs(skb, path->smac, path->dmac))
+			return drop(VSN_R_REWRITE_ERR, len);
+		act = bpf_redirect(path->ifindex, 0);
+	}
 	conn_touch(c, len, path_id);
 	count(&vsn_path_stats, path_id, len);
 	count(&vsn_be_stats, c->backend_id, len);
 	count(&vsn_vm_stats, vm_id, len);
 	count_reason(VSN_R_FORWARDED, len);
-
-	if (mode == VSN_MODE_HOST && path->ifindex == skb->ifindex) {
-		/* Already on the chosen uplink: the kernel's L2 stands. */
-		if (!(path->flags & VSN_PATH_FIB) && rw_macs(skb, path->smac, path->dmac))
-			return drop(VSN_R_REWRITE_ERR, len);
-		return TC_ACT_OK;
-	}
-	if (path->flags & VSN_PATH_FIB)
-		return bpf_redirect_neigh(path->ifindex, NULL, 0, 0);
-	if (rw_macs(skb, path->smac, path->dmac))
-		return drop(VSN_R_REWRITE_ERR, len);
-	return bpf_redirect(path->ifindex, 0);
+	return act;
 }
 #endif
 

@@ -34,7 +34,7 @@ die() { echo "testbed: $*" >&2; exit 1; }
 
 # Host packages: QEMU and the tools that go into the guest.
 PKGS=(qemu-system-x86 busybox-static nvme-cli fio ibverbs-utils ibverbs-providers
-	tcpdump kmod iproute2 bash coreutils cpio gzip ethtool bpftool libc-bin
+	tcpdump kmod iproute2 bash coreutils cpio lz4 gzip zstd ethtool bpftool libc-bin
 	util-linux socat tshark)
 # Modules the guest loads (their dependencies come from modules.dep).
 MODULES=(virtio_pci virtio_net 9p 9pnet_virtio configfs null_blk nvme_tcp nvmet nvmet_tcp
@@ -85,6 +85,12 @@ if [ ! -e "$KDIR/.done" ]; then
 	dpkg-deb -x "$deb" "$KDIR/root"
 	rm -rf "$KDIR/dl"
 	touch "$KDIR/.done"
+	# Older kernels (the archive moved on) are not needed any more.
+	for old in "$OUT"/kernel/*/; do
+		[ "$(basename "$old")" = "$KVER" ] && continue
+		step "removing old kernel $(basename "$old")"
+		rm -rf "$old" "$OUT"/base-"$(basename "$old")"-*.cpio "$OUT"/*-"$(basename "$old")".img*
+	done
 fi
 KROOT=$KDIR/root
 if [ -d "$KROOT/lib/modules/$KVER" ]; then MODREL=lib/modules/$KVER
@@ -103,7 +109,7 @@ VMLINUZ=$KROOT/boot/vmlinuz-$KVER
 
 # ---------------------------------------------------------------- helpers
 # Compressor of the initramfs layers (the guest unpacks them under TCG).
-COMP=${VSN_TESTBED_COMPRESS:-gzip}
+COMP=${VSN_TESTBED_COMPRESS:-lz4}
 compress() {
 	case $COMP in
 	gzip) gzip -1 -n ;;

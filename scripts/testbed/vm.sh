@@ -69,6 +69,7 @@ vm_start() {
 			ip -n "$ns" link set "$tap" up
 		else
 			ip -n "$qns" tuntap add dev "$tap" mode tap || return 1
+			ip -n "$qns" link set "$tap" up
 			moves+=("$ns:$tap")
 			created+=("$ns:$tap")
 		fi
@@ -88,8 +89,14 @@ vm_start() {
 	echo $! >"$d/pid"
 	for i in "${!moves[@]}"; do
 		IFS=: read -r ns tap <<<"${moves[$i]}"
-		# QEMU holds the tap once the monitor socket exists.
-		for n in $(seq 100); do [ -S "$d/mon.sock" ] && break; sleep 0.05; done
+		# A persistent tap gets its carrier once QEMU has attached to it.
+		for n in $(seq 200); do
+			ip -n "$qns" link show "$tap" 2>/dev/null | grep -q LOWER_UP && break
+			vm__alive "$name" || break
+			sleep 0.05
+		done
+		ip -n "$qns" link show "$tap" 2>/dev/null | grep -q LOWER_UP ||
+			{ vm__err "QEMU did not attach to $tap"; return 1; }
 		ip -n "$qns" link set "$tap" netns "$ns" && ip -n "$ns" link set "$tap" up ||
 			{ vm__err "cannot move $tap to $ns"; return 1; }
 	done
@@ -166,7 +173,7 @@ vm_stop() {
 	rm -f "$d/pid"
 	while IFS=: read -r ns tap; do
 		[ -n "$tap" ] && ip -n "$ns" link del "$tap" 2>/dev/null
-	done <"$d/taps" 2>/dev/null
+	done 2>/dev/null <"$d/taps"
 	rm -f "$d/taps"
 	return 0
 }

@@ -19,11 +19,13 @@
 #  4. attach --xdp-mode tc: IPv4 (fib) and IPv6 (MAC) through the TC reply
 #     path; IPv6 with next_hop fib; re-attach during a transfer (TC mode).
 #  6. status in TC mode; detach leaves nothing behind.
+# Throughout: tcpdump on the VM's interface must never see a packet from a
+# backend's real address, and `vsn -j show connections` must parse as JSON.
 #
 # Output: "ok N - ..." / "not ok N - ..." lines, diagnostics prefixed "# ".
 # Needs root.  Exit status non-zero if anything failed.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 
 P=vsnn
@@ -60,6 +62,7 @@ check() {
 	if "$@"; then ok "$d"; else nok "$d"; fi
 }
 diag() { sed 's/^/# /'; }
+not() { ! "$@"; }
 
 nsx() { # nsx NS CMD...: run in ${P}-NS (ip netns exec: fine for non-BPF tools)
 	local ns=$1
@@ -248,6 +251,31 @@ ss_sees_only() {
 	! echo "$out" | grep -qE '10\.3\.[12]\.2|2001:db8:3:[12]::2'
 }
 
+# leak_start NAME: capture on the VM's interface every packet that comes
+# from a backend's real address (there must be none: vsn translates them).
+leak_start() {
+	rm -f "$T/$1.pcap"
+	ip netns exec "$P-vm" tcpdump -i vm0 --immediate-mode -nU -Z root -w "$T/$1.pcap" \
+		'src net 10.3.0.0/16 or src net 2001:db8:3::/48' 2>/dev/null &
+	eval "LEAK_$1=$!"
+	CLIENT_PIDS+=($!)
+	for _ in $(seq 30); do
+		[ -s "$T/$1.pcap" ] && break
+		sleep 0.1
+	done
+}
+# leak_check NAME DESCRIPTION: stop the capture; assert it caught nothing.
+leak_check() {
+	local pid leaks
+	pid=$(eval echo "\$LEAK_$1")
+	sleep 0.2
+	kill -INT "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	leaks=$(tcpdump -nr "$T/$1.pcap" 2>/dev/null | tee "$T/$1.leaks" | wc -l)
+	head -4 "$T/$1.leaks" | diag
+	check "$2 ($leaks seen)" test "$leaks" -eq 0
+}
+
 path_bytes() { vsn -j show counters | jq ".paths[\"$1\"].bytes // 0"; }
 if_tx() { hv ip -s -j link show "$1" | jq '.[0].stats64.tx.bytes'; }
 # status_mode IF: the ingress mode vsn status reports for IF.
@@ -274,6 +302,7 @@ check "status (text) lists vmif, up0, up1 with their modes" \
 		grep -qE '^ +up0 +ifindex [0-9]+ +uplink +ingress xdp-(native|generic) +egress tc' $T/status1.txt &&
 		grep -qE '^ +up1 +ifindex [0-9]+ +uplink +ingress xdp-(native|generic) +egress tc' $T/status1.txt"
 
+leak_start early
 up0_tx0=$(if_tx up0)
 p1_0=$(path_bytes 1)
 start c1 $VIP4 $((40 * MB)) $((40 * MB)) $((16 * MB))
@@ -357,11 +386,13 @@ good=0
 for i in 1 2 3 4 5 6; do
 	start c3n$i $VIP4 $((MB / 2)) $((MB / 2)) 0
 	if finish_on c3n$i "$other"; then good=$((good + 1)); fi
+	conns_json
 done
 check "6 new connections all went to $other, intact" test $good -eq 6
 conns_json
 check "the existing connection to $down_name kept working (sha256 equal)" finish_on c3 "$down_name"
 vsn backend set "$down_id" up 2>&1 | diag
+leak_check early "cases 1-3: the VM never received a packet from a backend's real address"
 
 # ------------------------------------------------ 5. bpftool shows field names
 
@@ -416,30 +447,14 @@ reattach_live() {
 	map_ids >"$T/ids.before"
 	small_dumps >"$T/dump.before"
 	before=$(vsn -j status | jq '.maps.vsn_conns.entries')
-	# Anything from a backend's real address reaching the VM is a leak.
-	rm -f "$T/leak.pcap"
-	ip netns exec "$P-vm" tcpdump -i vm0 -s 128 -nU -Z root -w "$T/leak.pcap" \
-		'tcp' 2>/dev/null &
-	tpid=$!
-	CLIENT_PIDS+=($tpid)
-	for _ in $(seq 30); do
-		[ -s "$T/leak.pcap" ] && break
-		sleep 0.1
-	done
+	leak_start c7
 	start c7 $VIP4 $((30 * MB)) $((8 * MB)) $((12 * MB))
 	sp=$(client_port)
 	sleep 1
 	vsn attach "$@" 2>&1 | diag
 	check "$label: attach again during a transfer exits 0" test "${PIPESTATUS[0]}" -eq 0
 	check "$label: the connection keeps flowing across the re-attach (sha256 equal)" finish c7
-	sleep 0.2
-	kill -INT $tpid 2>/dev/null
-	wait $tpid 2>/dev/null
-	cp "$T/leak.pcap" "/tmp/vsnn-leak-${label// /_}.pcap"
-	leaks=$(tcpdump -nr "$T/leak.pcap" 2>/dev/null | tee "$T/leak.txt" | wc -l)
-	head -3 "$T/leak.txt" | diag
-	check "$label: the VM never received a packet from a backend's real address ($leaks seen)" \
-		test "$leaks" -eq 0
+	leak_check c7 "$label: the VM never received a packet from a backend's real address"
 	map_ids >"$T/ids.after"
 	small_dumps >"$T/dump.after"
 	check "$label: the re-attach kept the same maps (same map ids)" cmp -s "$T/ids.before" "$T/ids.after"
@@ -507,6 +522,7 @@ check "status (text) lists vmif, up0, up1 in TC mode" \
 	bash -c "grep -qE '^ +vmif +ifindex [0-9]+ +vm +ingress tc' $T/status4.txt &&
 		grep -qE '^ +up0 +ifindex [0-9]+ +uplink +ingress tc +egress tc' $T/status4.txt &&
 		grep -qE '^ +up1 +ifindex [0-9]+ +uplink +ingress tc +egress tc' $T/status4.txt"
+leak_start tcmode
 fwd0=$(vsn -j show counters | jq '.reasons.forwarded.bytes')
 start c4 $VIP4 $((30 * MB)) $((30 * MB)) $((15 * MB))
 sleep 0.8
@@ -521,20 +537,37 @@ conns_json
 check "TC mode, IPv6 (MAC): 30 MB each way through [$VIP6]:4420, sha256 equal" finish c4v6
 fwd1=$(vsn -j show counters | jq '.reasons.forwarded.bytes')
 echo "# forwarded bytes +$((fwd1 - fwd0))"
+leak_check tcmode "TC mode: the VM never received a packet from a backend's real address"
 check "TC mode: vsn forwarded both directions of both transfers (>= 120 MB)" \
 	test $((fwd1 - fwd0)) -ge $((120 * MB))
 
-echo "# case 4b: IPv6 with next_hop fib, on path 1 (up0) and on path 2 (up1)"
+echo "# case 4b: IPv6 next hops: fib behind another uplink's better route, and gateways"
 # In this topology the hypervisor's best IPv6 route to the backends is via
-# up1 (metric 10, up0's has 1024): a fib path on up0 must still use up0's
-# next hop (2001:db8:1::2), not the best route's.
+# up1 (metric 10; up0's has 1024). The kernel's IPv6 FIB lookup for a fib
+# path on up0 answers with up1's route, so vsn must not send the packet out
+# of up0 towards up1's next hop (it would never arrive): it counts fib_miss.
+# A path whose next hop is a gateway address works on either uplink.
 vsn apply "$T/fib.yaml" >/dev/null 2>&1
-start c4f1 $VIP6 $MB $MB 0 --connect-timeout 3 --timeout 5
-check "IPv6, fib next hop on path 1 (up0): 1 MB each way, sha256 equal" finish c4f1
+miss0=$(vsn -j show counters | jq '.reasons.fib_miss.packets')
+start c4f1 $VIP6 $MB $MB 0 --connect-timeout 2 --timeout 3
+check "IPv6, fib path on up0 behind up1's better route: no connection" not finish c4f1
+miss1=$(vsn -j show counters | jq '.reasons.fib_miss.packets')
+check "IPv6, fib path on up0 behind up1's better route: counted as fib_miss" \
+	test "$miss1" -gt "$miss0"
+sed -e 's/next_hop: fib}/next_hop: GW}/' "$T/fib.yaml" |
+	awk '/next_hop: GW/ && !done1 { sub("GW", "\"2001:db8:1::2\""); done1 = 1 }
+	     /next_hop: GW/ { sub("GW", "\"2001:db8:2::2\"") } { print }' >"$T/gw6.yaml"
+vsn apply "$T/gw6.yaml" 2>&1 | diag
+start c4g1 $VIP6 $MB $MB 0 --connect-timeout 3 --timeout 5
+check "IPv6, gateway next hop on path 1 (up0): 1 MB each way, sha256 equal" finish c4g1
 hv ip -6 neigh show dev up0 | diag
 vsn route set 1 2 3 2 >/dev/null 2>&1 && vsn route set 1 2 4 2 >/dev/null 2>&1
+start c4g2 $VIP6 $MB $MB 0 --connect-timeout 3 --timeout 5
+check "IPv6, gateway next hop on path 2 (up1): 1 MB each way, sha256 equal" finish c4g2
+vsn apply "$T/fib.yaml" >/dev/null 2>&1
+vsn route set 1 2 3 2 >/dev/null 2>&1 && vsn route set 1 2 4 2 >/dev/null 2>&1
 start c4f2 $VIP6 $MB $MB 0 --connect-timeout 3 --timeout 5
-check "IPv6, fib next hop on path 2 (up1): 1 MB each way, sha256 equal" finish c4f2
+check "IPv6, fib next hop on path 2 (up1), the best route: 1 MB each way, sha256 equal" finish c4f2
 
 echo "# case 7b: vsn attach --xdp-mode tc again, during a transfer"
 reattach_live "TC mode" --vm vmif --uplink up0,up1 --xdp-mode tc

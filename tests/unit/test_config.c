@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Unit tests for user/config.c: each test writes a small YAML file into its
+ * Unit tests for user/config_*.c: each test writes a small YAML file into its
  * own temporary directory, loads and validates it, and checks either the
  * loaded values or that the error names the exact line and field.
  */
@@ -259,6 +259,25 @@ static void test_valid_flow(void **state)
 	tmp_remove(&t);
 }
 
+/* A gateway address as next hop: neither a MAC nor fib. */
+static void test_gateway_next_hop(void **state)
+{
+	struct tmp t = {.dir = ""};
+	struct vsn_config *cfg;
+
+	(void)state;
+	cfg = load_ok(&t, "uplinks: [{interface: up0}]\n"
+			  "paths:\n"
+			  "  - {id: 1, uplink: up0, next_hop: \"2001:db8:1::2\"}\n"
+			  "  - {id: 2, uplink: up0, next_hop: 10.1.0.2}\n");
+	assert_string_equal(cfg->paths[0].next_hop_addr, "2001:db8:1::2");
+	assert_null(cfg->paths[0].next_hop_mac);
+	assert_false(cfg->paths[0].fib);
+	assert_string_equal(cfg->paths[1].next_hop_addr, "10.1.0.2");
+	config_free(cfg);
+	tmp_remove(&t);
+}
+
 static void test_valid_block(void **state)
 {
 	struct tmp t = {.dir = ""};
@@ -337,7 +356,7 @@ static void test_empty(void **state)
 	}
 }
 
-/* config_validate() on a config changed after loading: item lines. */
+/* config_validate() on a config changed after loading (flow style). */
 static void test_validate_model(void **state)
 {
 	struct vsn_err err = {.msg = ""};
@@ -361,6 +380,44 @@ static void test_validate_model(void **state)
 	assert_int_equal(config_validate(cfg, &err), 0);
 	config_free(cfg);
 	config_free(NULL);
+	tmp_remove(&t);
+}
+
+/*
+ * In block style config_validate() names the line of the field itself,
+ * also after values were changed; once items were moved, the line map no
+ * longer fits and it names the item's line.
+ */
+static void test_validate_field_lines(void **state)
+{
+	struct vsn_err err = {.msg = ""};
+	struct vsn_cfg_path moved;
+	struct vsn_config *cfg;
+	struct tmp t = {.dir = ""};
+
+	(void)state;
+	cfg = load_ok(&t, valid_block);
+	cfg->routes[0].volume = 9;
+	assert_int_equal(config_validate(cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t.yaml:45: routes[0].volume: unknown volume 9"));
+	cfg->routes[0].volume = 1;
+	cfg->backends[0].paths[1] = 9;
+	assert_int_equal(config_validate(cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t.yaml:28: backends[0].paths[1]: unknown path 9"));
+	cfg->backends[0].paths[1] = 2;
+	cfg->paths[0].vlan = 5000;
+	assert_int_equal(config_validate(cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t.yaml:15: paths[0].vlan: "));
+	cfg->paths[0].vlan = 100;
+
+	moved = cfg->paths[0];
+	cfg->paths[0] = cfg->paths[1];
+	cfg->paths[1] = moved;
+	assert_int_equal(config_validate(cfg, &err), 0);
+	cfg->paths[0].vlan = 5000;
+	assert_int_equal(config_validate(cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t.yaml:17: paths[0].vlan: "));
+	config_free(cfg);
 	tmp_remove(&t);
 }
 
@@ -568,7 +625,8 @@ static const struct CMUnitTest error_tests[] = {
 	    "uplinks: [{interface: up0}]\n"
 	    "paths:\n"
 	    "  - {id: 1, uplink: up0, next_hop: \"02:00:00:00:01\"}\n",
-	    3, "paths[0].next_hop", "invalid MAC address '02:00:00:00:01'"),
+	    3, "paths[0].next_hop",
+	    "'02:00:00:00:01' is not a MAC address, a gateway address or \"fib\""),
 	ERR(multicast_mac,
 	    "uplinks: [{interface: up0}]\n"
 	    "paths:\n"
@@ -629,7 +687,7 @@ static const struct CMUnitTest error_tests[] = {
 	    1, "vms[0].interface", "invalid interface name"),
 	ERR(vm_named_host, "vms: [{name: host, id: 1, interface: x}]\n",
 	    1, "vms[0].name", "reserved"),
-	/* Whole-model checks (config_validate): lines are item lines. */
+	/* Whole-model checks (config_validate): lines are the fields' own. */
 	ERR(duplicate_id,
 	    BASE "  - {id: 1, address: 10.0.3.3, paths: [1]}\n",
 	    12, "backends[2].id", "id 1 is already used by backends[0]"),
@@ -649,7 +707,7 @@ static const struct CMUnitTest error_tests[] = {
 	    "  - name: vm1\n"
 	    "    id: 1\n"
 	    "    interface: up0\n",
-	    3, "vms[0].interface", "up0 is also an uplink"),
+	    5, "vms[0].interface", "up0 is also an uplink"),
 	ERR(unknown_uplink,
 	    "uplinks: [{interface: up0}]\n"
 	    "paths: [{id: 1, uplink: up9, next_hop: fib}]\n",
@@ -659,6 +717,16 @@ static const struct CMUnitTest error_tests[] = {
 	    "paths: [{id: 1, uplink: up0, next_hop: fib}]\n"
 	    "backends: [{id: 1, address: 10.0.0.1, paths: [1, 4]}]\n",
 	    3, "backends[0].paths[1]", "unknown path 4"),
+	ERR(unknown_path_ref_block,
+	    "uplinks: [{interface: up0}]\n"
+	    "paths: [{id: 1, uplink: up0, next_hop: fib}]\n"
+	    "backends:\n"
+	    "  - id: 1\n"
+	    "    address: 10.0.0.1\n"
+	    "    paths:\n"
+	    "      - 1\n"
+	    "      - 4\n",
+	    8, "backends[0].paths[1]", "unknown path 4"),
 	ERR(snat_family,
 	    "uplinks: [{interface: up0}]\n"
 	    "paths: [{id: 1, uplink: up0, next_hop: fib, source_address: 10.0.0.9}]\n"
@@ -681,7 +749,7 @@ static const struct CMUnitTest error_tests[] = {
 	    "    address: 192.168.100.10\n"
 	    "    port: 4420\n"
 	    "    backends: [2]\n",
-	    14, "volumes[1].address", "duplicate volume address 192.168.100.10:4420 for vm1"),
+	    16, "volumes[1].address", "duplicate volume address 192.168.100.10:4420 for vm1"),
 	ERR(roce_nat, BASE "  - {id: 3, address: 10.0.1.3, port: 4791, paths: [1]}\n"
 	    VOL("id: 1, vm: vm1, address: 192.168.100.10, protocol: roce, backends: [3]"),
 	    14, "volumes[0].address", "cannot be NATed"),
@@ -707,7 +775,7 @@ static const struct CMUnitTest error_tests[] = {
 	    "    volume: 1\n"
 	    "    backend: 2\n"
 	    "    path: 1\n",
-	    16, "routes[1].path", "path 1 is not one of backend 2's paths"),
+	    19, "routes[1].path", "path 1 is not one of backend 2's paths"),
 	ERR(duplicate_route, BASE VOL1 ROUTE "  - {vm: vm1, volume: 1, backend: 1, path: 1}\n",
 	    16, "routes[1].backend", "duplicate route"),
 };
@@ -716,11 +784,18 @@ static const struct CMUnitTest error_tests[] = {
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid_flow),	   cmocka_unit_test(test_valid_block),
-	    cmocka_unit_test(test_valid_other),	   cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_validate_model), cmocka_unit_test(test_truncated),
-	    cmocka_unit_test(test_no_file),	   cmocka_unit_test(test_parse_rate),
-	    cmocka_unit_test(test_parse_mac),	   cmocka_unit_test(test_parse_addr),
+	    cmocka_unit_test(test_valid_flow),
+	    cmocka_unit_test(test_valid_block),
+	    cmocka_unit_test(test_gateway_next_hop),
+	    cmocka_unit_test(test_valid_other),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_validate_model),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_no_file),
+	    cmocka_unit_test(test_parse_rate),
+	    cmocka_unit_test(test_parse_mac),
+	    cmocka_unit_test(test_parse_addr),
+	    cmocka_unit_test(test_validate_field_lines),
 	};
 	int failed;
 
