@@ -28,7 +28,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-a
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test lint format clean demo
+.PHONY: all deps test lint format clean demo testbed e2e
 
 all: $(BUILD)/vsn
 
@@ -71,6 +71,14 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+# The QEMU testbed (kernel, initramfs) alone, and the end-to-end suite alone.
+testbed: deps
+	@bash scripts/testbed/build.sh
+
+e2e: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/run.sh e2e
 
 demo: deps
 	@$(MAKE) --no-print-directory all

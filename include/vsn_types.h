@@ -74,7 +74,7 @@ enum vsn_reason {
 	VSN_R_UNSUPPORTED,   /* fragments, IPv6 extension headers, ...: passed */
 	VSN_R_NO_CONN,	     /* reply without a connection entry: passed */
 	VSN_R_REWRITE_ERR,   /* a helper failed mid-way: dropped */
-	VSN_R_FIB_MISS,	     /* FIB lookup could not resolve: passed to the stack */
+	VSN_R_FIB_MISS,	     /* no next hop through the path's uplink: dropped */
 	VSN_R_NOT_VM,	     /* ingress interface is not a VM interface: passed */
 	VSN_R_MAX,
 };

@@ -10,6 +10,8 @@ PKGS=(
 	# tests
 	libcmocka-dev python3 python3-scapy iproute2 iperf3 tshark nftables
 	bridge-utils procps psmisc util-linux kmod iputils-ping ethtool tcpdump socat
+	# real-kernel testbed (QEMU guests with nvmet, nvme-tcp, rdma_rxe)
+	qemu-system-x86 busybox-static nvme-cli fio ibverbs-utils ibverbs-providers cpio lz4 zstd
 	# lint
 	cppcheck clang-tidy clang-format
 )

@@ -2,7 +2,7 @@
 # Runs every test suite and closes with one line "N passed, N failed".
 # Each suite prints TAP-style lines ("ok N - name" / "not ok N - name");
 # a suite that crashes or prints nothing counts as one failure.
-# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns cli)
+# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire cli e2e)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,7 @@ run_suite() { # name command...
 }
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns cli)
+[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns wire cli e2e)
 
 for s in "${suites[@]}"; do
 	case $s in
@@ -54,6 +54,8 @@ for s in "${suites[@]}"; do
 		;;
 	pkt) run_suite pkt $PY tests/pkt/test_datapath.py ;;
 	netns) run_suite netns bash tests/netns/test_netns.sh ;;
+	wire) run_suite wire bash tests/netns/test_wire.sh ;;
+	e2e) run_suite e2e bash tests/e2e/test_nvme_vip.sh ;;
 	cli) run_suite cli bash tests/cli/test_cli.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
 	esac

@@ -242,6 +242,10 @@ static __always_inline int redirect_fib(struct __sk_buff *skb, const struct vsn_
 		__builtin_memcpy(fib.ipv6_dst, dst->a, 16);
 	}
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	/* The helper refuses outright where the uplink does not forward; vsn
+	 * is the one forwarding, so let the kernel resolve the route itself. */
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return bpf_redirect_neigh(path->ifindex, NULL, 0, 0);
 	if (fib.ifindex != path->ifindex)
 		return -1;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {

@@ -1,0 +1,76 @@
+#!/bin/bash
+# Bytes on the wire for what BPF_PROG_TEST_RUN cannot show: the TC program
+# pushes a path's VLAN tag as an offloaded tag, which only appears when the
+# frame leaves the uplink.  A real TCP client connects through a path with
+# VLAN 100 and DSCP 10; a capture on the fabric side of the uplink checks
+# the tag, the DSCP, the translated address and the IP checksum.  (This
+# kernel has no 8021q module, so the fabric cannot answer tagged frames:
+# the test looks at the client's connection attempts, not a transfer.)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+P=vsnw
+PIN=/sys/fs/bpf/vsnw
+VSN=build/vsn
+T=$(mktemp -d /tmp/vsnw.XXXXXX)
+n=0
+failed=0
+PIDS=()
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+vsn() { nsenter --net="/run/netns/$P-hv" "$VSN" --pin-dir "$PIN" "$@"; }
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	vsn detach >/dev/null 2>&1
+	P=$P bash tests/lib/topo.sh down
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+P=$P bash tests/lib/topo.sh down
+P=$P bash tests/lib/topo.sh up || { echo "not ok 1 - topology"; exit 1; }
+F0_MAC=$(nsx fab cat /sys/class/net/f0/address)
+
+cat >"$T/vsn.yaml" <<EOF
+vms:
+  - {name: vm1, id: 1, interface: vmif}
+uplinks:
+  - {interface: up0}
+  - {interface: up1}
+paths:
+  - {id: 1, uplink: up0, next_hop: "$F0_MAC", vlan: 100, dscp: 10}
+backends:
+  - {id: 1, address: 10.3.1.2, port: 4420, paths: [1]}
+volumes:
+  - {id: 1, vm: vm1, address: 192.168.100.10, port: 4420, backends: [1]}
+EOF
+vsn attach --vm vmif --uplink up0,up1 >/dev/null 2>&1
+check "attach" test $? -eq 0
+vsn apply "$T/vsn.yaml" >/dev/null
+check "apply a path with VLAN 100 and DSCP 10" test $? -eq 0
+
+nsx fab tcpdump -Q in -nn -e -vv -i f0 -c 3 -w "$T/f0.pcap" 'vlan 100 and tcp' \
+	>/dev/null 2>&1 &
+CAP=$!
+PIDS+=($CAP)
+sleep 0.5
+# SYN and its retransmissions (after 1 s and 3 s): three tagged frames.
+timeout 4 ip netns exec "$P-vm" socat -u OPEN:/dev/null TCP:192.168.100.10:4420 2>/dev/null
+sleep 0.3
+kill "$CAP" 2>/dev/null
+wait "$CAP" 2>/dev/null
+tcpdump -nn -e -vv -r "$T/f0.pcap" 2>/dev/null >"$T/f0.txt"
+frames=$(grep -c 'vlan 100' "$T/f0.txt")
+check "SYNs leave up0 tagged with VLAN 100 ($frames captured)" test "$frames" -ge 2
+check "every captured frame has DSCP 10 (tos 0x28)" \
+	bash -c "! grep -E '^[0-9].*vlan 100' '$T/f0.txt' | grep -vq 'tos 0x28'"
+check "no captured frame has a bad IPv4 header checksum" \
+	bash -c "! grep -q 'bad cksum' '$T/f0.txt'"
+check "frames carry the backend as destination, never the VIP" \
+	bash -c "grep -q '> 10.3.1.2.4420' '$T/f0.txt' && ! grep -q '192.168.100.10' '$T/f0.txt'"
+echo "1..$n"
+[ "$failed" -eq 0 ]
