@@ -357,11 +357,12 @@ static int key_cmp(const void *a, const void *b, void *size)
 static int keyset_init(struct keyset *ks, const void *base, size_t n, size_t stride,
 		       size_t key_size)
 {
-	ks->n = n;
+	ks->n = 0;
 	ks->key_size = key_size;
 	ks->sorted = calloc(n + 1, sizeof(*ks->sorted));
 	if (!ks->sorted)
 		return -ENOMEM;
+	ks->n = n;
 	for (size_t i = 0; i < n; i++)
 		ks->sorted[i] = (const char *)base + i * stride;
 	qsort_r(ks->sorted, n, sizeof(*ks->sorted), key_cmp, &ks->key_size);
@@ -372,11 +373,12 @@ static void keyset_free(struct keyset *ks)
 {
 	free(ks->sorted);
 	ks->sorted = NULL;
+	ks->n = 0;
 }
 
 static bool keyset_has(struct keyset *ks, const void *key)
 {
-	size_t lo = 0, hi = ks->n;
+	size_t lo = 0, hi = ks->sorted ? ks->n : 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -562,9 +564,9 @@ int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn
 {
 	struct keyset be = {0}, pa = {0}, ro = {0}, vo = {0};
 	struct vsn_vm_if none = {};
-	int ret = -ENOMEM;
 	unsigned i;
 	__u32 idx;
+	int ret;
 
 	if (plan_keysets(plan, &be, &pa, &ro, &vo, err))
 		return -ENOMEM;

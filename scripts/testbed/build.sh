@@ -35,14 +35,14 @@ die() { echo "testbed: $*" >&2; exit 1; }
 # Host packages: QEMU and the tools that go into the guest.
 PKGS=(qemu-system-x86 busybox-static nvme-cli fio ibverbs-utils ibverbs-providers
 	tcpdump kmod iproute2 bash coreutils cpio lz4 gzip zstd ethtool bpftool libc-bin
-	util-linux socat tshark)
+	util-linux socat tshark xdp-tools)
 # Modules the guest loads (their dependencies come from modules.dep).
 MODULES=(virtio_pci virtio_net 9p 9pnet_virtio configfs null_blk nvme_tcp nvmet nvmet_tcp
 	nvme_rdma nvmet_rdma rdma_rxe ib_uverbs rdma_ucm crc32_generic crc32c_generic
 	veth bridge 8021q sch_netem sch_tbf cls_matchall act_gact)
 # Host binaries copied into the guest (with their libraries).
 BINS=(bash ip tc bridge ss nvme rdma tcpdump bpftool fio ibv_rc_pingpong ibv_devinfo
-	ethtool dd)
+	ethtool dd xdp-loader)
 
 # ---------------------------------------------------------------- packages
 step "checking host packages"
@@ -211,6 +211,11 @@ if [ "$FORCE" = 1 ] || [ ! -s "$BASE" ]; then
 	done
 	mkdir -p "$ST/etc/libibverbs.d"
 	cp /etc/libibverbs.d/rxe.driver "$ST/etc/libibverbs.d/"
+	# libxdp (vsn, xdp-loader) loads its multi-program dispatcher from a file;
+	# without it libxdp attaches programs alone (no coexistence).
+	for f in /usr/lib/x86_64-linux-gnu/bpf/xdp-dispatcher.o; do
+		copy_file "$ST" "$f"
+	done
 	# bash at /bin/bash for the #! lines
 	[ -e "$ST/usr/bin/bash" ] || die "no bash in the stage"
 

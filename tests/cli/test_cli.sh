@@ -23,27 +23,11 @@ VSN=$ROOT/build/vsn
 PY=/usr/bin/python3
 MAPHASH=$ROOT/tests/cli/maphash.py
 
-n=0
-failed=0
 T=$(mktemp -d /tmp/vsnc-test.XXXXXX)
 chmod 755 "$T" # the non-root cases read configs from here
 START=$(date +%s)
 
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-nok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $*"
-}
-check() {
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
-diag() { sed 's/^/# /'; }
+. tests/lib/tap.sh
 
 nsx() {
 	local ns=$1

@@ -37,8 +37,6 @@ VIP4=192.168.100.10
 VIP6=2001:db8:100::10
 MB=1000000
 
-n=0
-failed=0
 SERVER_PIDS=()
 CLIENT_PIDS=()
 JSON_BAD=0
@@ -46,23 +44,7 @@ JSON_READS=0
 T=$(mktemp -d /tmp/vsnn-test.XXXXXX)
 START=$(date +%s)
 
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-nok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $*"
-}
-# check DESCRIPTION COMMAND...: one assertion (runs in this shell).
-check() {
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
-diag() { sed 's/^/# /'; }
-not() { ! "$@"; }
+. tests/lib/tap.sh
 
 nsx() { # nsx NS CMD...: run in ${P}-NS (ip netns exec: fine for non-BPF tools)
 	local ns=$1

@@ -13,13 +13,8 @@ P=vsnw
 PIN=/sys/fs/bpf/vsnw
 VSN=build/vsn
 T=$(mktemp -d /tmp/vsnw.XXXXXX)
-n=0
-failed=0
 PIDS=()
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+. tests/lib/tap.sh
 nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 vsn() { nsenter --net="/run/netns/$P-hv" "$VSN" --pin-dir "$PIN" "$@"; }
 
