@@ -43,8 +43,18 @@ backends:
 volumes:
   - {id: 1, vm: vm1, address: 192.168.100.10, port: 4420, backends: [1]}
 EOF
+# Someone else's TC program on up1 egress, there before vsn: it must
+# survive vsn attach and detach, and so must the clsact qdisc it lives in.
+printf '%s\n' '#include <linux/bpf.h>' '#include <bpf/bpf_helpers.h>' \
+	'SEC("tc") int other_prog(struct __sk_buff *skb) { return 0; }' \
+	'char LICENSE[] SEC("license") = "GPL";' >"$T/other.c"
+clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$T/other.c" -o "$T/other.o"
+nsx hv tc qdisc add dev up1 clsact
+nsx hv tc filter add dev up1 egress prio 7 bpf da obj "$T/other.o" sec tc
+other_there() { nsx hv tc filter show dev up1 egress | grep -q other_prog; }
 vsn attach --vm vmif --uplink up0,up1 >/dev/null 2>&1
 check "attach" test $? -eq 0
+check "another TC program on up1 egress survives vsn attach" other_there
 vsn apply "$T/vsn.yaml" >/dev/null
 check "apply a path with VLAN 100 and DSCP 10" test $? -eq 0
 
@@ -67,5 +77,13 @@ check "no captured frame has a bad IPv4 header checksum" \
 	bash -c "! grep -q 'bad cksum' '$T/f0.txt'"
 check "frames carry the backend as destination, never the VIP" \
 	bash -c "grep -q '> 10.3.1.2.4420' '$T/f0.txt' && ! grep -q '192.168.100.10' '$T/f0.txt'"
+vsn detach >/dev/null 2>&1
+check "detach" test $? -eq 0
+check "the other TC program on up1 egress survives vsn detach" other_there
+check "vsn's own filter is gone from up1 egress" \
+	bash -c "! ip netns exec $P-hv tc filter show dev up1 egress | grep -q vsn_up_egress"
+check "the clsact vsn created on up0 is gone, the pre-existing one on up1 stays" \
+	bash -c "! ip netns exec $P-hv tc qdisc show dev up0 | grep -q clsact &&
+		ip netns exec $P-hv tc qdisc show dev up1 | grep -q clsact"
 echo "1..$n"
 [ "$failed" -eq 0 ]
