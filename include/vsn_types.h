@@ -76,6 +76,7 @@ enum vsn_reason {
 	VSN_R_REWRITE_ERR,   /* a helper failed mid-way: dropped */
 	VSN_R_FIB_MISS,	     /* no next hop through the path's uplink: dropped */
 	VSN_R_NOT_VM,	     /* ingress interface is not a VM interface: passed */
+	VSN_R_NAT_PORTS,     /* no free SNAT port for a new connection: passed */
 	VSN_R_MAX,
 };
 
@@ -199,7 +200,8 @@ struct vsn_conn {
 	__u8 vm_mac[6];		   /* replies: destination MAC */
 	__u8 gw_mac[6];		   /* replies: source MAC (what the VM sent to) */
 	__u32 last_path;	   /* path the last packet took (counters, show) */
-	__u32 pad;
+	__u16 vm_port;		   /* the VM's source port, network byte order */
+	__u16 snat_port;	   /* its port after SNAT (differs on a clash) */
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u64 packets;

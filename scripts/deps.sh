@@ -9,7 +9,7 @@ PKGS=(
 	libcyaml-dev libyaml-dev libmnl-dev libnvme-dev pkg-config
 	# tests
 	libcmocka-dev python3 python3-scapy iproute2 iperf3 tshark nftables
-	bridge-utils procps psmisc util-linux kmod iputils-ping ethtool tcpdump socat
+	bridge-utils procps psmisc util-linux kmod iputils-ping ethtool tcpdump socat jq
 	# real-kernel testbed (QEMU guests with nvmet, nvme-tcp, rdma_rxe)
 	qemu-system-x86 busybox-static nvme-cli fio ibverbs-utils ibverbs-providers cpio lz4 zstd
 	# lint

@@ -17,6 +17,7 @@ static const char *const reason_names[VSN_R_MAX] = {
     [VSN_R_MALFORMED] = "malformed", [VSN_R_UNSUPPORTED] = "unsupported",
     [VSN_R_NO_CONN] = "no_conn",     [VSN_R_REWRITE_ERR] = "rewrite_error",
     [VSN_R_FIB_MISS] = "fib_miss",   [VSN_R_NOT_VM] = "not_vm",
+    [VSN_R_NAT_PORTS] = "nat_ports",
 };
 
 static const char *state_name(__u8 s)
@@ -222,7 +223,7 @@ static bool show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 		rk.saddr = c->backend_addr;
 		rk.daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
 		rk.sport = c->backend_port;
-		rk.dport = k->sport;
+		rk.dport = (c->flags & VSN_CONN_SNAT) ? c->snat_port : k->sport;
 		rk.proto = k->proto;
 		rk.dir = VSN_DIR_FROM_STORAGE;
 		bpf_map_lookup_elem(m->conns, &rk, &rc);

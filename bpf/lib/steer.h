@@ -103,6 +103,39 @@ static __always_inline struct vsn_backend *pick_backend(const struct vsn_volume 
 }
 
 /*
+ * Several VMs share a path's SNAT address, so two of their connections to
+ * one backend may use the same source port: the fabric-side key must stay
+ * unique.  Keep the VM's port when free (or already this connection's, as
+ * after an LRU eviction of the VM-side entry), else try a few others.
+ */
+#define SNAT_TRIES 8
+
+static __always_inline int snat_claim_port(struct vsn_conn_key *rk, struct vsn_conn *c, __u32 hash)
+{
+	for (int i = 0; i < SNAT_TRIES; i++) {
+		struct vsn_conn *old;
+
+		if (i)
+			rk->dport = bpf_htons(1024 + (hash + i * 7919) % (65536 - 1024));
+		if (!bpf_map_update_elem(&vsn_conns, rk, c, BPF_NOEXIST))
+			goto claimed;
+		old = bpf_map_lookup_elem(&vsn_conns, rk);
+		if (old && old->vm_id == c->vm_id && old->vm_port == c->vm_port &&
+		    addr_eq(&old->vm_addr, &c->vm_addr) && addr_eq(&old->vip, &c->vip)) {
+			c->snat_port = rk->dport;
+			if (bpf_map_update_elem(&vsn_conns, rk, c, BPF_EXIST))
+				return -1;
+			return 0;
+		}
+	}
+	return -1;
+claimed:
+	/* The entry written holds the VM's port as its snat_port; fix both. */
+	c->snat_port = rk->dport;
+	return bpf_map_update_elem(&vsn_conns, rk, c, BPF_EXIST) ? -1 : 0;
+}
+
+/*
  * A packet to a volume without a connection entry: choose the backend and
  * record both directions.  Also taken for mid-stream packets whose entry the
  * LRU evicted: the consistent hash gives them the same backend again.
@@ -172,6 +205,8 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	c.first_seen_ns = now;
 	c.last_seen_ns = now;
 
+	c.vm_port = p->sport;
+	c.snat_port = p->sport;
 	*reason = VSN_R_MAP_FULL;
 	/* Only NAT needs the fabric-side entry.  RoCEv2 replies keep their
 	 * addresses and reach the VM through the kernel's own routing. */
@@ -182,13 +217,20 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 		rk.dport = p->sport;
 		rk.proto = p->l4_proto;
 		rk.dir = VSN_DIR_FROM_STORAGE;
-		if (bpf_map_update_elem(&vsn_conns, &rk, &c, BPF_ANY))
+		if (c.flags & VSN_CONN_SNAT) {
+			if (snat_claim_port(&rk, &c, flow_hash(p)))
+				goto nat_ports;
+		} else if (bpf_map_update_elem(&vsn_conns, &rk, &c, BPF_ANY)) {
 			return NULL;
+		}
 	}
 	if (bpf_map_update_elem(&vsn_conns, k, &c, BPF_ANY))
 		return NULL;
 	*reason = VSN_R_FORWARDED;
 	return bpf_map_lookup_elem(&vsn_conns, k);
+nat_ports:
+	*reason = VSN_R_NAT_PORTS;
+	return NULL;
 }
 
 static __always_inline void conn_touch(struct vsn_conn *c, __u32 bytes, __u32 path_id)
@@ -328,7 +370,8 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 			return drop(VSN_R_REWRITE_ERR, len);
 	}
 	if (c->flags & VSN_CONN_SNAT) {
-		if (rw_addr(skb, &p, true, &c->snat_addr))
+		if (rw_addr(skb, &p, true, &c->snat_addr) ||
+		    (c->snat_port != c->vm_port && rw_port(skb, &p, true, c->snat_port)))
 			return drop(VSN_R_REWRITE_ERR, len);
 	}
 	if (rw_path_l3(skb, &p, path))
@@ -397,7 +440,8 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 			return drop(VSN_R_REWRITE_ERR, len);
 	}
 	if (c->flags & VSN_CONN_SNAT) {
-		if (rw_addr(ctx, &p, false, &c->vm_addr))
+		if (rw_addr(ctx, &p, false, &c->vm_addr) ||
+		    (c->snat_port != c->vm_port && rw_port(ctx, &p, false, c->vm_port)))
 			return drop(VSN_R_REWRITE_ERR, len);
 	}
 	if (ctx_vlan_pop(ctx, p.vlan_inline) < 0)

@@ -39,7 +39,7 @@ PKGS=(qemu-system-x86 busybox-static nvme-cli fio ibverbs-utils ibverbs-provider
 # Modules the guest loads (their dependencies come from modules.dep).
 MODULES=(virtio_pci virtio_net 9p 9pnet_virtio configfs null_blk nvme_tcp nvmet nvmet_tcp
 	nvme_rdma nvmet_rdma rdma_rxe ib_uverbs rdma_ucm crc32_generic crc32c_generic
-	veth bridge 8021q sch_netem sch_tbf cls_matchall act_gact)
+	veth bridge 8021q sch_netem sch_tbf cls_matchall act_gact sch_ingress cls_bpf)
 # Host binaries copied into the guest (with their libraries).
 BINS=(bash ip tc bridge ss nvme rdma tcpdump bpftool fio ibv_rc_pingpong ibv_devinfo
 	ethtool dd xdp-loader)

@@ -7,8 +7,8 @@
       "icrc_ok", "icrc_bad", "malformed"}
   roce_pcap.py pair BEFORE AFTER SRC
       matches SRC's RoCE packets seen BEFORE a rewrite (the VM's tap) with
-      the same packets AFTER it (the fabric), by UDP source port, dest QP,
-      PSN, opcode and length; prints {"matched", "same_icrc", "same_payload",
+      the same packets AFTER it (the fabric), by IP ID, UDP source port,
+      dest QP, PSN, opcode and length; prints {"matched", "same_icrc", "same_payload",
       "icrc_ok_after", "tos_before", "tos_after", "ttl_before", "ttl_after"}
 
 The ICRC is recomputed with tests/pkt/pktlib.py's roce_icrc (an oracle that
@@ -59,7 +59,9 @@ def summary(path):
 
 def key(p):
     r = p["roce"]
-    return (p["l4"]["sport"], r["dest_qp"], r["psn"], r["opcode"], p["l4"]["len"])
+    # The IP ID too: rxe repeats identical ACKs (same PSN/AETH) that differ
+    # only in it (and so in their ICRC, which covers the IP ID).
+    return (p["ip"]["id"], p["l4"]["sport"], r["dest_qp"], r["psn"], r["opcode"], p["l4"]["len"])
 
 
 def pair(before, after, src):

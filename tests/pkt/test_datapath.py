@@ -796,6 +796,44 @@ def c06_snat():
 
 
 @case
+def c06b_snat_port_clash():
+    """6b: two VMs share a SNAT address: the second connection with the same
+    source port to the same backend gets another port on the wire, and the
+    replies to each port reach the right VM, translated back."""
+    route(1, 1, 1, 6)
+    route(2, 6, 1, 6)
+    sport = 41750  # used by no other case
+    syn1 = tcp(VM1_MAC, GW_MAC, VM1, VIP, sport, 4420, flags="S")
+    out1 = check("c06b vm1 SYN via SNAT", "vsn_vm_ingress", syn1, TC_ACT_REDIRECT,
+                 exp=tcp(*path_macs(6), SNAT4, BE[1], sport, BE_PORT, flags="S"),
+                 fields=to_storage_fields(6, BE[1], BE_PORT, SNAT4, sport),
+                 cdelta=fwd_delta(len(syn1), path=6, be=1, vm=1))
+    syn2 = tcp(VM2_MAC, GW_MAC, VM2, VIP, sport, 4420, flags="S")
+    r, out2 = run("vsn_vm_ingress", syn2, ctx_for("vsn_vm_ingress", "vmif6"))
+    p2 = P.parse(out2) if out2 else None
+    port2 = p2["l4"]["sport"] if p2 else None
+    T.ok(r == TC_ACT_REDIRECT and p2 and p2["ip"]["src"] == canon(SNAT4)
+         and port2 != sport and P.ipv4_csum_ok(out2) and P.l4_csum_ok(out2),
+         "c06b vm2 SYN with the same port leaves from %s with another port "
+         "(%s), checksums valid" % (SNAT4, port2), (r, p2))
+    for vm, vm_mac, port, ifn in ((VM1, VM1_MAC, sport, "vmif"),
+                                  (VM2, VM2_MAC, port2, "vmif6")):
+        rep = tcp(FAB_MAC, UP0_MAC, BE[1], SNAT4, BE_PORT, port or 1,
+                  flags="SA", seq=1, ack=1001)
+        check("c06b reply to %s:%s reaches %s" % (SNAT4, port, vm), "vsn_up_xdp",
+              rep, XDP_REDIRECT,
+              exp=tcp(GW_MAC, vm_mac, VIP, vm, 4420, sport, flags="SA", seq=1,
+                      ack=1001),
+              fields={"ip.dst": canon(vm), "l4.dport": sport, "eth.dst": vm_mac},
+              cdelta=fwd_delta(len(rep), be=1, vm=1 if vm == VM1 else 2))
+    c2 = conn(2, VM2, sport)
+    T.ok(c2 and c2["vm_ifindex"] == IFINDEX["vmif6"],
+         "c06b: vm2's connection replies to vmif6", c2)
+    route(1, 1, 1, 1)
+    route(2, 6, 1, 1)
+
+
+@case
 def c07_path_change():
     """7: route set moves an existing connection on its next packet;
     route conn overrides one connection only."""
