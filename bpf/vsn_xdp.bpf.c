@@ -10,8 +10,11 @@
 #include "lib/defs.h"
 #include "lib/ctx.h"
 #include "lib/maps.h"
+#include "lib/telemetry.h"
 #include "lib/parse.h"
 #include "lib/rewrite.h"
+#include "lib/conn.h"
+#include "lib/nvme_tcp.h"
 #include "lib/steer.h"
 
 SEC("xdp")

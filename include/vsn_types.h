@@ -76,6 +76,7 @@ enum vsn_reason {
 	VSN_R_REWRITE_ERR,   /* a helper failed mid-way: dropped */
 	VSN_R_FIB_MISS,	     /* no next hop through the path's uplink: dropped */
 	VSN_R_NOT_VM,	     /* ingress interface is not a VM interface: passed */
+	VSN_R_HOST_RX,	     /* a reply of a host flow: observed, passed */
 	VSN_R_NAT_PORTS,     /* no free SNAT port for a new connection: passed */
 	VSN_R_MAX,
 };
@@ -156,6 +157,8 @@ struct vsn_route {
 	__u32 path_id;
 };
 
+#include "vsn_telemetry.h"
+
 /*
  * vsn_conns: LRU hash.  Each connection has two entries: the VM-side key
  * (as the VM sent it: VM address -> VIP) and the fabric-side key (as the
@@ -202,10 +205,14 @@ struct vsn_conn {
 	__u32 last_path;	   /* path the last packet took (counters, show) */
 	__u16 vm_port;		   /* the VM's source port, network byte order */
 	__u16 snat_port;	   /* its port after SNAT (differs on a clash) */
+	__u32 conn_id;		   /* the same in both entries: telemetry joins on it */
+	__u32 pad2;
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u64 packets;
 	__u64 bytes;
+	/* NVMe/TCP parser state of this direction */
+	struct vsn_pdu_state pdu;
 };
 
 /*

@@ -378,6 +378,28 @@ static int record_iface(int map_fd, unsigned ifindex, const char *name, __u32 ro
 	return 0;
 }
 
+/* First attach: NVMe/TCP parsing on, every event, no cap.  A re-attach
+ * keeps whatever was set since. */
+static int telemetry_defaults(int cfg_fd)
+{
+	struct vsn_tel_cfg cfg = {};
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg)) {
+		vsn_err("cannot read %s: %s", VSN_MAP_TEL_CFG, strerror(errno));
+		return -errno;
+	}
+	if (cfg.enabled || cfg.sample_every || cfg.max_per_sec)
+		return 0;
+	cfg.enabled = 1;
+	cfg.sample_every = 1;
+	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY)) {
+		vsn_err("cannot write %s: %s", VSN_MAP_TEL_CFG, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* A loaded copy of the XDP program for in-place replacement (libxdp is not
  * involved: it would detach first). */
 static int load_xdp_copy(const struct vsn_opts *o, struct vsn_xdp **out)
@@ -451,6 +473,9 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 		goto cleanup;
 	}
 	ifaces_fd = bpf_map__fd(skel->maps.vsn_ifaces);
+	err = telemetry_defaults(bpf_map__fd(skel->maps.vsn_tel_cfg));
+	if (err)
+		goto cleanup;
 	err = pin_prog(o, skel->progs.vsn_vm_ingress) ?: pin_prog(o, skel->progs.vsn_up_ingress)
 		?: pin_prog(o, skel->progs.vsn_up_egress);
 	if (err)
@@ -556,10 +581,11 @@ cleanup:
 static void unpin_all(const struct vsn_opts *o)
 {
 	static const char *const names[] = {
-	    VSN_MAP_VM_IF,    VSN_MAP_VOLUMES,	VSN_MAP_BACKENDS, VSN_MAP_CHASH,
-	    VSN_MAP_PATHS,    VSN_MAP_ROUTES,	VSN_MAP_CONNS,	  VSN_MAP_IFACES,
-	    VSN_MAP_PATH_ST,  VSN_MAP_BE_ST,	VSN_MAP_VM_ST,	  VSN_MAP_REASONS,
-	    "vsn_vm_ingress", "vsn_up_ingress", "vsn_up_egress",  "vsn_up_xdp",
+	    VSN_MAP_VM_IF,  VSN_MAP_VOLUMES,  VSN_MAP_BACKENDS, VSN_MAP_CHASH,	  VSN_MAP_PATHS,
+	    VSN_MAP_ROUTES, VSN_MAP_CONNS,    VSN_MAP_IFACES,	VSN_MAP_PATH_ST,  VSN_MAP_BE_ST,
+	    VSN_MAP_VM_ST,  VSN_MAP_REASONS,  VSN_MAP_EVENTS,	VSN_MAP_TEL_CFG,  VSN_MAP_TEL_ST,
+	    VSN_MAP_CMDS,   VSN_MAP_LAT_HIST, "vsn_vm_ingress", "vsn_up_ingress", "vsn_up_egress",
+	    "vsn_up_xdp",
 	};
 	char path[4096];
 	size_t i;

@@ -20,6 +20,8 @@ static const struct {
     {"status", cmd_status, "what is attached where, in which mode; map fill levels"},
     {"route", cmd_route, "set or delete a route; pin one connection to a path"},
     {"backend", cmd_backend, "set a backend up, down or draining"},
+    {"events", cmd_events, "stream NVMe/TCP commands, responses, connection events"},
+    {"telemetry", cmd_telemetry, "NVMe/TCP parsing on/off, event sampling and cap"},
 };
 
 static void usage(FILE *f)

@@ -111,6 +111,8 @@ int pins_open(const struct vsn_opts *o, struct vsn_maps *m)
 	    {VSN_MAP_CONNS, &m->conns},	       {VSN_MAP_IFACES, &m->ifaces},
 	    {VSN_MAP_PATH_ST, &m->path_stats}, {VSN_MAP_BE_ST, &m->be_stats},
 	    {VSN_MAP_VM_ST, &m->vm_stats},     {VSN_MAP_REASONS, &m->reasons},
+	    {VSN_MAP_EVENTS, &m->events},      {VSN_MAP_TEL_CFG, &m->tel_cfg},
+	    {VSN_MAP_TEL_ST, &m->tel_stats},   {VSN_MAP_LAT_HIST, &m->lat_hist},
 	};
 	size_t i;
 	int err;

@@ -17,7 +17,7 @@ static const char *const reason_names[VSN_R_MAX] = {
     [VSN_R_MALFORMED] = "malformed", [VSN_R_UNSUPPORTED] = "unsupported",
     [VSN_R_NO_CONN] = "no_conn",     [VSN_R_REWRITE_ERR] = "rewrite_error",
     [VSN_R_FIB_MISS] = "fib_miss",   [VSN_R_NOT_VM] = "not_vm",
-    [VSN_R_NAT_PORTS] = "nat_ports",
+    [VSN_R_NAT_PORTS] = "nat_ports", [VSN_R_HOST_RX] = "host_rx",
 };
 
 static const char *state_name(__u8 s)
@@ -339,14 +339,15 @@ static int show_counters(const struct vsn_opts *o, const struct vsn_maps *m)
 
 static void show_usage(FILE *f)
 {
-	fprintf(f, "usage: vsn [-j] show [volumes|backends|paths|routes|connections|counters]\n"
+	fprintf(f, "usage: vsn [-j] show [volumes|backends|paths|routes|connections|counters|"
+		   "telemetry]\n"
 		   "\nWithout a table name, shows all of them.\n");
 }
 
 int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 {
-	static const char *const all[] = {"volumes", "backends",    "paths",
-					  "routes",  "connections", "counters"};
+	static const char *const all[] = {"volumes",	 "backends", "paths",	 "routes",
+					  "connections", "counters", "telemetry"};
 	struct vsn_maps m = VSN_MAPS_NONE;
 	const char *what = argc > 1 ? argv[1] : NULL;
 	int ret = 0;
@@ -387,6 +388,10 @@ int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 			printf("%s== %s ==\n", i ? "\n" : "", t);
 		if (!strcmp(t, "counters")) {
 			show_counters(o, &m);
+			continue;
+		}
+		if (!strcmp(t, "telemetry")) {
+			show_telemetry(o, &m);
 			continue;
 		}
 		if (o->json)

@@ -34,6 +34,10 @@ struct vsn_maps {
 	int be_stats;
 	int vm_stats;
 	int reasons;
+	int events;
+	int tel_cfg;
+	int tel_stats;
+	int lat_hist;
 };
 
 /* Before pins_open(): pins_close() of this is a no-op. */
@@ -41,7 +45,8 @@ struct vsn_maps {
 	{                                                                                          \
 		.vm_if = -1, .volumes = -1, .backends = -1, .chash = -1, .paths = -1,              \
 		.routes = -1, .conns = -1, .ifaces = -1, .path_stats = -1, .be_stats = -1,         \
-		.vm_stats = -1, .reasons = -1                                                      \
+		.vm_stats = -1, .reasons = -1, .events = -1, .tel_cfg = -1, .tel_stats = -1,       \
+		.lat_hist = -1                                                                     \
 	}
 
 /* Messages: errors go to stderr prefixed "vsn: ", and say what to do. */
@@ -67,5 +72,8 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv);
 int cmd_show(const struct vsn_opts *o, int argc, char **argv);
 int cmd_route(const struct vsn_opts *o, int argc, char **argv);
 int cmd_backend(const struct vsn_opts *o, int argc, char **argv);
+int cmd_events(const struct vsn_opts *o, int argc, char **argv);
+int cmd_telemetry(const struct vsn_opts *o, int argc, char **argv);
+int show_telemetry(const struct vsn_opts *o, const struct vsn_maps *m);
 
 #endif /* VSN_H */

@@ -94,8 +94,14 @@ static __always_inline int ctx_l3_csum_diff(vsn_ctx_t *ctx, __u32 off, __s64 dif
 {
 #if defined(VSN_CTX_XDP)
 	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
-	__u16 *p = data + off;
+	__u16 *p;
 
+	/* Bound the offset itself: the verifier only tracks packet ranges
+	 * for offsets it knows to be small. */
+	asm volatile("" : "+r"(off));
+	if (off > 0xff)
+		return -1;
+	p = data + off;
 	if ((void *)(p + 1) > end)
 		return -1;
 	*p = csum_apply_diff(*p, diff);
@@ -110,8 +116,14 @@ static __always_inline int ctx_l4_csum_diff(vsn_ctx_t *ctx, __u32 off, __s64 dif
 {
 #if defined(VSN_CTX_XDP)
 	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
-	__u16 *p = data + off;
+	__u16 *p;
 
+	/* Bound the offset itself: the verifier only tracks packet ranges
+	 * for offsets it knows to be small. */
+	asm volatile("" : "+r"(off));
+	if (off > 0xff)
+		return -1;
+	p = data + off;
 	if ((void *)(p + 1) > end)
 		return -1;
 	if (udp && *p == 0)
@@ -156,6 +168,16 @@ static __always_inline int ctx_vlan_pop(vsn_ctx_t *ctx, bool inline_tag)
 	if (bpf_skb_vlan_pop(ctx))
 		return -1;
 	return inline_tag ? 4 : 0;
+#endif
+}
+
+/* Copy len bytes at off (anywhere in the packet, linear or not). */
+static __always_inline int ctx_load_bytes(vsn_ctx_t *ctx, __u32 off, void *to, __u64 len)
+{
+#if defined(VSN_CTX_XDP)
+	return bpf_xdp_load_bytes(ctx, off, to, len);
+#else
+	return bpf_skb_load_bytes(ctx, off, to, len);
 #endif
 }
 

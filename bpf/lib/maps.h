@@ -103,6 +103,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vsn_reasons SEC(".maps");
 
+/* Per-CPU scratch space for what does not fit the 512-byte BPF stack: a new
+ * connection entry being built, and PDU header bytes being gathered. */
+struct vsn_scratch {
+	struct vsn_conn conn;
+	__u8 hdr[VSN_PDU_HDR_MAX];
+	__u8 tmp[VSN_PDU_HDR_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vsn_scratch);
+} vsn_scratch SEC(".maps");
+
+static __always_inline struct vsn_scratch *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vsn_scratch, &zero);
+}
+
+static __always_inline struct vsn_conn *scratch_conn(void)
+{
+	struct vsn_scratch *s = scratch();
+
+	return s ? &s->conn : NULL;
+}
+
 static __always_inline void count(void *map, __u32 idx, __u32 bytes)
 {
 	struct vsn_counter *c = bpf_map_lookup_elem(map, &idx);

@@ -30,7 +30,10 @@ struct vsn_pkt {
 	__u8 tcp_flags;
 	__u8 vlan_inline; /* the frame carries an 802.1Q tag in its bytes */
 	__u8 pad[3];
-	__u32 len; /* whole packet */
+	__u32 len;     /* whole packet */
+	__u32 seq;     /* TCP: sequence number, host order */
+	__u32 pay_off; /* TCP: payload offset in the packet */
+	__u32 pay_len; /* TCP: payload bytes (IP length, not frame padding) */
 };
 
 #define TCPF_FIN 0x01
@@ -160,6 +163,9 @@ static __always_inline int vsn_parse(vsn_ctx_t *ctx, struct vsn_pkt *p)
 		p->sport = th->source;
 		p->dport = th->dest;
 		p->tcp_flags = ((__u8 *)th)[13];
+		p->seq = bpf_ntohl(th->seq);
+		p->pay_off = off + doff;
+		p->pay_len = l4_avail - doff;
 	} else {
 		struct udphdr *uh = data + off;
 		__u32 ulen;

@@ -28,6 +28,8 @@ static __always_inline int store_u16(vsn_ctx_t *ctx, __u32 off, __u16 val, __u16
 	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
 	__u16 *w;
 
+	/* The check must bind the register the pointer is built from. */
+	asm volatile("" : "+r"(off));
 	if (off > VSN_MAX_HDR)
 		return -1;
 	w = data + off;

@@ -49,11 +49,6 @@ static __always_inline void conn_key_fwd(struct vsn_conn_key *k, const struct vs
 	k->vm_id = vm_id;
 }
 
-static __always_inline bool addr_eq(const struct vsn_addr *a, const struct vsn_addr *b)
-{
-	return a->a[0] == b->a[0] && a->a[1] == b->a[1] && a->a[2] == b->a[2] && a->a[3] == b->a[3];
-}
-
 static __always_inline struct vsn_path *route_path(const struct vsn_conn *c, __u32 *path_id)
 {
 	struct vsn_route_key rk = {
@@ -146,7 +141,7 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 {
 	struct vsn_volume_key vk = {};
 	struct vsn_conn_key rk = {};
-	struct vsn_conn c = {};
+	struct vsn_conn *c = scratch_conn();
 	struct vsn_volume *vol;
 	struct vsn_backend *be;
 	struct vsn_path *path;
@@ -154,6 +149,9 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	__u32 path_id;
 	__u64 now;
 
+	if (!c)
+		return NULL;
+	__builtin_memset(c, 0, sizeof(*c));
 	vk.vm_id = vm_id;
 	vk.vip = p->daddr;
 	vk.port = bpf_ntohs(p->dport);
@@ -164,69 +162,72 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 		return NULL;
 	}
 	*reason = VSN_R_NO_ROUTE;
-	be = pick_backend(vol, flow_hash(p), &c.backend_id);
+	be = pick_backend(vol, flow_hash(p), &c->backend_id);
 	if (!be)
 		return NULL;
-	c.vm_id = vm_id;
-	c.volume_id = vol->volume_id;
-	c.vm_ifindex = ctx_ifindex(ctx);
-	c.vip = p->daddr;
-	c.vm_addr = p->saddr;
-	c.backend_addr = be->addr;
-	c.vip_port = p->dport;
-	c.backend_port = bpf_htons(be->port);
+	c->vm_id = vm_id;
+	c->volume_id = vol->volume_id;
+	c->vm_ifindex = ctx_ifindex(ctx);
+	c->vip = p->daddr;
+	c->vm_addr = p->saddr;
+	c->backend_addr = be->addr;
+	c->vip_port = p->dport;
+	c->backend_port = bpf_htons(be->port);
 	if (p->l3_proto == ETH_P_IPV6)
-		c.flags |= VSN_CONN_V6;
+		c->flags |= VSN_CONN_V6;
 	if (mode == VSN_MODE_HOST || p->l4_proto == IPPROTO_UDP) {
 		/* No NAT: the host's own flows, and RoCEv2, whose ICRC covers
 		 * addresses and ports, are only steered. */
-		if (!addr_eq(&be->addr, &p->daddr) || c.backend_port != p->dport)
+		if (!addr_eq(&be->addr, &p->daddr) || c->backend_port != p->dport)
 			return NULL;
 		if (mode == VSN_MODE_HOST)
-			c.flags |= VSN_CONN_HOST;
-	} else if (!addr_eq(&be->addr, &p->daddr) || c.backend_port != p->dport) {
-		c.flags |= VSN_CONN_DNAT;
+			c->flags |= VSN_CONN_HOST;
+	} else if (!addr_eq(&be->addr, &p->daddr) || c->backend_port != p->dport) {
+		c->flags |= VSN_CONN_DNAT;
 	}
-	path = route_path(&c, &path_id);
+	path = route_path(c, &path_id);
 	if (!path)
 		return NULL;
 	if ((path->flags & VSN_PATH_SADDR) && mode == VSN_MODE_VM && p->l4_proto == IPPROTO_TCP) {
-		c.flags |= VSN_CONN_SNAT;
-		c.snat_addr = path->saddr;
+		c->flags |= VSN_CONN_SNAT;
+		c->snat_addr = path->saddr;
 	}
 	eth = ctx_data(ctx);
 	if ((void *)(eth + 1) > ctx_data_end(ctx)) {
 		*reason = VSN_R_MALFORMED;
 		return NULL;
 	}
-	__builtin_memcpy(c.vm_mac, eth->h_source, 6);
-	__builtin_memcpy(c.gw_mac, eth->h_dest, 6);
+	__builtin_memcpy(c->vm_mac, eth->h_source, 6);
+	__builtin_memcpy(c->gw_mac, eth->h_dest, 6);
 	now = bpf_ktime_get_coarse_ns();
-	c.first_seen_ns = now;
-	c.last_seen_ns = now;
+	c->first_seen_ns = now;
+	c->last_seen_ns = now;
 
-	c.vm_port = p->sport;
-	c.snat_port = p->sport;
+	c->vm_port = p->sport;
+	c->snat_port = p->sport;
+	c->conn_id = bpf_get_prandom_u32();
 	*reason = VSN_R_MAP_FULL;
-	/* Only NAT needs the fabric-side entry.  RoCEv2 replies keep their
-	 * addresses and reach the VM through the kernel's own routing. */
-	if (mode == VSN_MODE_VM && p->l4_proto == IPPROTO_TCP) {
-		rk.saddr = c.backend_addr;
-		rk.daddr = (c.flags & VSN_CONN_SNAT) ? c.snat_addr : c.vm_addr;
-		rk.sport = c.backend_port;
+	/* TCP needs the fabric-side entry: for the NAT, and for parsing the
+	 * replies.  RoCEv2 replies keep their addresses and reach the VM
+	 * through the kernel's own routing. */
+	if (p->l4_proto == IPPROTO_TCP) {
+		rk.saddr = c->backend_addr;
+		rk.daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
+		rk.sport = c->backend_port;
 		rk.dport = p->sport;
 		rk.proto = p->l4_proto;
 		rk.dir = VSN_DIR_FROM_STORAGE;
-		if (c.flags & VSN_CONN_SNAT) {
-			if (snat_claim_port(&rk, &c, flow_hash(p)))
+		if (c->flags & VSN_CONN_SNAT) {
+			if (snat_claim_port(&rk, c, flow_hash(p)))
 				goto nat_ports;
-		} else if (bpf_map_update_elem(&vsn_conns, &rk, &c, BPF_ANY)) {
+		} else if (bpf_map_update_elem(&vsn_conns, &rk, c, BPF_ANY)) {
 			return NULL;
 		}
 	}
-	if (bpf_map_update_elem(&vsn_conns, k, &c, BPF_ANY))
+	if (bpf_map_update_elem(&vsn_conns, k, c, BPF_ANY))
 		return NULL;
 	*reason = VSN_R_FORWARDED;
+	tel_conn_event(VSN_EV_CONN_OPEN, c, path_id, VSN_DIR_TO_STORAGE);
 	return bpf_map_lookup_elem(&vsn_conns, k);
 nat_ports:
 	*reason = VSN_R_NAT_PORTS;
@@ -363,6 +364,8 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	path = route_path(c, &path_id);
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
+	/* Before any rewrite moves the payload (VLAN pop). */
+	nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);
 
 	if (c->flags & VSN_CONN_DNAT) {
 		if (rw_addr(skb, &p, false, &c->backend_addr) ||
@@ -434,6 +437,14 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 		if (sp == VSN_PORT_NVME_TCP || sp == VSN_PORT_NVME_DISC || sp == VSN_PORT_ROCEV2)
 			return pass(VSN_R_NO_CONN, len);
 		return pass(VSN_R_NOT_STORAGE, len);
+	}
+	nvme_tcp_parse(ctx, &p, c, 0, VSN_DIR_FROM_STORAGE);
+	if (c->flags & VSN_CONN_HOST) {
+		/* The host's own flow: observed, left to the kernel. */
+		conn_touch(c, len, c->last_path);
+		count(&vsn_be_stats, c->backend_id, len);
+		count(&vsn_vm_stats, c->vm_id, len);
+		return pass(VSN_R_HOST_RX, len);
 	}
 	if (c->flags & VSN_CONN_DNAT) {
 		if (rw_addr(ctx, &p, true, &c->vip) || rw_port(ctx, &p, true, c->vip_port))

@@ -304,6 +304,7 @@ EOF
 	sleep 0.3
 	stop_captures
 	$VSN -j show counters >"$D/counters.json" 2>&1
+	$VSN -j show telemetry >"$D/telemetry.json" 2>&1
 	[ "$mode" = "$LAST_MODE" ] && check_forwarding_off "$tag"
 	vm_stop vm1
 	echo "# IO and captures done $(secs "$T1") s after start"
@@ -415,6 +416,36 @@ EOF
 		ok "[$tag] vsn counters: packets forwarded, none malformed/failed/unresolved"
 	else
 		nok "[$tag] vsn counters: packets forwarded, none malformed/failed/unresolved"
+	fi
+
+	# The datapath's NVMe/TCP parser saw the I/O that was issued: at least
+	# the 8 MiB written (4 KiB blocks) as write commands, reads, every
+	# response matched to its command, and a latency per backend.
+	if $PY - "$D/telemetry.json" <<'EOF' 2>&1 | diag; then
+import json, sys
+t = json.load(open(sys.argv[1]))
+s, lat = t["stats"], t["latency"]
+print(" ".join("%s=%d" % kv for kv in s.items() if kv[1]))
+print("latency: %s" % lat)
+bad = []
+if s["write_blocks"] * 4096 < 8 << 20:
+    bad.append("write_blocks %d < 8 MiB" % s["write_blocks"])
+if not s["read_cmds"] or s["read_blocks"] * 4096 < 8 << 20:
+    bad.append("reads %d cmds / %d blocks < 8 MiB" % (s["read_cmds"], s["read_blocks"]))
+if s["matched"] != s["resps"] or s["unmatched"]:
+    bad.append("matched %d of %d responses" % (s["matched"], s["resps"]))
+if s["resps"] < s["cmds"] - 64:
+    bad.append("responses %d far below commands %d" % (s["resps"], s["cmds"]))
+if s["errors"]:
+    bad.append("%d error completions" % s["errors"])
+if "backend/1" not in lat or lat["backend/1"]["count"] < s["matched"]:
+    bad.append("no latency histogram for backend 1")
+if bad:
+    sys.exit("; ".join(bad))
+EOF
+		ok "[$tag] NVMe/TCP parser: the 8 MiB written and read appear as commands, every response matched, latency per backend"
+	else
+		nok "[$tag] NVMe/TCP parser: the 8 MiB written and read appear as commands, every response matched, latency per backend"
 	fi
 	echo "# vnet_hdr=$mode done in $(secs "$T1") s"
 }

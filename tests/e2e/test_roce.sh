@@ -371,7 +371,11 @@ fi
 
 # ------------------------------------------------------------------ path 2
 D=$OUT/path2
-if $VSN route set 1 1 1 2 2>&1 | diag && $VSN show routes 2>&1 | diag; then :; fi
+out=$($VSN route set 1 1 1 2 2>&1 && $VSN -j show routes 2>&1)
+rc=$?
+echo "$out" | diag
+echo "$out" | grep -q '"path":2' || rc=1
+check $rc "vsn route set 1 1 1 2: (vm 1, volume 1, backend 1) now routed over path 2"
 p2a=$(path_pkts 2)
 captures "$D" || nok "captures on tap0, f0, f1 started"
 c0=$(rcvd_pkts)

@@ -290,7 +290,7 @@ def conns_raw():
     for e in json.loads(r.stdout):
         k = bytes(int(x, 16) for x in e["key"])
         v = bytes(int(x, 16) for x in e["value"])
-        assert len(k) == 44 and len(v) == 144, (len(k), len(v))
+        assert len(k) == 44 and len(v) == 232, (len(k), len(v))
         sport, dport, proto, d = struct.unpack_from("!HHBB", k, 32)
         vm_id = struct.unpack_from("=I", k, 40)[0]
         ent = dict(zip(("vm", "volume", "backend", "path_override", "flags",
@@ -301,8 +301,9 @@ def conns_raw():
                    backend_port=struct.unpack_from("!H", v, 90)[0],
                    vm_mac=P._mac(v[92:98]), gw_mac=P._mac(v[98:104]),
                    last_path=struct.unpack_from("=I", v, 104)[0],
-                   packets=struct.unpack_from("=Q", v, 128)[0],
-                   bytes=struct.unpack_from("=Q", v, 136)[0])
+                   conn_id=struct.unpack_from("=I", v, 112)[0],
+                   packets=struct.unpack_from("=Q", v, 136)[0],
+                   bytes=struct.unpack_from("=Q", v, 144)[0])
         res[(d, vm_id, _addr(k[0:16]), sport, proto, _addr(k[16:32]),
              dport)] = ent
     return res
@@ -1117,9 +1118,9 @@ def c13_host_initiator():
           cdelta=fwd_delta(len(syn), path=2, be=7, vm=0))
     c = conn(0, HOST_ADDR, 43000)
     T.ok(c and c["backend"] == 7 and c["last_path"] == 2 and
-         c["flags"] == CONN_FLAGS["host"] and not c["reverse"],
-         "c13: host connection recorded (backend 7, path 2, host flag, no "
-         "NAT entry)", c)
+         c["flags"] == CONN_FLAGS["host"] and c["reverse"],
+         "c13: host connection recorded (backend 7, path 2, host flag, and a "
+         "fabric-side entry for observing replies)", c)
     vsn("route", "set", "host", "5", "7", "11")
     pkt = tcp(UP0_MAC, gw, HOST_ADDR, BE[7], 43000, 4420, payload=b"cmd")
     check("c13 host data, route path 11 on up0 itself", "vsn_up_egress", pkt,
@@ -1134,11 +1135,11 @@ def c13_host_initiator():
     pkt = P.plain(UP0_MAC, gw, "tcp", HOST_ADDR, "10.200.0.1")
     check("c13 host non-storage traffic", "vsn_up_egress", pkt, TC_ACT_OK,
           cdelta=fwd_delta(len(pkt), reason="not_storage"))
-    # Host flows are not translated: no fabric-side entry, the kernel
-    # stack takes the reply.
+    # Host flows are not translated: the reply is observed (counted for
+    # its backend) and left untouched to the kernel stack.
     rep = tcp(FAB_MAC, UP0_MAC, BE[7], HOST_ADDR, 4420, 43000, flags="SA")
     check("c13 reply to host flow passes (XDP)", "vsn_up_xdp", rep, XDP_PASS,
-          cdelta=fwd_delta(len(rep), reason="no_conn"))
+          cdelta=fwd_delta(len(rep), be=7, vm=0, reason="host_rx"))
     vsn("route", "set", "host", "5", "7", "2")
 
 

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Keys of a connection's two entries in vsn_conns. */
+#ifndef VSN_CONN_H
+#define VSN_CONN_H
+
+/* The fabric-side key of connection c, whose VM-side key holds proto. */
+static __always_inline void conn_rev_key(struct vsn_conn_key *rk, const struct vsn_conn *c,
+					 __u8 proto)
+{
+	__builtin_memset(rk, 0, sizeof(*rk));
+	rk->saddr = c->backend_addr;
+	rk->daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
+	rk->sport = c->backend_port;
+	rk->dport = (c->flags & VSN_CONN_SNAT) ? c->snat_port : c->vm_port;
+	rk->proto = proto;
+	rk->dir = VSN_DIR_FROM_STORAGE;
+}
+
+static __always_inline bool addr_eq(const struct vsn_addr *a, const struct vsn_addr *b)
+{
+	return a->a[0] == b->a[0] && a->a[1] == b->a[1] && a->a[2] == b->a[2] && a->a[3] == b->a[3];
+}
+
+#endif /* VSN_CONN_H */

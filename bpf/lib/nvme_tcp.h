@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * NVMe/TCP PDU parser, stateful per connection and direction.  It follows
+ * the byte stream with the TCP sequence number and "bytes to the next PDU
+ * header" (a PDU's plen, digests included, says where the next one starts),
+ * reassembles headers split across segments, and reports commands and
+ * responses.  When it cannot be sure where it is (a sequence gap, a header
+ * that fails its checks, more PDUs in one packet than it follows), it counts
+ * a resync and says nothing until a segment starts with a header it trusts:
+ * a wrong event is worse than a missing one.
+ */
+#ifndef VSN_NVME_TCP_H
+#define VSN_NVME_TCP_H
+
+#define NVME_OPC_WRITE	    0x01
+#define NVME_OPC_READ	    0x02
+#define NVME_OPC_FABRICS    0x7f
+#define NVME_FCTYPE_CONNECT 0x01
+#define PDU_COMMON_LEN	    8
+/* Offsets in a PDU (common header + SQE/CQE). */
+#define PDU_CMD_OPC	8
+#define PDU_CMD_CID	10
+#define PDU_CMD_NSID	12
+#define PDU_CMD_FCTYPE	12
+#define PDU_CMD_SLBA	48
+#define PDU_CONNECT_QID 50
+#define PDU_CMD_NLB	56
+#define PDU_RSP_CID	20
+#define PDU_RSP_STATUS	22
+
+static __always_inline __u16 le16_at(const __u8 *h, __u32 off)
+{
+	return h[off] | (__u16)h[off + 1] << 8;
+}
+
+static __always_inline __u32 le32_at(const __u8 *h, __u32 off)
+{
+	return h[off] | (__u32)h[off + 1] << 8 | (__u32)h[off + 2] << 16 | (__u32)h[off + 3] << 24;
+}
+
+static __always_inline __u64 le64_at(const __u8 *h, __u32 off)
+{
+	return le32_at(h, off) | (__u64)le32_at(h, off + 4) << 32;
+}
+
+/* The header length each PDU type must carry; 0 = not a PDU type. */
+static __always_inline __u32 pdu_hlen(__u8 type)
+{
+	switch (type) {
+	case NVME_TCP_ICREQ:
+	case NVME_TCP_ICRESP:
+		return 128;
+	case NVME_TCP_CMD:
+		return 72;
+	case NVME_TCP_H2C_TERM:
+	case NVME_TCP_C2H_TERM:
+	case NVME_TCP_RSP:
+	case NVME_TCP_H2C_DATA:
+	case NVME_TCP_C2H_DATA:
+	case NVME_TCP_R2T:
+		return 24;
+	}
+	return 0;
+}
+
+/* Header bytes the parser reads from a PDU of this type. */
+static __always_inline __u32 pdu_want(__u8 type)
+{
+	switch (type) {
+	case NVME_TCP_CMD:
+		return PDU_CMD_NLB + 2;
+	case NVME_TCP_RSP:
+		return PDU_RSP_STATUS + 2;
+	}
+	return PDU_COMMON_LEN;
+}
+
+/* strict: only when resynchronising on a segment start, where the bytes may
+ * just as well be data: then only PDU types that occur mid-stream, with a
+ * plausible data offset, are trusted. */
+static __always_inline bool pdu_hdr_ok(const __u8 *h, bool strict)
+{
+	__u32 hlen = pdu_hlen(h[0]), plen = le32_at(h, 4);
+
+	if (!hlen || h[2] != hlen || (h[1] & 0xf0))
+		return false;
+	if (plen < hlen || plen > VSN_PDU_MAX_LEN)
+		return false;
+	if (!strict)
+		return true;
+	if (h[0] <= NVME_TCP_C2H_TERM)
+		return false;
+	return !h[3] || (h[3] >= hlen && h[3] <= hlen + 4 && h[3] <= plen);
+}
+
+static __always_inline void pdu_lose_track(struct vsn_conn *c, __u32 path_id, __u32 dir)
+{
+	c->pdu.flags &= ~VSN_PDU_SYNCED;
+	c->pdu.skip = 0;
+	c->pdu.hdr_have = 0;
+	tel_count(VSN_T_RESYNCS, 1);
+	tel_conn_event(VSN_EV_RESYNC, c, path_id, dir);
+}
+
+/* The queue id lives in the command direction's Connect; responses come on
+ * the other entry, which learns it here. */
+static __always_inline void pdu_set_qid(struct vsn_conn *c, __u16 qid)
+{
+	struct vsn_conn_key rk;
+	struct vsn_conn *rc;
+
+	c->pdu.qid = qid;
+	c->pdu.flags |= VSN_PDU_QID;
+	conn_rev_key(&rk, c, IPPROTO_TCP);
+	rc = bpf_map_lookup_elem(&vsn_conns, &rk);
+	if (rc) {
+		rc->pdu.qid = qid;
+		rc->pdu.flags |= VSN_PDU_QID;
+	}
+}
+
+static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id)
+{
+	struct vsn_cmd_key k = {};
+	struct vsn_cmd cmd = {};
+	struct vsn_event *e;
+	__u8 opc = h[PDU_CMD_OPC];
+
+	if (opc == NVME_OPC_FABRICS && h[PDU_CMD_FCTYPE] == NVME_FCTYPE_CONNECT)
+		pdu_set_qid(c, le16_at(h, PDU_CONNECT_QID));
+	if (!(c->pdu.flags & VSN_PDU_QID))
+		return; /* which queue is unknown: no event */
+	if (!c->pdu.qid) {
+		tel_count(VSN_T_ADMIN, 1);
+		return;
+	}
+	k.conn_id = c->conn_id;
+	k.qid = c->pdu.qid;
+	k.cid = le16_at(h, PDU_CMD_CID);
+	if (opc == NVME_OPC_FABRICS) {
+		/* An I/O queue's Connect: remembered only so that its response
+		 * is known and not counted as an I/O completion. */
+		cmd.opcode = opc;
+		bpf_map_update_elem(&vsn_cmds, &k, &cmd, BPF_ANY);
+		return;
+	}
+	cmd.opcode = opc;
+	cmd.path_id = path_id;
+	if (opc == NVME_OPC_READ || opc == NVME_OPC_WRITE) {
+		cmd.nlb = le16_at(h, PDU_CMD_NLB) + 1;
+		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_CMDS : VSN_T_WRITE_CMDS, 1);
+		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_BLKS : VSN_T_WRITE_BLKS, cmd.nlb);
+	}
+	tel_count(VSN_T_CMDS, 1);
+	cmd.ts_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&vsn_cmds, &k, &cmd, BPF_ANY);
+	if (!tel_admit())
+		return;
+	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE);
+	if (!e)
+		return;
+	e->opcode = opc;
+	e->cid = k.cid;
+	e->nsid = le32_at(h, PDU_CMD_NSID);
+	e->nlb = cmd.nlb;
+	if (cmd.nlb)
+		e->slba = le64_at(h, PDU_CMD_SLBA);
+	tel_submit(e);
+}
+
+static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
+{
+	struct vsn_cmd_key k = {};
+	struct vsn_event *e;
+	struct vsn_cmd *cmd;
+	__u64 lat = 0;
+	__u32 path_id = 0, nlb = 0;
+	__u16 status = le16_at(h, PDU_RSP_STATUS);
+	__u8 opc = 0;
+
+	if (!(c->pdu.flags & VSN_PDU_QID) || !c->pdu.qid)
+		return; /* admin queue, or unknown */
+	k.conn_id = c->conn_id;
+	k.qid = c->pdu.qid;
+	k.cid = le16_at(h, PDU_RSP_CID);
+	cmd = bpf_map_lookup_elem(&vsn_cmds, &k);
+	if (cmd && cmd->opcode == NVME_OPC_FABRICS) {
+		bpf_map_delete_elem(&vsn_cmds, &k);
+		return;
+	}
+	tel_count(VSN_T_RESPS, 1);
+	if (status >> 1) /* bit 0 is the phase tag */
+		tel_count(VSN_T_ERRORS, 1);
+	if (cmd) {
+		lat = bpf_ktime_get_ns() - cmd->ts_ns;
+		path_id = cmd->path_id;
+		opc = cmd->opcode;
+		nlb = cmd->nlb;
+		bpf_map_delete_elem(&vsn_cmds, &k);
+		tel_count(VSN_T_MATCHED, 1);
+		tel_latency(c, path_id, lat);
+	} else {
+		tel_count(VSN_T_UNMATCHED, 1);
+	}
+	if (!tel_admit())
+		return;
+	e = tel_event(VSN_EV_RESP, c, path_id, VSN_DIR_FROM_STORAGE);
+	if (!e)
+		return;
+	e->cid = k.cid;
+	e->status = status;
+	e->opcode = opc;
+	e->nlb = nlb;
+	e->latency_ns = lat;
+	tel_submit(e);
+}
+
+/* Both buffers are 8-byte aligned (struct layout): copy in words, which
+ * clang otherwise expands byte by byte into more registers than exist. */
+static __always_inline void hdr_copy(__u8 *dst, const __u8 *src)
+{
+	__u64 *d = (__u64 *)dst;
+	const __u64 *s = (const __u64 *)src;
+
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < VSN_PDU_HDR_MAX / 8; i++)
+		d[i] = s[i];
+}
+
+/*
+ * Header bytes at payload offset pos into hb (the scratch buffer), after
+ * the hdr_have bytes a previous segment left.  Returns the bytes now in hb.
+ * hb is followed by another VSN_PDU_HDR_MAX bytes of scratch, so a load at
+ * hb + have of up to VSN_PDU_HDR_MAX bytes stays inside the map value.
+ */
+static __always_inline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p,
+				      struct vsn_pdu_state *st, __u32 pos, __u8 *hb)
+{
+	/* 64-bit: the helper takes a 64-bit length, and a 32-bit value's
+	 * bounds check would be done on a zero-extended copy. */
+	__u64 have = st->hdr_have, n, avail = p->pay_len - pos;
+
+	if (have >= VSN_PDU_HDR_MAX)
+		return -1;
+	n = VSN_PDU_HDR_MAX - have;
+	if (n > avail)
+		n = avail;
+	/* Keep the bounds checks on the very registers the helper gets. */
+	asm volatile("" : "+r"(n), "+r"(have));
+	if (n == 0 || n > VSN_PDU_HDR_MAX || have >= VSN_PDU_HDR_MAX)
+		return -1;
+	if (have)
+		hdr_copy(hb, st->hdr);
+	if (ctx_load_bytes(ctx, p->pay_off + pos, hb + have, n))
+		return -1;
+	return have + n;
+}
+
+/*
+ * Where a payload sits in the stream: the offset of its first byte not yet
+ * parsed, or -1 when it carries nothing to parse.
+ */
+static __always_inline int pdu_in_sequence(vsn_ctx_t *ctx, const struct vsn_pkt *p,
+					   struct vsn_conn *c, __u32 path_id, __u32 dir)
+{
+	struct vsn_pdu_state *st = &c->pdu;
+	__s32 delta = (__s32)(p->seq - st->next_seq);
+	__u8 h[PDU_COMMON_LEN];
+
+	if (st->flags & VSN_PDU_SYNCED) {
+		if (delta < 0 && (__s32)(delta + p->pay_len) <= 0)
+			return -1; /* a retransmission of what was parsed */
+		if (delta < 0) {
+			/* Old bytes and new ones: go on after the old. */
+			st->next_seq = p->seq + p->pay_len;
+			return -delta;
+		}
+		if (delta)
+			pdu_lose_track(c, path_id, dir);
+	}
+	st->next_seq = p->seq + p->pay_len;
+	if (st->flags & VSN_PDU_SYNCED)
+		return 0;
+	/* Out of step: only a segment that starts with a header resyncs. */
+	if (p->pay_len < PDU_COMMON_LEN || ctx_load_bytes(ctx, p->pay_off, h, sizeof(h)) ||
+	    !pdu_hdr_ok(h, true))
+		return -1;
+	st->flags |= VSN_PDU_SYNCED;
+	st->skip = 0;
+	st->hdr_have = 0;
+	return 0;
+}
+
+static __noinline void nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c,
+				      __u32 path_id, __u32 dir)
+{
+	struct vsn_pdu_state *st = &c->pdu;
+	struct vsn_tel_cfg *cfg = tel_cfg();
+	struct vsn_scratch *sc;
+	int start;
+	__u32 pos;
+	__u8 *hb;
+
+	if (!cfg || !cfg->enabled || p->l4_proto != IPPROTO_TCP)
+		return;
+	if (p->tcp_flags & TCPF_SYN) {
+		st->next_seq = p->seq + 1;
+		st->skip = 0;
+		st->hdr_have = 0;
+		st->flags |= VSN_PDU_SYNCED;
+		return;
+	}
+	if ((p->tcp_flags & (TCPF_FIN | TCPF_RST)) && !(st->flags & VSN_PDU_CLOSED)) {
+		st->flags |= VSN_PDU_CLOSED;
+		tel_conn_event(VSN_EV_CONN_CLOSE, c, path_id, dir);
+	}
+	if (!p->pay_len)
+		return;
+	start = pdu_in_sequence(ctx, p, c, path_id, dir);
+	if (start < 0)
+		return;
+	pos = start;
+	sc = scratch();
+	if (!sc)
+		return;
+	hb = sc->hdr;
+	/* A real loop (bounded, checked by the verifier), not 17 copies. */
+#pragma clang loop unroll(disable)
+	for (int i = 0; i <= VSN_PDUS_PER_PKT; i++) {
+		__u32 want, plen;
+		int have;
+
+		if (st->skip) {
+			__u32 n = p->pay_len - pos;
+
+			if (n > st->skip)
+				n = st->skip;
+			st->skip -= n;
+			pos += n;
+		}
+		if (pos >= p->pay_len)
+			return;
+		if (i == VSN_PDUS_PER_PKT) {
+			/* Past the cap: skip the rest, find a header later. */
+			tel_count(VSN_T_CAPPED, 1);
+			st->flags &= ~VSN_PDU_SYNCED;
+			return;
+		}
+		have = pdu_gather(ctx, p, st, pos, hb);
+		if (have < 0) {
+			pdu_lose_track(c, path_id, dir);
+			return;
+		}
+		if (have < PDU_COMMON_LEN) {
+			hdr_copy(st->hdr, hb);
+			st->hdr_have = have;
+			return;
+		}
+		if (!pdu_hdr_ok(hb, false)) {
+			pdu_lose_track(c, path_id, dir);
+			return;
+		}
+		want = pdu_want(hb[0]);
+		if ((__u32)have < want) {
+			/* The header goes on in the next segment. */
+			hdr_copy(st->hdr, hb);
+			st->hdr_have = have;
+			return;
+		}
+		plen = le32_at(hb, 4);
+		pos += want - st->hdr_have;
+		st->skip = plen - want;
+		st->hdr_have = 0;
+		tel_count(VSN_T_PDUS, 1);
+		if (hb[0] == NVME_TCP_CMD && dir == VSN_DIR_TO_STORAGE)
+			pdu_command(hb, c, path_id);
+		else if (hb[0] == NVME_TCP_RSP && dir == VSN_DIR_FROM_STORAGE)
+			pdu_response(hb, c);
+	}
+}
+
+#endif /* VSN_NVME_TCP_H */
