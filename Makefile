@@ -9,7 +9,7 @@ BPFTOOL  ?= bpftool
 PYTHON   ?= /usr/bin/python3
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
-BPF_HDRS  := $(wildcard bpf/lib/*.h) include/vsn_types.h
+BPF_HDRS  := $(wildcard bpf/lib/*.h) include/vsn_types.h include/vsn_telemetry.h
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
@@ -59,8 +59,12 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS:$(BUILD)/user/%.o=user/%.c) $(USER_HD
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(filter-out user/main.c,$(USER_SRCS)) -o $@ $(LDLIBS) -lcmocka
 
+# Test-only BPF harness (ring-buffer overload): maps come from vsn's pins.
+$(BUILD)/ring_flood.bpf.o: tests/pkt/ring_flood.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -c $< -o $@
+
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/ring_flood.bpf.o
 	@bash tests/run.sh
 
 lint: $(SKELS)

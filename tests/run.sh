@@ -83,6 +83,7 @@ for s in "${suites[@]}"; do
 		run_suite pkt $PY tests/pkt/test_datapath.py
 		run_suite pkt-nvme $PY tests/pkt/test_nvme_parser.py
 		run_suite pktlib $PY tests/pkt/test_pktlib.py
+		run_suite ring $PY tests/pkt/test_ring.py
 		;;
 	netns) run_suite netns bash tests/netns/test_netns.sh ;;
 	wire) run_suite wire bash tests/netns/test_wire.sh ;;

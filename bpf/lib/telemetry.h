@@ -7,10 +7,15 @@
 #ifndef VSN_TELEMETRY_BPF_H
 #define VSN_TELEMETRY_BPF_H
 
+/* Test harnesses that hand libbpf existing maps build with pinning off. */
+#ifndef VSN_PINNING
+#define VSN_PINNING LIBBPF_PIN_BY_NAME
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, VSN_EVENTS_BYTES);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_events SEC(".maps");
 
 struct {
@@ -18,7 +23,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct vsn_tel_cfg);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_tel_cfg SEC(".maps");
 
 struct {
@@ -26,7 +31,7 @@ struct {
 	__uint(max_entries, VSN_T_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_tel_stats SEC(".maps");
 
 struct {
@@ -34,7 +39,7 @@ struct {
 	__uint(max_entries, VSN_MAX_CMDS);
 	__type(key, struct vsn_cmd_key);
 	__type(value, struct vsn_cmd);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_cmds SEC(".maps");
 
 struct {
@@ -42,7 +47,7 @@ struct {
 	__uint(max_entries, VSN_LAT_IDS *VSN_LAT_BUCKETS);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_lat_hist SEC(".maps");
 
 /* Per-CPU sampling counter and rate-cap window (not pinned: CPU-local
