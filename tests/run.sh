@@ -90,6 +90,7 @@ for s in "${suites[@]}"; do
 	e2e)
 		run_twice e2e-nvme bash tests/e2e/test_nvme_vip.sh
 		run_twice e2e-roce bash tests/e2e/test_roce.sh
+		run_twice e2e-host bash tests/e2e/test_host_guest.sh
 		;;
 	cli) run_suite cli bash tests/cli/test_cli.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;

@@ -53,14 +53,23 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	    "Exclusivity flag on",
 	};
 	char msg[1024];
+	va_list again;
+	int n;
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
-		if (strstr(msg, expected[i]))
+	va_copy(again, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+		if (strstr(msg, expected[i])) {
+			va_end(again);
 			return 0;
-	return fputs(msg, stderr);
+		}
+	}
+	/* A verifier log is longer than msg: print it whole. */
+	n = n >= (int)sizeof(msg) ? vfprintf(stderr, fmt, again) : fputs(msg, stderr);
+	va_end(again);
+	return n;
 }
 
 static int libxdp_quiet(enum libxdp_print_level level, const char *fmt, va_list ap)

@@ -109,6 +109,13 @@ struct vsn_scratch {
 	struct vsn_conn conn;
 	__u8 hdr[VSN_PDU_HDR_MAX];
 	__u8 tmp[VSN_PDU_HDR_MAX];
+	/* A host packet redirected from one uplink's egress to another's,
+	 * whose egress runs vsn again at once on this CPU: seen, not counted
+	 * twice. */
+	__u32 redir_ifindex;
+	__u32 redir_seq;
+	__u16 redir_sport;
+	__u16 redir_dport;
 };
 
 struct {

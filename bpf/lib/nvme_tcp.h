@@ -251,6 +251,8 @@ static __always_inline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p,
 		return -1;
 	if (have)
 		hdr_copy(hb, st->hdr);
+	/* Equal to n, in a form older verifiers can see is 1..64. */
+	n = ((n - 1) & (VSN_PDU_HDR_MAX - 1)) + 1;
 	if (ctx_load_bytes(ctx, p->pay_off + pos, hb + have, n))
 		return -1;
 	return have + n;
@@ -291,15 +293,88 @@ static __always_inline int pdu_in_sequence(vsn_ctx_t *ctx, const struct vsn_pkt 
 	return 0;
 }
 
+/* What one bpf_loop step of the PDU walk needs (on the caller's stack). */
+struct pdu_walk {
+	vsn_ctx_t *ctx;
+	const struct vsn_pkt *p;
+	struct vsn_conn *c;
+	__u8 *hb;
+	__u32 pos;
+	__u32 path_id;
+	__u32 dir;
+	__u32 pad;
+};
+
+/* One PDU header of the packet: 0 = go on, 1 = done with this packet. */
+static long pdu_step(__u32 i, void *data)
+{
+	struct pdu_walk *w = data;
+	struct vsn_conn *c = w->c;
+	const struct vsn_pkt *p = w->p;
+	struct vsn_pdu_state *st = &c->pdu;
+	__u8 *hb = w->hb;
+	__u32 want, plen;
+	int have;
+
+	if (st->skip) {
+		__u32 n = p->pay_len - w->pos;
+
+		if (n > st->skip)
+			n = st->skip;
+		st->skip -= n;
+		w->pos += n;
+	}
+	if (w->pos >= p->pay_len)
+		return 1;
+	if (i == VSN_PDUS_PER_PKT) {
+		/* Past the cap: skip the rest, find a header later. */
+		tel_count(VSN_T_CAPPED, 1);
+		st->flags &= ~VSN_PDU_SYNCED;
+		return 1;
+	}
+	have = pdu_gather(w->ctx, p, st, w->pos, hb);
+	if (have < 0) {
+		pdu_lose_track(c, w->path_id, w->dir);
+		return 1;
+	}
+	if (have < PDU_COMMON_LEN) {
+		hdr_copy(st->hdr, hb);
+		st->hdr_have = have;
+		return 1;
+	}
+	if (!pdu_hdr_ok(hb, false)) {
+		pdu_lose_track(c, w->path_id, w->dir);
+		return 1;
+	}
+	want = pdu_want(hb[0]);
+	if ((__u32)have < want) {
+		/* The header goes on in the next segment. */
+		hdr_copy(st->hdr, hb);
+		st->hdr_have = have;
+		return 1;
+	}
+	plen = le32_at(hb, 4);
+	w->pos += want - st->hdr_have;
+	st->skip = plen - want;
+	st->hdr_have = 0;
+	tel_count(VSN_T_PDUS, 1);
+	if (hb[0] == NVME_TCP_CMD && w->dir == VSN_DIR_TO_STORAGE)
+		pdu_command(hb, c, w->path_id);
+	else if (hb[0] == NVME_TCP_RSP && w->dir == VSN_DIR_FROM_STORAGE)
+		pdu_response(hb, c);
+	return 0;
+}
+
+/* Walked with bpf_loop: one step verified once, and no loop back-edge for
+ * older verifiers (6.1) to refuse. */
 static __noinline void nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c,
 				      __u32 path_id, __u32 dir)
 {
 	struct vsn_pdu_state *st = &c->pdu;
 	struct vsn_tel_cfg *cfg = tel_cfg();
+	struct pdu_walk w = {};
 	struct vsn_scratch *sc;
 	int start;
-	__u32 pos;
-	__u8 *hb;
 
 	if (!cfg || !cfg->enabled || p->l4_proto != IPPROTO_TCP)
 		return;
@@ -319,64 +394,17 @@ static __noinline void nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, s
 	start = pdu_in_sequence(ctx, p, c, path_id, dir);
 	if (start < 0)
 		return;
-	pos = start;
 	sc = scratch();
 	if (!sc)
 		return;
-	hb = sc->hdr;
-	/* A real loop (bounded, checked by the verifier), not 17 copies. */
-#pragma clang loop unroll(disable)
-	for (int i = 0; i <= VSN_PDUS_PER_PKT; i++) {
-		__u32 want, plen;
-		int have;
-
-		if (st->skip) {
-			__u32 n = p->pay_len - pos;
-
-			if (n > st->skip)
-				n = st->skip;
-			st->skip -= n;
-			pos += n;
-		}
-		if (pos >= p->pay_len)
-			return;
-		if (i == VSN_PDUS_PER_PKT) {
-			/* Past the cap: skip the rest, find a header later. */
-			tel_count(VSN_T_CAPPED, 1);
-			st->flags &= ~VSN_PDU_SYNCED;
-			return;
-		}
-		have = pdu_gather(ctx, p, st, pos, hb);
-		if (have < 0) {
-			pdu_lose_track(c, path_id, dir);
-			return;
-		}
-		if (have < PDU_COMMON_LEN) {
-			hdr_copy(st->hdr, hb);
-			st->hdr_have = have;
-			return;
-		}
-		if (!pdu_hdr_ok(hb, false)) {
-			pdu_lose_track(c, path_id, dir);
-			return;
-		}
-		want = pdu_want(hb[0]);
-		if ((__u32)have < want) {
-			/* The header goes on in the next segment. */
-			hdr_copy(st->hdr, hb);
-			st->hdr_have = have;
-			return;
-		}
-		plen = le32_at(hb, 4);
-		pos += want - st->hdr_have;
-		st->skip = plen - want;
-		st->hdr_have = 0;
-		tel_count(VSN_T_PDUS, 1);
-		if (hb[0] == NVME_TCP_CMD && dir == VSN_DIR_TO_STORAGE)
-			pdu_command(hb, c, path_id);
-		else if (hb[0] == NVME_TCP_RSP && dir == VSN_DIR_FROM_STORAGE)
-			pdu_response(hb, c);
-	}
+	w.ctx = ctx;
+	w.p = p;
+	w.c = c;
+	w.hb = sc->hdr;
+	w.pos = start;
+	w.path_id = path_id;
+	w.dir = dir;
+	bpf_loop(VSN_PDUS_PER_PKT + 1, pdu_step, &w, 0);
 }
 
 #endif /* VSN_NVME_TCP_H */

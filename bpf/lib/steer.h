@@ -256,6 +256,34 @@ static __always_inline int drop(__u32 reason, __u32 bytes)
 }
 
 #if defined(VSN_CTX_TC)
+/* Before redirecting a host packet to another uplink's egress. */
+static __always_inline int host_redirect_mark(__u32 ifindex, const struct vsn_pkt *p)
+{
+	struct vsn_scratch *sc = scratch();
+
+	if (!sc)
+		return -1;
+	sc->redir_ifindex = ifindex;
+	sc->redir_seq = p->seq;
+	sc->redir_sport = p->sport;
+	sc->redir_dport = p->dport;
+	return 0;
+}
+
+/* At an uplink's egress: is this the packet just redirected here? */
+static __always_inline bool host_redirected(struct __sk_buff *skb, const struct vsn_pkt *p)
+{
+	struct vsn_scratch *sc = scratch();
+	bool hit;
+
+	if (!sc || !sc->redir_ifindex)
+		return false;
+	hit = sc->redir_ifindex == skb->ifindex && sc->redir_seq == p->seq &&
+	      sc->redir_sport == p->sport && sc->redir_dport == p->dport;
+	sc->redir_ifindex = 0;
+	return hit;
+}
+
 /*
  * Next hop from the kernel's FIB, looked up as output through the path's own
  * uplink (bpf_redirect_neigh alone would take the best route's gateway,
@@ -346,6 +374,8 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	reason = vsn_parse(skb, &p);
 	if (reason != VSN_R_FORWARDED)
 		return pass(reason, len);
+	if (mode == VSN_MODE_HOST && host_redirected(skb, &p))
+		return TC_ACT_OK;
 	conn_key_fwd(&k, &p, vm_id);
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
 	if (c && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) {
@@ -391,6 +421,8 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 		    rw_macs(skb, path->smac, path->dmac))
 			return drop(VSN_R_REWRITE_ERR, len);
 		act = TC_ACT_OK;
+	} else if (mode == VSN_MODE_HOST && host_redirect_mark(path->ifindex, &p)) {
+		return drop(VSN_R_REWRITE_ERR, len);
 	} else if (path->flags & VSN_PATH_GW) {
 		act = redirect_gw(&p, path);
 		if (act < 0)
