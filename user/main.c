@@ -22,6 +22,8 @@ static const struct {
     {"backend", cmd_backend, "set a backend up, down or draining"},
     {"events", cmd_events, "stream NVMe/TCP commands, responses, connection events"},
     {"telemetry", cmd_telemetry, "NVMe/TCP parsing on/off, event sampling and cap"},
+    {"profile", cmd_profile, "workload profile per VM, connection, backend, path"},
+    {"top", cmd_top, "live view of the workload profile"},
 };
 
 static void usage(FILE *f)

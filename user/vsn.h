@@ -74,6 +74,8 @@ int cmd_route(const struct vsn_opts *o, int argc, char **argv);
 int cmd_backend(const struct vsn_opts *o, int argc, char **argv);
 int cmd_events(const struct vsn_opts *o, int argc, char **argv);
 int cmd_telemetry(const struct vsn_opts *o, int argc, char **argv);
+int cmd_profile(const struct vsn_opts *o, int argc, char **argv);
+int cmd_top(const struct vsn_opts *o, int argc, char **argv);
 int show_telemetry(const struct vsn_opts *o, const struct vsn_maps *m);
 
 #endif /* VSN_H */

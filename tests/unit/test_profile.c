@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The workload profiler from synthetic events: mix, sizes, sequentiality,
+ * queue depth, latency percentiles, classification, event line parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/types.h>
+#include <cmocka.h>
+
+#include "profile.h"
+
+static void cmd(struct prof *p, __u64 ts, __u32 conn, __u8 opc, __u64 slba, __u32 nlb)
+{
+	struct vsn_event e = {.ts_ns = ts,
+			      .type = VSN_EV_CMD,
+			      .conn_id = conn,
+			      .vm_id = 1,
+			      .backend_id = 1,
+			      .path_id = 1,
+			      .opcode = opc,
+			      .slba = slba,
+			      .nlb = nlb};
+
+	assert_int_equal(prof_add(p, &e), 0);
+}
+
+static void resp(struct prof *p, __u64 ts, __u32 conn, __u64 lat)
+{
+	struct vsn_event e = {.ts_ns = ts,
+			      .type = VSN_EV_RESP,
+			      .conn_id = conn,
+			      .vm_id = 1,
+			      .backend_id = 1,
+			      .path_id = 1,
+			      .latency_ns = lat};
+
+	assert_int_equal(prof_add(p, &e), 0);
+}
+
+/* The profile as JSON text, for assertions on its fields. */
+static char *render(struct prof *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	prof_print(p, 0, UINT64_MAX, true, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_random_read_heavy_small(void **state)
+{
+	struct prof *p = prof_new(4096);
+	char *out;
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		cmd(p, 1000 + i * 10, 7, i % 10 ? 0x02 : 0x01, (i * 7919) % 100000, 1);
+		resp(p, 1005 + i * 10, 7, 100000 + i * 1000);
+	}
+	out = render(p);
+	assert_non_null(strstr(out, "\"read_pct\":90.00"));
+	assert_non_null(strstr(out, "\"seq_pct\":0.00"));
+	assert_non_null(strstr(out, "\"io_blocks\":{\"1\":100}"));
+	assert_non_null(strstr(out, "\"class\":\"read-heavy/random/small\""));
+	/* 100 latencies 100..199 us: the median is 149 or 150 us. */
+	assert_true(strstr(out, "\"p50\":149000") || strstr(out, "\"p50\":150000"));
+	free(out);
+	prof_free(p);
+}
+
+static void test_sequential_write_large(void **state)
+{
+	struct prof *p = prof_new(4096);
+	char *out;
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		cmd(p, 1000 + i, 3, 0x01, (__u64)i * 32, 32);
+	out = render(p);
+	/* The first command has no predecessor: 15 of 16 sequential. */
+	assert_non_null(strstr(out, "\"seq_pct\":93.75"));
+	assert_non_null(strstr(out, "\"class\":\"write-heavy/sequential/large\""));
+	/* No responses: all 16 outstanding at the end. */
+	assert_non_null(strstr(out, "\"qd_max\":16"));
+	free(out);
+	prof_free(p);
+}
+
+static void test_mixed_and_per_connection_sequence(void **state)
+{
+	struct prof *p = prof_new(4096);
+	char *out;
+
+	(void)state;
+	/* Two connections, each sequential in itself, interleaved: a
+	 * command follows its own queue's previous one, not the other's. */
+	for (int i = 0; i < 10; i++) {
+		cmd(p, 100 + 2 * i, 1, i < 5 ? 0x02 : 0x01, 1000 + i * 2, 2);
+		cmd(p, 101 + 2 * i, 2, i < 5 ? 0x02 : 0x01, 50000 + i * 2, 2);
+	}
+	out = render(p);
+	assert_non_null(strstr(out, "\"read_pct\":50.00"));
+	assert_non_null(strstr(out, "\"seq_pct\":90.00"));
+	assert_non_null(strstr(out, "\"class\":\"mixed/sequential/small\""));
+	free(out);
+	prof_free(p);
+}
+
+static void test_parse_line(void **state)
+{
+	struct vsn_event e;
+	const char *line =
+	    "{\"ts_ns\":123,\"type\":\"cmd\",\"conn_id\":9,\"vm\":2,\"volume\":3,\"backend\":4,"
+	    "\"path\":5,\"qid\":1,\"cid\":77,\"opcode\":2,\"dir\":0,\"status\":0,\"nsid\":1,"
+	    "\"nlb\":8,\"slba\":4096,\"latency_ns\":0}";
+
+	(void)state;
+	assert_int_equal(prof_parse_line(line, &e), 0);
+	assert_int_equal(e.type, VSN_EV_CMD);
+	assert_int_equal(e.ts_ns, 123);
+	assert_int_equal(e.conn_id, 9);
+	assert_int_equal(e.vm_id, 2);
+	assert_int_equal(e.cid, 77);
+	assert_int_equal(e.nlb, 8);
+	assert_int_equal(e.slba, 4096);
+	assert_int_not_equal(prof_parse_line("{\"type\":\"cmd\"}", &e), 0);
+	assert_int_not_equal(prof_parse_line("not json", &e), 0);
+}
+
+static void test_expire(void **state)
+{
+	struct prof *p = prof_new(4096);
+	char *out;
+
+	(void)state;
+	cmd(p, 1000, 1, 0x02, 0, 1);
+	cmd(p, 5000, 1, 0x01, 10, 1);
+	prof_expire(p, 6000, 2000);
+	out = render(p);
+	assert_non_null(strstr(out, "\"reads\":0,\"writes\":1"));
+	free(out);
+	prof_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_random_read_heavy_small),
+	    cmocka_unit_test(test_sequential_write_large),
+	    cmocka_unit_test(test_mixed_and_per_connection_sequence),
+	    cmocka_unit_test(test_parse_line),
+	    cmocka_unit_test(test_expire),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
