@@ -15,6 +15,7 @@
 #include "lib/rewrite.h"
 #include "lib/conn.h"
 #include "lib/nvme_tcp.h"
+#include "lib/roce.h"
 #include "lib/steer.h"
 
 SEC("xdp")

@@ -7,11 +7,13 @@
 #ifndef VSN_TELEMETRY_H
 #define VSN_TELEMETRY_H
 
-#define VSN_MAP_EVENTS	 "vsn_events"
-#define VSN_MAP_TEL_CFG	 "vsn_tel_cfg"
-#define VSN_MAP_TEL_ST	 "vsn_tel_stats"
-#define VSN_MAP_CMDS	 "vsn_cmds"
-#define VSN_MAP_LAT_HIST "vsn_lat_hist"
+#define VSN_MAP_EVENTS	  "vsn_events"
+#define VSN_MAP_TEL_CFG	  "vsn_tel_cfg"
+#define VSN_MAP_TEL_ST	  "vsn_tel_stats"
+#define VSN_MAP_CMDS	  "vsn_cmds"
+#define VSN_MAP_LAT_HIST  "vsn_lat_hist"
+#define VSN_MAP_ROCE_PATH "vsn_roce_path"
+#define VSN_MAP_ROCE_QP	  "vsn_roce_qp"
 
 #define VSN_EVENTS_BYTES (1 << 22) /* ring buffer size */
 #define VSN_MAX_CMDS	 (1 << 18) /* outstanding commands tracked */
@@ -138,5 +140,35 @@ struct vsn_cmd {
 #define VSN_LAT_PATH_BASE VSN_MAX_BACKENDS
 #define VSN_LAT_VM_BASE	  (VSN_MAX_BACKENDS + VSN_MAX_PATHS)
 #define VSN_LAT_IDS	  (VSN_MAX_BACKENDS + VSN_MAX_PATHS + VSN_MAX_VMS)
+
+/*
+ * RoCEv2: packets per BTH opcode class, per path (vsn_roce_path: per-CPU
+ * array of struct vsn_counter, index = path * VSN_ROCE_CLASSES + class;
+ * towards storage on the path's uplink, and from storage attributed to the
+ * path the flow currently takes).  CNPs and ECN CE marks are the
+ * congestion signals.
+ */
+enum vsn_roce_class {
+	VSN_ROCE_SEND = 0,
+	VSN_ROCE_WRITE,
+	VSN_ROCE_READ_REQ,
+	VSN_ROCE_READ_RESP,
+	VSN_ROCE_ACK,
+	VSN_ROCE_OTHER,
+	VSN_ROCE_CNP,	 /* opcode 0x81: congestion notification */
+	VSN_ROCE_CE,	 /* any RoCE packet arriving with ECN CE */
+	VSN_ROCE_CE_OUT, /* towards storage already CE-marked */
+	VSN_ROCE_CLASSES,
+};
+
+#define BTH_OPCODE_CNP 0x81
+
+/* vsn_roce_qp: LRU hash, per VM and destination queue pair. */
+struct vsn_roce_qp_key {
+	__u32 vm_id;
+	__u32 dest_qp; /* 24 bits */
+	__u8 dir;      /* enum vsn_conn_dir */
+	__u8 pad[3];
+};
 
 #endif /* VSN_TELEMETRY_H */

@@ -76,8 +76,10 @@ enum vsn_reason {
 	VSN_R_REWRITE_ERR,   /* a helper failed mid-way: dropped */
 	VSN_R_FIB_MISS,	     /* no next hop through the path's uplink: dropped */
 	VSN_R_NOT_VM,	     /* ingress interface is not a VM interface: passed */
-	VSN_R_HOST_RX,	     /* a reply of a host flow: observed, passed */
-	VSN_R_NAT_PORTS,     /* no free SNAT port for a new connection: passed */
+	VSN_R_HOST_RX,
+	VSN_R_ROCE_RX,
+	/* RoCEv2 from storage: observed, routed by the kernel */ /* a reply of a host flow: observed, passed */
+	VSN_R_NAT_PORTS, /* no free SNAT port for a new connection: passed */
 	VSN_R_MAX,
 };
 

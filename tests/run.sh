@@ -82,6 +82,7 @@ for s in "${suites[@]}"; do
 	pkt)
 		run_suite pkt $PY tests/pkt/test_datapath.py
 		run_suite pkt-nvme $PY tests/pkt/test_nvme_parser.py
+		run_suite pkt-replay $PY tests/pkt/test_replay.py
 		run_suite pktlib $PY tests/pkt/test_pktlib.py
 		run_suite ring $PY tests/pkt/test_ring.py
 		;;
@@ -91,6 +92,7 @@ for s in "${suites[@]}"; do
 		run_twice e2e-nvme bash tests/e2e/test_nvme_vip.sh
 		run_twice e2e-roce bash tests/e2e/test_roce.sh
 		run_twice e2e-host bash tests/e2e/test_host_guest.sh
+		run_twice e2e-latency bash tests/e2e/test_latency.sh
 		;;
 	cli) run_suite cli bash tests/cli/test_cli.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;

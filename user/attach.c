@@ -590,11 +590,12 @@ cleanup:
 static void unpin_all(const struct vsn_opts *o)
 {
 	static const char *const names[] = {
-	    VSN_MAP_VM_IF,  VSN_MAP_VOLUMES,  VSN_MAP_BACKENDS, VSN_MAP_CHASH,	  VSN_MAP_PATHS,
-	    VSN_MAP_ROUTES, VSN_MAP_CONNS,    VSN_MAP_IFACES,	VSN_MAP_PATH_ST,  VSN_MAP_BE_ST,
-	    VSN_MAP_VM_ST,  VSN_MAP_REASONS,  VSN_MAP_EVENTS,	VSN_MAP_TEL_CFG,  VSN_MAP_TEL_ST,
-	    VSN_MAP_CMDS,   VSN_MAP_LAT_HIST, "vsn_vm_ingress", "vsn_up_ingress", "vsn_up_egress",
-	    "vsn_up_xdp",
+	    VSN_MAP_VM_IF,    VSN_MAP_VOLUMES,	 VSN_MAP_BACKENDS, VSN_MAP_CHASH,
+	    VSN_MAP_PATHS,    VSN_MAP_ROUTES,	 VSN_MAP_CONNS,	   VSN_MAP_IFACES,
+	    VSN_MAP_PATH_ST,  VSN_MAP_BE_ST,	 VSN_MAP_VM_ST,	   VSN_MAP_REASONS,
+	    VSN_MAP_EVENTS,   VSN_MAP_TEL_CFG,	 VSN_MAP_TEL_ST,   VSN_MAP_CMDS,
+	    VSN_MAP_LAT_HIST, VSN_MAP_ROCE_PATH, VSN_MAP_ROCE_QP,  "vsn_vm_ingress",
+	    "vsn_up_ingress", "vsn_up_egress",	 "vsn_up_xdp",
 	};
 	char path[4096];
 	size_t i;

@@ -105,14 +105,15 @@ int pins_open(const struct vsn_opts *o, struct vsn_maps *m)
 		const char *name;
 		int *fd;
 	} tab[] = {
-	    {VSN_MAP_VM_IF, &m->vm_if},	       {VSN_MAP_VOLUMES, &m->volumes},
-	    {VSN_MAP_BACKENDS, &m->backends},  {VSN_MAP_CHASH, &m->chash},
-	    {VSN_MAP_PATHS, &m->paths},	       {VSN_MAP_ROUTES, &m->routes},
-	    {VSN_MAP_CONNS, &m->conns},	       {VSN_MAP_IFACES, &m->ifaces},
-	    {VSN_MAP_PATH_ST, &m->path_stats}, {VSN_MAP_BE_ST, &m->be_stats},
-	    {VSN_MAP_VM_ST, &m->vm_stats},     {VSN_MAP_REASONS, &m->reasons},
-	    {VSN_MAP_EVENTS, &m->events},      {VSN_MAP_TEL_CFG, &m->tel_cfg},
-	    {VSN_MAP_TEL_ST, &m->tel_stats},   {VSN_MAP_LAT_HIST, &m->lat_hist},
+	    {VSN_MAP_VM_IF, &m->vm_if},		{VSN_MAP_VOLUMES, &m->volumes},
+	    {VSN_MAP_BACKENDS, &m->backends},	{VSN_MAP_CHASH, &m->chash},
+	    {VSN_MAP_PATHS, &m->paths},		{VSN_MAP_ROUTES, &m->routes},
+	    {VSN_MAP_CONNS, &m->conns},		{VSN_MAP_IFACES, &m->ifaces},
+	    {VSN_MAP_PATH_ST, &m->path_stats},	{VSN_MAP_BE_ST, &m->be_stats},
+	    {VSN_MAP_VM_ST, &m->vm_stats},	{VSN_MAP_REASONS, &m->reasons},
+	    {VSN_MAP_EVENTS, &m->events},	{VSN_MAP_TEL_CFG, &m->tel_cfg},
+	    {VSN_MAP_TEL_ST, &m->tel_stats},	{VSN_MAP_LAT_HIST, &m->lat_hist},
+	    {VSN_MAP_ROCE_PATH, &m->roce_path}, {VSN_MAP_ROCE_QP, &m->roce_qp},
 	};
 	size_t i;
 	int err;

@@ -18,6 +18,7 @@ static const char *const reason_names[VSN_R_MAX] = {
     [VSN_R_NO_CONN] = "no_conn",     [VSN_R_REWRITE_ERR] = "rewrite_error",
     [VSN_R_FIB_MISS] = "fib_miss",   [VSN_R_NOT_VM] = "not_vm",
     [VSN_R_NAT_PORTS] = "nat_ports", [VSN_R_HOST_RX] = "host_rx",
+    [VSN_R_ROCE_RX] = "roce_rx",
 };
 
 static const char *state_name(__u8 s)

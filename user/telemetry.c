@@ -187,6 +187,9 @@ int cmd_events(const struct vsn_opts *o, int argc, char **argv)
 		    (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= timeout)
 			break;
 	}
+	/* What is already in the ring when asked to stop is printed too. */
+	if (run.left != 0)
+		ring_buffer__consume(rb);
 	ret = 0;
 cleanup:
 	ring_buffer__free(rb);
@@ -324,6 +327,97 @@ static void latency_scope(const struct vsn_opts *o, const struct vsn_maps *m, co
 	}
 }
 
+static const char *const roce_names[VSN_ROCE_CLASSES] = {
+    [VSN_ROCE_SEND] = "send",	      [VSN_ROCE_WRITE] = "rdma_write",
+    [VSN_ROCE_READ_REQ] = "read_req", [VSN_ROCE_READ_RESP] = "read_resp",
+    [VSN_ROCE_ACK] = "ack",	      [VSN_ROCE_OTHER] = "other",
+    [VSN_ROCE_CNP] = "cnp",	      [VSN_ROCE_CE] = "ecn_ce",
+    [VSN_ROCE_CE_OUT] = "ecn_ce_out",
+};
+
+/* Sum of one per-CPU struct vsn_counter over all CPUs. */
+static int percpu_counter(int fd, const void *key, struct vsn_counter *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct vsn_counter *vals;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, vals)) {
+		err = -errno;
+		goto cleanup;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		sum->packets += vals[i].packets;
+		sum->bytes += vals[i].bytes;
+	}
+cleanup:
+	free(vals);
+	return err;
+}
+
+/* RoCEv2 per path and class, and per VM and destination QP. */
+static void show_roce(const struct vsn_opts *o, const struct vsn_maps *m)
+{
+	struct vsn_roce_qp_key key = {0}, next;
+	bool first_path = true, first_qp = true, started = false;
+	struct vsn_counter c;
+
+	printf(o->json ? ",\"roce\":{\"paths\":{" : "RoCEv2 per path:\n");
+	for (__u32 path = 0; path < VSN_MAX_PATHS; path++) {
+		bool any = false;
+
+		for (__u32 cl = 0; cl < VSN_ROCE_CLASSES; cl++) {
+			__u32 idx = path * VSN_ROCE_CLASSES + cl;
+
+			if (percpu_counter(m->roce_path, &idx, &c) || !c.packets)
+				continue;
+			if (o->json) {
+				if (!any)
+					printf("%s\"%u\":{", first_path ? "" : ",", path);
+				printf("%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", any ? "," : "",
+				       roce_names[cl], (unsigned long long)c.packets,
+				       (unsigned long long)c.bytes);
+			} else {
+				printf("  path %-4u %-11s %10llu pkts %12llu bytes\n", path,
+				       roce_names[cl], (unsigned long long)c.packets,
+				       (unsigned long long)c.bytes);
+			}
+			any = true;
+		}
+		if (any && o->json)
+			printf("}");
+		if (any)
+			first_path = false;
+	}
+	printf(o->json ? "},\"qps\":[" : "RoCEv2 per VM and destination QP:\n");
+	while (!bpf_map_get_next_key(m->roce_qp, started ? &key : NULL, &next)) {
+		started = true;
+		key = next;
+		if (percpu_counter(m->roce_qp, &key, &c))
+			continue;
+		if (o->json)
+			printf("%s{\"vm\":%u,\"dest_qp\":%u,\"dir\":\"%s\",\"packets\":%llu,"
+			       "\"bytes\":%llu}",
+			       first_qp ? "" : ",", key.vm_id, key.dest_qp,
+			       key.dir == VSN_DIR_TO_STORAGE ? "to_storage" : "from_storage",
+			       (unsigned long long)c.packets, (unsigned long long)c.bytes);
+		else
+			printf("  vm %-4u qp 0x%06x %-12s %10llu pkts %12llu bytes\n", key.vm_id,
+			       key.dest_qp,
+			       key.dir == VSN_DIR_TO_STORAGE ? "to storage" : "from storage",
+			       (unsigned long long)c.packets, (unsigned long long)c.bytes);
+		first_qp = false;
+	}
+	if (o->json)
+		printf("]}");
+}
+
 int show_telemetry(const struct vsn_opts *o, const struct vsn_maps *m)
 {
 	bool first = true;
@@ -343,6 +437,9 @@ int show_telemetry(const struct vsn_opts *o, const struct vsn_maps *m)
 	latency_scope(o, m, "path", VSN_LAT_PATH_BASE, VSN_MAX_PATHS, &first);
 	latency_scope(o, m, "vm", VSN_LAT_VM_BASE, VSN_MAX_VMS, &first);
 	if (o->json)
-		printf("}}\n");
+		printf("}");
+	show_roce(o, m);
+	if (o->json)
+		printf("}\n");
 	return 0;
 }

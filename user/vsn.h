@@ -38,6 +38,8 @@ struct vsn_maps {
 	int tel_cfg;
 	int tel_stats;
 	int lat_hist;
+	int roce_path;
+	int roce_qp;
 };
 
 /* Before pins_open(): pins_close() of this is a no-op. */

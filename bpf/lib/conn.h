@@ -16,6 +16,20 @@ static __always_inline void conn_rev_key(struct vsn_conn_key *rk, const struct v
 	rk->dir = VSN_DIR_FROM_STORAGE;
 }
 
+/* The VM-side key of connection c (either entry's value describes it). */
+static __always_inline void conn_fwd_key(struct vsn_conn_key *k, const struct vsn_conn *c,
+					 __u8 proto)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = c->vm_addr;
+	k->daddr = c->vip;
+	k->sport = c->vm_port;
+	k->dport = c->vip_port;
+	k->proto = proto;
+	k->dir = VSN_DIR_TO_STORAGE;
+	k->vm_id = c->vm_id;
+}
+
 static __always_inline bool addr_eq(const struct vsn_addr *a, const struct vsn_addr *b)
 {
 	return a->a[0] == b->a[0] && a->a[1] == b->a[1] && a->a[2] == b->a[2] && a->a[3] == b->a[3];

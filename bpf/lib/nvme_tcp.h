@@ -119,6 +119,27 @@ static __always_inline void pdu_set_qid(struct vsn_conn *c, __u16 qid)
 	}
 }
 
+/* One close event per connection, whichever side closes first: both
+ * entries learn it. */
+static __always_inline void pdu_closed(struct vsn_conn *c, __u32 path_id, __u32 dir)
+{
+	struct vsn_conn_key k;
+	struct vsn_conn *other;
+
+	c->pdu.flags |= VSN_PDU_CLOSED;
+	if (dir == VSN_DIR_TO_STORAGE)
+		conn_rev_key(&k, c, IPPROTO_TCP);
+	else
+		conn_fwd_key(&k, c, IPPROTO_TCP);
+	other = bpf_map_lookup_elem(&vsn_conns, &k);
+	if (other) {
+		if (other->pdu.flags & VSN_PDU_CLOSED)
+			return;
+		other->pdu.flags |= VSN_PDU_CLOSED;
+	}
+	tel_conn_event(VSN_EV_CONN_CLOSE, c, path_id, dir);
+}
+
 static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id)
 {
 	struct vsn_cmd_key k = {};
@@ -385,10 +406,8 @@ static __noinline void nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, s
 		st->flags |= VSN_PDU_SYNCED;
 		return;
 	}
-	if ((p->tcp_flags & (TCPF_FIN | TCPF_RST)) && !(st->flags & VSN_PDU_CLOSED)) {
-		st->flags |= VSN_PDU_CLOSED;
-		tel_conn_event(VSN_EV_CONN_CLOSE, c, path_id, dir);
-	}
+	if ((p->tcp_flags & (TCPF_FIN | TCPF_RST)) && !(st->flags & VSN_PDU_CLOSED))
+		pdu_closed(c, path_id, dir);
 	if (!p->pay_len)
 		return;
 	start = pdu_in_sequence(ctx, p, c, path_id, dir);

@@ -29,6 +29,7 @@ struct vsn_pkt {
 	__u8 l4_proto;	/* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 tcp_flags;
 	__u8 vlan_inline; /* the frame carries an 802.1Q tag in its bytes */
+	__u8 ecn;	  /* the IP header's ECN field */
 	__u8 pad[3];
 	__u32 len;     /* whole packet */
 	__u32 seq;     /* TCP: sequence number, host order */
@@ -121,6 +122,7 @@ static __always_inline int vsn_parse(vsn_ctx_t *ctx, struct vsn_pkt *p)
 			return VSN_R_UNSUPPORTED;
 		if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 			return VSN_R_NOT_STORAGE;
+		p->ecn = ip->tos & 3;
 		addr_set_v4(&p->saddr, ip->saddr);
 		addr_set_v4(&p->daddr, ip->daddr);
 		p->l4_proto = ip->protocol;
@@ -140,6 +142,7 @@ static __always_inline int vsn_parse(vsn_ctx_t *ctx, struct vsn_pkt *p)
 			return VSN_R_UNSUPPORTED;
 		if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
 			return VSN_R_NOT_STORAGE;
+		p->ecn = (bpf_ntohl(*(__be32 *)ip6) >> 20) & 3;
 		__builtin_memcpy(&p->saddr, &ip6->saddr, 16);
 		__builtin_memcpy(&p->daddr, &ip6->daddr, 16);
 		p->l4_proto = ip6->nexthdr;
@@ -178,6 +181,9 @@ static __always_inline int vsn_parse(vsn_ctx_t *ctx, struct vsn_pkt *p)
 		p->sport = uh->source;
 		p->dport = uh->dest;
 		p->tcp_flags = 0;
+		p->seq = 0;
+		p->pay_off = off + UDP_HLEN_;
+		p->pay_len = ulen - UDP_HLEN_;
 		/* RoCEv2 must carry at least a BTH and the ICRC. */
 		if (uh->dest == bpf_htons(VSN_PORT_ROCEV2) && ulen < UDP_HLEN_ + BTH_LEN + ICRC_LEN)
 			return VSN_R_MALFORMED;

@@ -223,6 +223,15 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 		} else if (bpf_map_update_elem(&vsn_conns, &rk, c, BPF_ANY)) {
 			return NULL;
 		}
+	} else {
+		/* RoCEv2 from storage: any source port of the backend towards
+		 * the VM's 4791; found only to attribute it to a path. */
+		rk.saddr = c->backend_addr;
+		rk.daddr = c->vm_addr;
+		rk.dport = bpf_htons(VSN_PORT_ROCEV2);
+		rk.proto = IPPROTO_UDP;
+		rk.dir = VSN_DIR_FROM_STORAGE;
+		bpf_map_update_elem(&vsn_conns, &rk, c, BPF_ANY);
 	}
 	if (bpf_map_update_elem(&vsn_conns, k, c, BPF_ANY))
 		return NULL;
@@ -395,7 +404,10 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
 	/* Before any rewrite moves the payload (VLAN pop). */
-	nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);
+	if (p.l4_proto == IPPROTO_TCP)
+		nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);
+	else
+		roce_account(skb, &p, vm_id, path_id, VSN_DIR_TO_STORAGE, len);
 
 	if (c->flags & VSN_CONN_DNAT) {
 		if (rw_addr(skb, &p, false, &c->backend_addr) ||
@@ -463,6 +475,20 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 	k.proto = p.l4_proto;
 	k.dir = VSN_DIR_FROM_STORAGE;
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
+	if (!c && p.l4_proto == IPPROTO_UDP && p.dport == bpf_htons(VSN_PORT_ROCEV2)) {
+		__u32 path_id = 0;
+
+		k.sport = 0;
+		c = bpf_map_lookup_elem(&vsn_conns, &k);
+		if (c && route_path(c, &path_id)) {
+			/* Observed, then routed to the VM by the kernel. */
+			roce_account(ctx, &p, c->vm_id, path_id, VSN_DIR_FROM_STORAGE, len);
+			count(&vsn_be_stats, c->backend_id, len);
+			count(&vsn_vm_stats, c->vm_id, len);
+			return pass(VSN_R_ROCE_RX, len);
+		}
+		c = NULL;
+	}
 	if (!c) {
 		__u16 sp = bpf_ntohs(p.sport);
 

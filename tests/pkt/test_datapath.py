@@ -991,11 +991,26 @@ def c09_roce():
     pkt = P.roce_v4(VM1_MAC, GW_MAC, VM1, VIP, 49998)
     check("c09 RoCEv2 to the NVMe/TCP VIP", "vsn_vm_ingress", pkt, TC_ACT_OK,
           cdelta=fwd_delta(len(pkt), reason="not_storage"))
-    # RoCE replies keep their addresses and have no fabric-side entry: the
-    # uplink programs leave them to the kernel.
+    # RoCE replies keep their addresses: the uplink programs count them for
+    # the flow's path (its class, ECN CE) and leave them to the kernel.
+    tel0 = vsn_json("show", "telemetry")["roce"]
     rep = P.roce_v4(FAB_MAC, UP0_MAC, ROCE4, VM1, 49153, tos=0x03)
     check("c09 RoCEv2 reply on uplink passes (XDP)", "vsn_up_xdp", rep,
-          XDP_PASS, cdelta=fwd_delta(len(rep), reason="not_storage"))
+          XDP_PASS, cdelta=fwd_delta(len(rep), be=5, vm=1, reason="roce_rx"))
+    cnp = P.roce_v4(FAB_MAC, UP0_MAC, ROCE4, VM1, 49153, bth_opcode=0x81)
+    check("c09 RoCEv2 CNP on uplink passes (XDP)", "vsn_up_xdp", cnp,
+          XDP_PASS, cdelta=fwd_delta(len(cnp), be=5, vm=1, reason="roce_rx"))
+    tel1 = vsn_json("show", "telemetry")["roce"]
+
+    def roce_delta(cls):
+        a = tel0["paths"].get("8", {}).get(cls, {}).get("packets", 0)
+        return tel1["paths"].get("8", {}).get(cls, {}).get("packets", 0) - a
+    T.ok(roce_delta("ecn_ce") == 1 and roce_delta("cnp") == 1 and roce_delta("send") == 1,
+         "c09: path 8's RoCE counters took the reply (send, ECN CE) and the CNP",
+         (tel0, tel1))
+    qps = [q for q in tel1["qps"] if q["vm"] == 1 and q["dir"] == "from_storage"]
+    T.ok(any(q["dest_qp"] == 0x11 and q["packets"] >= 2 for q in qps),
+         "c09: per destination QP counters for the flow from storage", qps)
     c = conn(1, VM1, 49153, proto="udp")
     # No NAT flag and no fabric-side entry: RoCE is only steered.
     T.ok(c and c["backend"] == 5 and c["last_path"] == 8 and

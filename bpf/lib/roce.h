@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * RoCEv2 telemetry: packets and bytes per BTH opcode class on each path,
+ * CNPs and ECN CE marks (the congestion signals), and per destination QP.
+ * Only counts: RoCE packets are never rewritten beyond the path's fields.
+ */
+#ifndef VSN_ROCE_H
+#define VSN_ROCE_H
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VSN_MAX_PATHS *VSN_ROCE_CLASSES);
+	__type(key, __u32);
+	__type(value, struct vsn_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_roce_path SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vsn_roce_qp_key);
+	__type(value, struct vsn_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vsn_roce_qp SEC(".maps");
+
+static __always_inline __u32 roce_class(__u8 opc)
+{
+	if (opc == BTH_OPCODE_CNP)
+		return VSN_ROCE_CNP;
+	/* RC, UC and UD opcodes share their low five bits' meaning. */
+	opc &= 0x1f;
+	if (opc <= 0x05)
+		return VSN_ROCE_SEND;
+	if (opc <= 0x0b)
+		return VSN_ROCE_WRITE;
+	if (opc == 0x0c)
+		return VSN_ROCE_READ_REQ;
+	if (opc <= 0x10)
+		return VSN_ROCE_READ_RESP;
+	if (opc == 0x11)
+		return VSN_ROCE_ACK;
+	return VSN_ROCE_OTHER;
+}
+
+static __always_inline void roce_account(vsn_ctx_t *ctx, const struct vsn_pkt *p, __u32 vm_id,
+					 __u32 path_id, __u32 dir, __u32 len)
+{
+	struct vsn_roce_qp_key qk = {};
+	struct vsn_counter one = {1, len}, *qc;
+	__u8 bth[8];
+
+	if (p->pay_len < BTH_LEN || path_id >= VSN_MAX_PATHS ||
+	    ctx_load_bytes(ctx, p->pay_off, bth, sizeof(bth)))
+		return;
+	count(&vsn_roce_path, path_id * VSN_ROCE_CLASSES + roce_class(bth[0]), len);
+	if (p->ecn == 3)
+		count(&vsn_roce_path,
+		      path_id * VSN_ROCE_CLASSES +
+			  (dir == VSN_DIR_TO_STORAGE ? VSN_ROCE_CE_OUT : VSN_ROCE_CE),
+		      len);
+	qk.vm_id = vm_id;
+	qk.dest_qp = (__u32)bth[5] << 16 | (__u32)bth[6] << 8 | bth[7];
+	qk.dir = dir;
+	qc = bpf_map_lookup_elem(&vsn_roce_qp, &qk);
+	if (qc) {
+		qc->packets++;
+		qc->bytes += len;
+	} else {
+		bpf_map_update_elem(&vsn_roce_qp, &qk, &one, BPF_NOEXIST);
+	}
+}
+
+#endif /* VSN_ROCE_H */
