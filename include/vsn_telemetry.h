@@ -96,22 +96,29 @@ struct vsn_tel_cfg {
 
 /* vsn_tel_stats: per-CPU array indexed by this enum. */
 enum vsn_tel_stat {
-	VSN_T_PDUS = 0,	  /* PDU headers parsed */
-	VSN_T_CMDS,	  /* I/O commands seen */
-	VSN_T_RESPS,	  /* responses seen */
-	VSN_T_ADMIN,	  /* admin-queue commands (not counted as I/O) */
-	VSN_T_MATCHED,	  /* responses matched to a command */
-	VSN_T_UNMATCHED,  /* responses without a known command */
-	VSN_T_RESYNCS,	  /* times the parser lost track */
-	VSN_T_CAPPED,	  /* PDUs past the per-packet cap */
-	VSN_T_EV_SENT,	  /* events written to the ring */
-	VSN_T_EV_DROPPED, /* events lost: ring full */
-	VSN_T_EV_SAMPLED, /* events skipped by sampling or the rate cap */
-	VSN_T_READ_CMDS,  /* reads */
-	VSN_T_WRITE_CMDS, /* writes */
-	VSN_T_READ_BLKS,  /* blocks read (sum of NLB + 1) */
-	VSN_T_WRITE_BLKS, /* blocks written */
-	VSN_T_ERRORS,	  /* responses with a non-zero status */
+	VSN_T_PDUS = 0,	   /* PDU headers parsed */
+	VSN_T_CMDS,	   /* I/O commands seen */
+	VSN_T_RESPS,	   /* responses seen */
+	VSN_T_ADMIN,	   /* admin-queue commands (not counted as I/O) */
+	VSN_T_MATCHED,	   /* responses matched to a command */
+	VSN_T_UNMATCHED,   /* responses without a known command */
+	VSN_T_RESYNCS,	   /* times the parser lost track */
+	VSN_T_CAPPED,	   /* PDUs past the per-packet cap */
+	VSN_T_EV_SENT,	   /* events written to the ring */
+	VSN_T_EV_DROPPED,  /* events lost: ring full */
+	VSN_T_EV_SAMPLED,  /* events skipped by sampling or the rate cap */
+	VSN_T_READ_CMDS,   /* reads */
+	VSN_T_WRITE_CMDS,  /* writes */
+	VSN_T_READ_BLKS,   /* blocks read (sum of NLB + 1) */
+	VSN_T_WRITE_BLKS,  /* blocks written */
+	VSN_T_ERRORS,	   /* responses with a non-zero status */
+	VSN_T_H2C_BYTES,   /* data bytes in H2CData PDUs (towards storage) */
+	VSN_T_C2H_BYTES,   /* data bytes in C2HData PDUs (from storage) */
+	VSN_T_ERR_GENERIC, /* errors by status code type: generic command */
+	VSN_T_ERR_CMD,	   /* command specific */
+	VSN_T_ERR_MEDIA,   /* media and data integrity */
+	VSN_T_ERR_PATH,	   /* path related */
+	VSN_T_ERR_OTHER,   /* vendor specific and reserved types */
 	VSN_T_MAX,
 };
 

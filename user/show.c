@@ -342,6 +342,7 @@ static void show_usage(FILE *f)
 {
 	fprintf(f, "usage: vsn [-j] show [volumes|backends|paths|routes|connections|counters|"
 		   "telemetry]\n"
+		   "       vsn [-j] show profile [--seconds S]   (see vsn profile --help)\n"
 		   "\nWithout a table name, shows all of them.\n");
 }
 
@@ -358,6 +359,9 @@ int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 		show_usage(stdout);
 		return 0;
 	}
+	/* The profile is not a map: it listens to the datapath for a while. */
+	if (what && !strcmp(what, "profile"))
+		return cmd_profile(o, argc - 1, argv + 1);
 	if (argc > 2) {
 		show_usage(stderr);
 		return 2;

@@ -32,6 +32,13 @@ static const char *const stat_names[VSN_T_MAX] = {
     [VSN_T_READ_BLKS] = "read_blocks",
     [VSN_T_WRITE_BLKS] = "write_blocks",
     [VSN_T_ERRORS] = "errors",
+    [VSN_T_H2C_BYTES] = "h2c_data_bytes",
+    [VSN_T_C2H_BYTES] = "c2h_data_bytes",
+    [VSN_T_ERR_GENERIC] = "errors_generic",
+    [VSN_T_ERR_CMD] = "errors_cmd_specific",
+    [VSN_T_ERR_MEDIA] = "errors_media",
+    [VSN_T_ERR_PATH] = "errors_path",
+    [VSN_T_ERR_OTHER] = "errors_other",
 };
 
 static const char *event_name(__u32 type)

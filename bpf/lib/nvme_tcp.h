@@ -27,6 +27,7 @@
 #define PDU_CMD_NLB	56
 #define PDU_RSP_CID	20
 #define PDU_RSP_STATUS	22
+#define PDU_DATA_LEN	16
 
 static __always_inline __u16 le16_at(const __u8 *h, __u32 off)
 {
@@ -71,6 +72,9 @@ static __always_inline __u32 pdu_want(__u8 type)
 		return PDU_CMD_NLB + 2;
 	case NVME_TCP_RSP:
 		return PDU_RSP_STATUS + 2;
+	case NVME_TCP_H2C_DATA:
+	case NVME_TCP_C2H_DATA:
+		return PDU_DATA_LEN + 4;
 	}
 	return PDU_COMMON_LEN;
 }
@@ -210,8 +214,13 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 		return;
 	}
 	tel_count(VSN_T_RESPS, 1);
-	if (status >> 1) /* bit 0 is the phase tag */
+	if (status >> 1) { /* bit 0 is the phase tag */
+		/* Status code type: bits 9..11 of the status field. */
+		__u32 sct = (status >> 9) & 7;
+
 		tel_count(VSN_T_ERRORS, 1);
+		tel_count(sct <= 3 ? VSN_T_ERR_GENERIC + sct : VSN_T_ERR_OTHER, 1);
+	}
 	if (cmd) {
 		lat = bpf_ktime_get_ns() - cmd->ts_ns;
 		path_id = cmd->path_id;
@@ -383,6 +392,9 @@ static long pdu_step(__u32 i, void *data)
 		pdu_command(hb, c, w->path_id);
 	else if (hb[0] == NVME_TCP_RSP && w->dir == VSN_DIR_FROM_STORAGE)
 		pdu_response(hb, c);
+	else if (hb[0] == NVME_TCP_H2C_DATA || hb[0] == NVME_TCP_C2H_DATA)
+		tel_count(hb[0] == NVME_TCP_H2C_DATA ? VSN_T_H2C_BYTES : VSN_T_C2H_BYTES,
+			  le32_at(hb, PDU_DATA_LEN));
 	return 0;
 }
 

@@ -696,6 +696,16 @@ def check_capture(name, workdir):
          "resyncs %s (events %s) capped %s errors %s" % (
              tel.get("resyncs"), types.get("resync", 0), tel.get("capped"),
              tel.get("errors")))
+    # Data PDUs: every byte read came back in C2HData (admin data too), and
+    # writes too large for the capsule went in H2CData.
+    io_all = exp["io_all"]
+    T.ok(tel.get("c2h_data_bytes", -1) >= io_all["read_bytes"] and
+         (name != "seqwrite128k" or tel.get("h2c_data_bytes") == io_all["write_bytes"]),
+         "%s data PDUs: c2h_data_bytes %s >= read bytes %d%s" % (
+             tag, tel.get("c2h_data_bytes"), io_all["read_bytes"],
+             ", h2c_data_bytes = write bytes %d" % io_all["write_bytes"]
+             if name == "seqwrite128k" else ""), tel)
+
     # Connection events: one conn_open per TCP connection, and one
     # conn_close per connection that saw FIN or RST (whichever side first).
     opens = [e for e in evs if e.get("type") == "conn_open"]
