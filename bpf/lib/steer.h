@@ -140,8 +140,9 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 						    enum vsn_mode mode, __u32 *reason)
 {
 	struct vsn_volume_key vk = {};
-	struct vsn_conn_key rk = {};
-	struct vsn_conn *c = scratch_conn();
+	struct vsn_scratch *sc = scratch();
+	struct vsn_conn_key *rk;
+	struct vsn_conn *c;
 	struct vsn_volume *vol;
 	struct vsn_backend *be;
 	struct vsn_path *path;
@@ -149,9 +150,12 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	__u32 path_id;
 	__u64 now;
 
-	if (!c)
+	if (!sc)
 		return NULL;
+	c = &sc->conn;
+	rk = &sc->rkey;
 	__builtin_memset(c, 0, sizeof(*c));
+	__builtin_memset(rk, 0, sizeof(*rk));
 	vk.vm_id = vm_id;
 	vk.vip = p->daddr;
 	vk.port = bpf_ntohs(p->dport);
@@ -211,27 +215,27 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	 * replies.  RoCEv2 replies keep their addresses and reach the VM
 	 * through the kernel's own routing. */
 	if (p->l4_proto == IPPROTO_TCP) {
-		rk.saddr = c->backend_addr;
-		rk.daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
-		rk.sport = c->backend_port;
-		rk.dport = p->sport;
-		rk.proto = p->l4_proto;
-		rk.dir = VSN_DIR_FROM_STORAGE;
+		rk->saddr = c->backend_addr;
+		rk->daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
+		rk->sport = c->backend_port;
+		rk->dport = p->sport;
+		rk->proto = p->l4_proto;
+		rk->dir = VSN_DIR_FROM_STORAGE;
 		if (c->flags & VSN_CONN_SNAT) {
-			if (snat_claim_port(&rk, c, flow_hash(p)))
+			if (snat_claim_port(rk, c, flow_hash(p)))
 				goto nat_ports;
-		} else if (bpf_map_update_elem(&vsn_conns, &rk, c, BPF_ANY)) {
+		} else if (bpf_map_update_elem(&vsn_conns, rk, c, BPF_ANY)) {
 			return NULL;
 		}
 	} else {
 		/* RoCEv2 from storage: any source port of the backend towards
 		 * the VM's 4791; found only to attribute it to a path. */
-		rk.saddr = c->backend_addr;
-		rk.daddr = c->vm_addr;
-		rk.dport = bpf_htons(VSN_PORT_ROCEV2);
-		rk.proto = IPPROTO_UDP;
-		rk.dir = VSN_DIR_FROM_STORAGE;
-		bpf_map_update_elem(&vsn_conns, &rk, c, BPF_ANY);
+		rk->saddr = c->backend_addr;
+		rk->daddr = c->vm_addr;
+		rk->dport = bpf_htons(VSN_PORT_ROCEV2);
+		rk->proto = IPPROTO_UDP;
+		rk->dir = VSN_DIR_FROM_STORAGE;
+		bpf_map_update_elem(&vsn_conns, rk, c, BPF_ANY);
 	}
 	if (bpf_map_update_elem(&vsn_conns, k, c, BPF_ANY))
 		return NULL;
@@ -304,44 +308,52 @@ static __always_inline int redirect_fib(struct __sk_buff *skb, const struct vsn_
 {
 	const struct vsn_addr *dst = (c->flags & VSN_CONN_DNAT) ? &c->backend_addr : &p->daddr;
 	const struct vsn_addr *src = (c->flags & VSN_CONN_SNAT) ? &c->snat_addr : &p->saddr;
-	struct bpf_fib_lookup fib = {};
-	struct bpf_redir_neigh nh = {};
+	struct vsn_scratch *sc = scratch();
+	struct bpf_fib_lookup *fib;
+	struct bpf_redir_neigh *nh;
 	long rc;
 
-	fib.ifindex = path->ifindex;
-	fib.l4_protocol = p->l4_proto;
-	fib.sport = p->sport;
-	fib.dport = (c->flags & VSN_CONN_DNAT) ? c->backend_port : p->dport;
+	/* In scratch, not on the stack: the parser's frames come on top. */
+	if (!sc)
+		return -1;
+	fib = &sc->fib;
+	nh = &sc->nh;
+	__builtin_memset(fib, 0, sizeof(*fib));
+	__builtin_memset(nh, 0, sizeof(*nh));
+	fib->ifindex = path->ifindex;
+	fib->l4_protocol = p->l4_proto;
+	fib->sport = p->sport;
+	fib->dport = (c->flags & VSN_CONN_DNAT) ? c->backend_port : p->dport;
 	if (p->l3_proto == ETH_P_IP) {
-		fib.family = AF_INET;
-		fib.ipv4_src = src->a[3];
-		fib.ipv4_dst = dst->a[3];
+		fib->family = AF_INET;
+		fib->ipv4_src = src->a[3];
+		fib->ipv4_dst = dst->a[3];
 	} else {
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, src->a, 16);
-		__builtin_memcpy(fib.ipv6_dst, dst->a, 16);
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, src->a, 16);
+		__builtin_memcpy(fib->ipv6_dst, dst->a, 16);
 	}
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	rc = bpf_fib_lookup(skb, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT);
 	/* The helper refuses outright where the uplink does not forward; vsn
 	 * is the one forwarding, so let the kernel resolve the route itself. */
 	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
 		return bpf_redirect_neigh(path->ifindex, NULL, 0, 0);
-	if (fib.ifindex != path->ifindex)
+	if (fib->ifindex != path->ifindex)
 		return -1;
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		if (rw_macs(skb, fib.smac, fib.dmac))
+		if (rw_macs(skb, fib->smac, fib->dmac))
 			return -1;
 		return bpf_redirect(path->ifindex, 0);
 	}
 	if (rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return -1;
 	/* The lookup left the next hop in the destination fields. */
-	nh.nh_family = fib.family;
-	if (fib.family == AF_INET)
-		nh.ipv4_nh = fib.ipv4_dst;
+	nh->nh_family = fib->family;
+	if (fib->family == AF_INET)
+		nh->ipv4_nh = fib->ipv4_dst;
 	else
-		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
-	return bpf_redirect_neigh(path->ifindex, &nh, sizeof(nh), 0);
+		__builtin_memcpy(nh->ipv6_nh, fib->ipv6_dst, 16);
+	return bpf_redirect_neigh(path->ifindex, nh, sizeof(*nh), 0);
 }
 
 static __always_inline bool addr_is_v4(const struct vsn_addr *a)
