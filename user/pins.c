@@ -2,6 +2,7 @@
 /* Finding the pinned maps, and the checks every command makes first. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
@@ -9,6 +10,7 @@
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "vsn.h"
 
@@ -160,4 +162,30 @@ bool iface_is_here(unsigned ifindex, const struct vsn_iface *v)
 
 	return v->netns_ino == netns_ino() && if_indextoname(ifindex, name) &&
 	       !strcmp(name, v->name);
+}
+
+/* Sum of one per-CPU struct vsn_counter over all CPUs. */
+int percpu_counter(int fd, const void *key, struct vsn_counter *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct vsn_counter *vals;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, vals)) {
+		err = -errno;
+		goto cleanup;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		sum->packets += vals[i].packets;
+		sum->bytes += vals[i].bytes;
+	}
+cleanup:
+	free(vals);
+	return err;
 }

@@ -254,39 +254,13 @@ static bool show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 	return true;
 }
 
-/* Sum a per-CPU counter over all CPUs. */
-static int percpu_sum(int fd, __u32 idx, struct vsn_counter *sum)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct vsn_counter *vals;
-	int err = 0;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &idx, vals)) {
-		err = -errno;
-		goto cleanup;
-	}
-	for (int i = 0; i < ncpu; i++) {
-		sum->packets += vals[i].packets;
-		sum->bytes += vals[i].bytes;
-	}
-cleanup:
-	free(vals);
-	return err;
-}
-
 static void print_counters(const struct vsn_opts *o, int fd, const char *title, __u32 max)
 {
 	struct vsn_counter c;
 	bool any = false;
 
 	for (__u32 i = 0; i < max; i++) {
-		if (percpu_sum(fd, i, &c) || !c.packets)
+		if (percpu_counter(fd, &i, &c) || !c.packets)
 			continue;
 		if (!any)
 			printf("%s:\n", title);
@@ -307,7 +281,7 @@ static void json_counters(int fd, const char *title, __u32 max, bool named, bool
 
 	printf("%s\"%s\":{", first_tab ? "" : ",", title);
 	for (__u32 i = 0; i < max; i++) {
-		if (percpu_sum(fd, i, &c) || (!named && !c.packets))
+		if (percpu_counter(fd, &i, &c) || (!named && !c.packets))
 			continue;
 		if (named)
 			printf("%s\"%s\":", first ? "" : ",", reason_names[i]);

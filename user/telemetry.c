@@ -342,32 +342,6 @@ static const char *const roce_names[VSN_ROCE_CLASSES] = {
     [VSN_ROCE_CE_OUT] = "ecn_ce_out",
 };
 
-/* Sum of one per-CPU struct vsn_counter over all CPUs. */
-static int percpu_counter(int fd, const void *key, struct vsn_counter *sum)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct vsn_counter *vals;
-	int err = 0;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, key, vals)) {
-		err = -errno;
-		goto cleanup;
-	}
-	for (int i = 0; i < ncpu; i++) {
-		sum->packets += vals[i].packets;
-		sum->bytes += vals[i].bytes;
-	}
-cleanup:
-	free(vals);
-	return err;
-}
-
 /* RoCEv2 per path and class, and per VM and destination QP. */
 static void show_roce(const struct vsn_opts *o, const struct vsn_maps *m)
 {

@@ -66,6 +66,9 @@ int pins_path(const struct vsn_opts *o, const char *name, char *buf, size_t len)
 __u64 netns_ino(void);
 bool iface_is_here(unsigned ifindex, const struct vsn_iface *v);
 
+/* Sum of one per-CPU struct vsn_counter over all CPUs. */
+int percpu_counter(int fd, const void *key, struct vsn_counter *sum);
+
 /* Subcommands: each returns the process exit status. */
 int cmd_attach(const struct vsn_opts *o, int argc, char **argv);
 int cmd_detach(const struct vsn_opts *o, int argc, char **argv);
