@@ -28,7 +28,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-a
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test lint format clean demo testbed e2e
+.PHONY: all deps test lint format clean demo testbed e2e bench
 
 all: $(BUILD)/vsn
 
@@ -62,6 +62,15 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS:$(BUILD)/user/%.o=user/%.c) $(USER_HD
 # Test-only BPF harness (ring-buffer overload): maps come from vsn's pins.
 $(BUILD)/ring_flood.bpf.o: tests/pkt/ring_flood.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -c $< -o $@
+
+$(BUILD)/pkt_bench.bpf.o: tests/bench/pkt_bench.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -c $< -o $@
+
+# Performance figures (not part of make test).  So far: per-packet cost.
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/pkt_bench.bpf.o
+	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	@$(PYTHON) tests/bench/pkt_cost.py
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/ring_flood.bpf.o

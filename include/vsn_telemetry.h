@@ -122,7 +122,12 @@ enum vsn_tel_stat {
 	VSN_T_MAX,
 };
 
-/* vsn_cmds: LRU hash of outstanding commands, for latency. */
+/*
+ * vsn_cmds: outstanding commands, for latency.  An array indexed by a hash
+ * of the key, written in place (no insertion, no lock on the packet path);
+ * a response matches only a slot holding its own key, so a collision loses
+ * a latency sample (counted unmatched), never makes a wrong one.
+ */
 struct vsn_cmd_key {
 	__u32 conn_id;
 	__u16 qid;
@@ -135,6 +140,11 @@ struct vsn_cmd {
 	__u32 path_id; /* the path the command went out on */
 	__u8 opcode;
 	__u8 pad[7];
+};
+
+struct vsn_cmd_slot {
+	struct vsn_cmd_key key; /* conn_id 0: free */
+	struct vsn_cmd cmd;
 };
 
 /*

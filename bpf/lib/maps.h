@@ -7,12 +7,18 @@
 #ifndef VSN_MAPS_H
 #define VSN_MAPS_H
 
+/* Test and bench harnesses that hand libbpf vsn's maps build with pinning
+ * off. */
+#ifndef VSN_PINNING
+#define VSN_PINNING LIBBPF_PIN_BY_NAME
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VSN_MAX_IFINDEX);
 	__type(key, __u32);
 	__type(value, struct vsn_vm_if);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_vm_if SEC(".maps");
 
 struct {
@@ -20,7 +26,7 @@ struct {
 	__uint(max_entries, VSN_MAX_VOLUMES);
 	__type(key, struct vsn_volume_key);
 	__type(value, struct vsn_volume);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_volumes SEC(".maps");
 
 struct {
@@ -28,7 +34,7 @@ struct {
 	__uint(max_entries, VSN_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct vsn_backend);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_backends SEC(".maps");
 
 struct {
@@ -36,7 +42,7 @@ struct {
 	__uint(max_entries, VSN_CHASH_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32); /* backend id */
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_chash SEC(".maps");
 
 struct {
@@ -44,7 +50,7 @@ struct {
 	__uint(max_entries, VSN_MAX_PATHS);
 	__type(key, __u32);
 	__type(value, struct vsn_path);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_paths SEC(".maps");
 
 struct {
@@ -52,7 +58,7 @@ struct {
 	__uint(max_entries, VSN_MAX_ROUTES);
 	__type(key, struct vsn_route_key);
 	__type(value, struct vsn_route);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_routes SEC(".maps");
 
 struct {
@@ -60,7 +66,7 @@ struct {
 	__uint(max_entries, VSN_MAX_CONNS);
 	__type(key, struct vsn_conn_key);
 	__type(value, struct vsn_conn);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_conns SEC(".maps");
 
 struct {
@@ -68,7 +74,7 @@ struct {
 	__uint(max_entries, 256);
 	__type(key, __u32);
 	__type(value, struct vsn_iface);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_ifaces SEC(".maps");
 
 struct {
@@ -76,7 +82,7 @@ struct {
 	__uint(max_entries, VSN_MAX_PATHS);
 	__type(key, __u32);
 	__type(value, struct vsn_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_path_stats SEC(".maps");
 
 struct {
@@ -84,7 +90,7 @@ struct {
 	__uint(max_entries, VSN_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct vsn_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_be_stats SEC(".maps");
 
 struct {
@@ -92,7 +98,7 @@ struct {
 	__uint(max_entries, VSN_MAX_VMS);
 	__type(key, __u32);
 	__type(value, struct vsn_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_vm_stats SEC(".maps");
 
 struct {
@@ -100,7 +106,7 @@ struct {
 	__uint(max_entries, VSN_R_MAX);
 	__type(key, __u32);
 	__type(value, struct vsn_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_reasons SEC(".maps");
 
 /* Per-CPU scratch space for what does not fit the 512-byte BPF stack: a new

@@ -144,6 +144,37 @@ static __always_inline void pdu_closed(struct vsn_conn *c, __u32 path_id, __u32 
 	tel_conn_event(VSN_EV_CONN_CLOSE, c, path_id, dir);
 }
 
+/* The slot of a command key (VSN_MAX_CMDS is a power of two). */
+static __always_inline struct vsn_cmd_slot *cmd_slot(const struct vsn_cmd_key *k)
+{
+	__u32 h = (k->conn_id ^ ((__u32)k->qid << 16 | k->cid)) * 0x9e3779b1;
+	__u32 idx = (h >> 8) & (VSN_MAX_CMDS - 1);
+
+	return bpf_map_lookup_elem(&vsn_cmds, &idx);
+}
+
+static __always_inline void cmd_remember(const struct vsn_cmd_key *k, const struct vsn_cmd *cmd)
+{
+	struct vsn_cmd_slot *s = cmd_slot(k);
+
+	if (s) {
+		s->cmd = *cmd;
+		s->key = *k;
+	}
+}
+
+/* The command's record if its slot still holds it; the slot is freed. */
+static __always_inline bool cmd_take(const struct vsn_cmd_key *k, struct vsn_cmd *out)
+{
+	struct vsn_cmd_slot *s = cmd_slot(k);
+
+	if (!s || s->key.conn_id != k->conn_id || s->key.qid != k->qid || s->key.cid != k->cid)
+		return false;
+	*out = s->cmd;
+	s->key.conn_id = 0;
+	return true;
+}
+
 static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id)
 {
 	struct vsn_cmd_key k = {};
@@ -166,7 +197,7 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 		/* An I/O queue's Connect: remembered only so that its response
 		 * is known and not counted as an I/O completion. */
 		cmd.opcode = opc;
-		bpf_map_update_elem(&vsn_cmds, &k, &cmd, BPF_ANY);
+		cmd_remember(&k, &cmd);
 		return;
 	}
 	cmd.opcode = opc;
@@ -178,7 +209,7 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	}
 	tel_count(VSN_T_CMDS, 1);
 	cmd.ts_ns = bpf_ktime_get_ns();
-	bpf_map_update_elem(&vsn_cmds, &k, &cmd, BPF_ANY);
+	cmd_remember(&k, &cmd);
 	if (!tel_admit())
 		return;
 	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE);
@@ -196,8 +227,9 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 {
 	struct vsn_cmd_key k = {};
+	struct vsn_cmd cmd;
 	struct vsn_event *e;
-	struct vsn_cmd *cmd;
+	bool found;
 	__u64 lat = 0;
 	__u32 path_id = 0, nlb = 0;
 	__u16 status = le16_at(h, PDU_RSP_STATUS);
@@ -208,11 +240,9 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 	k.conn_id = c->conn_id;
 	k.qid = c->pdu.qid;
 	k.cid = le16_at(h, PDU_RSP_CID);
-	cmd = bpf_map_lookup_elem(&vsn_cmds, &k);
-	if (cmd && cmd->opcode == NVME_OPC_FABRICS) {
-		bpf_map_delete_elem(&vsn_cmds, &k);
+	found = cmd_take(&k, &cmd);
+	if (found && cmd.opcode == NVME_OPC_FABRICS)
 		return;
-	}
 	tel_count(VSN_T_RESPS, 1);
 	if (status >> 1) { /* bit 0 is the phase tag */
 		/* Status code type: bits 9..11 of the status field. */
@@ -221,12 +251,11 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 		tel_count(VSN_T_ERRORS, 1);
 		tel_count(sct <= 3 ? VSN_T_ERR_GENERIC + sct : VSN_T_ERR_OTHER, 1);
 	}
-	if (cmd) {
-		lat = bpf_ktime_get_ns() - cmd->ts_ns;
-		path_id = cmd->path_id;
-		opc = cmd->opcode;
-		nlb = cmd->nlb;
-		bpf_map_delete_elem(&vsn_cmds, &k);
+	if (found) {
+		lat = bpf_ktime_get_ns() - cmd.ts_ns;
+		path_id = cmd.path_id;
+		opc = cmd.opcode;
+		nlb = cmd.nlb;
 		tel_count(VSN_T_MATCHED, 1);
 		tel_latency(c, path_id, lat);
 	} else {

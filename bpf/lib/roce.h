@@ -12,7 +12,7 @@ struct {
 	__uint(max_entries, VSN_MAX_PATHS *VSN_ROCE_CLASSES);
 	__type(key, __u32);
 	__type(value, struct vsn_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_roce_path SEC(".maps");
 
 struct {
@@ -20,7 +20,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, struct vsn_roce_qp_key);
 	__type(value, struct vsn_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(pinning, VSN_PINNING);
 } vsn_roce_qp SEC(".maps");
 
 static __always_inline __u32 roce_class(__u8 opc)

@@ -7,11 +7,6 @@
 #ifndef VSN_TELEMETRY_BPF_H
 #define VSN_TELEMETRY_BPF_H
 
-/* Test harnesses that hand libbpf existing maps build with pinning off. */
-#ifndef VSN_PINNING
-#define VSN_PINNING LIBBPF_PIN_BY_NAME
-#endif
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, VSN_EVENTS_BYTES);
@@ -35,10 +30,10 @@ struct {
 } vsn_tel_stats SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VSN_MAX_CMDS);
-	__type(key, struct vsn_cmd_key);
-	__type(value, struct vsn_cmd);
+	__type(key, __u32);
+	__type(value, struct vsn_cmd_slot);
 	__uint(pinning, VSN_PINNING);
 } vsn_cmds SEC(".maps");
 
