@@ -3,6 +3,20 @@
 #ifndef VSN_CONN_H
 #define VSN_CONN_H
 
+/* The key of the packet's own tuple (dir: which entry it would find). */
+static __always_inline void conn_key_pkt(struct vsn_conn_key *k, const struct vsn_pkt *p, __u8 dir,
+					 __u32 vm_id)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = p->saddr;
+	k->daddr = p->daddr;
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->l4_proto;
+	k->dir = dir;
+	k->vm_id = vm_id;
+}
+
 /* The fabric-side key of connection c, whose VM-side key holds proto. */
 static __always_inline void conn_rev_key(struct vsn_conn_key *rk, const struct vsn_conn *c,
 					 __u8 proto)

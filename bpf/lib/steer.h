@@ -36,19 +36,6 @@ static __always_inline __u32 flow_hash(const struct vsn_pkt *p)
 	return h;
 }
 
-static __always_inline void conn_key_fwd(struct vsn_conn_key *k, const struct vsn_pkt *p,
-					 __u32 vm_id)
-{
-	__builtin_memset(k, 0, sizeof(*k));
-	k->saddr = p->saddr;
-	k->daddr = p->daddr;
-	k->sport = p->sport;
-	k->dport = p->dport;
-	k->proto = p->l4_proto;
-	k->dir = VSN_DIR_TO_STORAGE;
-	k->vm_id = vm_id;
-}
-
 static __always_inline struct vsn_path *route_path(const struct vsn_conn *c, __u32 *path_id)
 {
 	struct vsn_route_key rk = {
@@ -155,7 +142,6 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	c = &sc->conn;
 	rk = &sc->rkey;
 	__builtin_memset(c, 0, sizeof(*c));
-	__builtin_memset(rk, 0, sizeof(*rk));
 	vk.vm_id = vm_id;
 	vk.vip = p->daddr;
 	vk.port = bpf_ntohs(p->dport);
@@ -215,12 +201,7 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	 * replies.  RoCEv2 replies keep their addresses and reach the VM
 	 * through the kernel's own routing. */
 	if (p->l4_proto == IPPROTO_TCP) {
-		rk->saddr = c->backend_addr;
-		rk->daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
-		rk->sport = c->backend_port;
-		rk->dport = p->sport;
-		rk->proto = p->l4_proto;
-		rk->dir = VSN_DIR_FROM_STORAGE;
+		conn_rev_key(rk, c, IPPROTO_TCP);
 		if (c->flags & VSN_CONN_SNAT) {
 			if (snat_claim_port(rk, c, flow_hash(p)))
 				goto nat_ports;
@@ -230,6 +211,7 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	} else {
 		/* RoCEv2 from storage: any source port of the backend towards
 		 * the VM's 4791; found only to attribute it to a path. */
+		__builtin_memset(rk, 0, sizeof(*rk));
 		rk->saddr = c->backend_addr;
 		rk->daddr = c->vm_addr;
 		rk->dport = bpf_htons(VSN_PORT_ROCEV2);
@@ -397,7 +379,7 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 		return pass(reason, len);
 	if (mode == VSN_MODE_HOST && host_redirected(skb, &p))
 		return TC_ACT_OK;
-	conn_key_fwd(&k, &p, vm_id);
+	conn_key_pkt(&k, &p, VSN_DIR_TO_STORAGE, vm_id);
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
 	if (c && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) {
 		/* A new connection reusing a tuple: choose afresh if its old
@@ -472,7 +454,7 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 /* From storage (uplink ingress, XDP or TC): undo the NAT, hand to the VM. */
 static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 {
-	struct vsn_conn_key k = {};
+	struct vsn_conn_key k;
 	struct vsn_pkt p;
 	struct vsn_conn *c;
 	__u32 reason, len = ctx_len(ctx);
@@ -480,12 +462,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 	reason = vsn_parse(ctx, &p);
 	if (reason != VSN_R_FORWARDED)
 		return pass(reason, len);
-	k.saddr = p.saddr;
-	k.daddr = p.daddr;
-	k.sport = p.sport;
-	k.dport = p.dport;
-	k.proto = p.l4_proto;
-	k.dir = VSN_DIR_FROM_STORAGE;
+	conn_key_pkt(&k, &p, VSN_DIR_FROM_STORAGE, 0);
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
 	if (!c && p.l4_proto == IPPROTO_UDP && p.dport == bpf_htons(VSN_PORT_ROCEV2)) {
 		__u32 path_id = 0;

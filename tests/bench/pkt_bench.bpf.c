@@ -64,7 +64,7 @@ int bench_floor_prog(struct __sk_buff *skb)
 
 	if (vsn_parse(skb, &p) != VSN_R_FORWARDED)
 		return TC_ACT_OK;
-	conn_key_fwd(&k, &p, bench_vm_id);
+	conn_key_pkt(&k, &p, VSN_DIR_TO_STORAGE, bench_vm_id);
 	return bpf_map_lookup_elem(&bench_floor, &k) ? TC_ACT_REDIRECT : TC_ACT_OK;
 }
 
@@ -84,7 +84,7 @@ static __always_inline struct bench_save *save(struct __sk_buff *skb, struct vsn
 	*rev = NULL;
 	if (vsn_parse(skb, &p) != VSN_R_FORWARDED)
 		return s;
-	conn_key_fwd(&k, &p, bench_vm_id);
+	conn_key_pkt(&k, &p, VSN_DIR_TO_STORAGE, bench_vm_id);
 	*fwd = bpf_map_lookup_elem(&vsn_conns, &k);
 	if (*fwd) {
 		s->pdu = (*fwd)->pdu;
