@@ -587,27 +587,6 @@ cleanup:
 	return err ? 1 : 0;
 }
 
-static void unpin_all(const struct vsn_opts *o)
-{
-	static const char *const names[] = {
-	    VSN_MAP_VM_IF,    VSN_MAP_VOLUMES,	 VSN_MAP_BACKENDS, VSN_MAP_CHASH,
-	    VSN_MAP_PATHS,    VSN_MAP_ROUTES,	 VSN_MAP_CONNS,	   VSN_MAP_IFACES,
-	    VSN_MAP_PATH_ST,  VSN_MAP_BE_ST,	 VSN_MAP_VM_ST,	   VSN_MAP_REASONS,
-	    VSN_MAP_EVENTS,   VSN_MAP_TEL_CFG,	 VSN_MAP_TEL_ST,   VSN_MAP_CMDS,
-	    VSN_MAP_LAT_HIST, VSN_MAP_ROCE_PATH, VSN_MAP_ROCE_QP,  "vsn_vm_ingress",
-	    "vsn_up_ingress", "vsn_up_egress",	 "vsn_up_xdp",
-	};
-	char path[4096];
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!pins_path(o, names[i], path, sizeof(path)))
-			unlink(path);
-	if (rmdir(o->pin_dir) && errno != ENOENT)
-		vsn_warn("%s not removed: %s (something else is pinned there)", o->pin_dir,
-			 strerror(errno));
-}
-
 int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 {
 	char path[4096];
@@ -637,7 +616,7 @@ int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 			return 1;
 		}
 		vsn_info(o, "nothing attached (no %s)", path);
-		unpin_all(o);
+		pins_remove_all(o);
 		return 0;
 	}
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
@@ -674,7 +653,7 @@ int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 	close(fd);
 	if (err)
 		return 1;
-	unpin_all(o);
+	pins_remove_all(o);
 	return 0;
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Finding the pinned maps, and the checks every command makes first. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,38 +103,76 @@ static int open_one(const struct vsn_opts *o, const char *name, int *fd)
 	return 0;
 }
 
+/* Every pin of the datapath, once: maps (with their place in struct
+ * vsn_maps, or NO_FD for maps no command opens) and programs. */
+#define NO_FD SIZE_MAX
+#define MAP(name, field)                                                                           \
+	{                                                                                          \
+		name, offsetof(struct vsn_maps, field)                                             \
+	}
+
+static const struct {
+	const char *name;
+	size_t fd_off;
+} pinned[] = {
+    MAP(VSN_MAP_VM_IF, vm_if),
+    MAP(VSN_MAP_VOLUMES, volumes),
+    MAP(VSN_MAP_BACKENDS, backends),
+    MAP(VSN_MAP_CHASH, chash),
+    MAP(VSN_MAP_PATHS, paths),
+    MAP(VSN_MAP_ROUTES, routes),
+    MAP(VSN_MAP_CONNS, conns),
+    MAP(VSN_MAP_IFACES, ifaces),
+    MAP(VSN_MAP_PATH_ST, path_stats),
+    MAP(VSN_MAP_BE_ST, be_stats),
+    MAP(VSN_MAP_VM_ST, vm_stats),
+    MAP(VSN_MAP_REASONS, reasons),
+    MAP(VSN_MAP_EVENTS, events),
+    MAP(VSN_MAP_TEL_CFG, tel_cfg),
+    MAP(VSN_MAP_TEL_ST, tel_stats),
+    MAP(VSN_MAP_LAT_HIST, lat_hist),
+    MAP(VSN_MAP_ROCE_PATH, roce_path),
+    MAP(VSN_MAP_ROCE_QP, roce_qp),
+    {VSN_MAP_CMDS, NO_FD},
+    {"vsn_vm_ingress", NO_FD},
+    {"vsn_up_ingress", NO_FD},
+    {"vsn_up_egress", NO_FD},
+    {"vsn_up_xdp", NO_FD},
+};
+
 int pins_open(const struct vsn_opts *o, struct vsn_maps *m)
 {
-	struct {
-		const char *name;
-		int *fd;
-	} tab[] = {
-	    {VSN_MAP_VM_IF, &m->vm_if},		{VSN_MAP_VOLUMES, &m->volumes},
-	    {VSN_MAP_BACKENDS, &m->backends},	{VSN_MAP_CHASH, &m->chash},
-	    {VSN_MAP_PATHS, &m->paths},		{VSN_MAP_ROUTES, &m->routes},
-	    {VSN_MAP_CONNS, &m->conns},		{VSN_MAP_IFACES, &m->ifaces},
-	    {VSN_MAP_PATH_ST, &m->path_stats},	{VSN_MAP_BE_ST, &m->be_stats},
-	    {VSN_MAP_VM_ST, &m->vm_stats},	{VSN_MAP_REASONS, &m->reasons},
-	    {VSN_MAP_EVENTS, &m->events},	{VSN_MAP_TEL_CFG, &m->tel_cfg},
-	    {VSN_MAP_TEL_ST, &m->tel_stats},	{VSN_MAP_LAT_HIST, &m->lat_hist},
-	    {VSN_MAP_ROCE_PATH, &m->roce_path}, {VSN_MAP_ROCE_QP, &m->roce_qp},
-	};
+	int *fds = (int *)m;
 	size_t i;
 	int err;
 
-	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-		*tab[i].fd = -1;
+	for (i = 0; i < sizeof(*m) / sizeof(int); i++)
+		fds[i] = -1;
 	err = pins_check_env(o);
 	if (err)
 		return err;
-	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		err = open_one(o, tab[i].name, tab[i].fd);
+	for (i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+		if (pinned[i].fd_off == NO_FD)
+			continue;
+		err = open_one(o, pinned[i].name, (int *)((char *)m + pinned[i].fd_off));
 		if (err) {
 			pins_close(m);
 			return err;
 		}
 	}
 	return 0;
+}
+
+void pins_remove_all(const struct vsn_opts *o)
+{
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++)
+		if (!pins_path(o, pinned[i].name, path, sizeof(path)))
+			unlink(path);
+	if (rmdir(o->pin_dir) && errno != ENOENT)
+		vsn_warn("%s not removed: %s (something else is pinned there)", o->pin_dir,
+			 strerror(errno));
 }
 
 void pins_close(struct vsn_maps *m)

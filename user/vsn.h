@@ -60,6 +60,8 @@ void vsn_info(const struct vsn_opts *o, const char *fmt, ...) __attribute__((for
 int pins_check_env(const struct vsn_opts *o);
 int pins_open(const struct vsn_opts *o, struct vsn_maps *m);
 void pins_close(struct vsn_maps *m);
+/* Unpin every map and program of the datapath and remove the pin dir. */
+void pins_remove_all(const struct vsn_opts *o);
 int pins_path(const struct vsn_opts *o, const char *name, char *buf, size_t len);
 
 /* Where an interface recorded in vsn_ifaces is: pins outlive namespaces. */
