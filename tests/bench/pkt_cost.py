@@ -15,13 +15,13 @@ vsn's own cost = (wrapper + vsn) - restore.  Writes build/bench/pkt_cost.json.
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "pkt"))
 import pktlib as P  # noqa: E402
+from harness import remove_env, sh  # noqa: E402
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
@@ -37,19 +37,9 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 VM_MAC, GW_MAC, NH_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c"
 
 
-def sh(*cmd, ns=False, check=True):
-    if ns:
-        cmd = ("nsenter", "--net=/run/netns/" + NS) + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if check and r.returncode:
-        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
-    return r
-
-
 def teardown():
-    sh(VSN, "--pin-dir", PIN, "detach", ns=True, check=False)
     sh("rm", "-rf", BPIN, check=False)
-    sh("ip", "netns", "del", NS, check=False)
+    remove_env(VSN, PIN, NS, (NS,))
 
 
 def capsule_connect(qid=1):
@@ -78,7 +68,7 @@ def main():
         for a, b in (("vmif", "vmp"), ("up0", "upp")):
             sh("ip", "-n", NS, "link", "add", a, "type", "veth", "peer", "name", b)
             sh("ip", "-n", NS, "link", "set", a, "up")
-        sh(VSN, "--pin-dir", PIN, "attach", "--vm", "vmif", "--uplink", "up0", ns=True)
+        sh(VSN, "--pin-dir", PIN, "attach", "--vm", "vmif", "--uplink", "up0", ns=NS)
         cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
         cfg.write("vms:\n  - {name: vm1, id: 1, interface: vmif}\n"
                   "uplinks:\n  - {interface: up0}\n"
@@ -87,9 +77,9 @@ def main():
                   "volumes:\n  - {id: 1, vm: vm1, address: 192.168.100.10, port: 4420,"
                   " backends: [1]}\n" % NH_MAC)
         cfg.close()
-        sh(VSN, "--pin-dir", PIN, "apply", cfg.name, ns=True)
+        sh(VSN, "--pin-dir", PIN, "apply", cfg.name, ns=NS)
         os.unlink(cfg.name)
-        sh(VSN, "--pin-dir", PIN, "telemetry", "--sample", "64", ns=True)
+        sh(VSN, "--pin-dir", PIN, "telemetry", "--sample", "64", ns=NS)
         args = []
         for m in MAPS:
             args += ["map", "name", m, "pinned", "%s/%s" % (PIN, m)]
@@ -126,7 +116,7 @@ def main():
         for rnd in range(ROUNDS):
             for name, prog, p, parse in runs:
                 sh(VSN, "--pin-dir", PIN, "telemetry", "--parse", "on" if parse else "off",
-                   ns=True)
+                   ns=NS)
                 r = P.prog_run(BPIN + "/" + prog, p, ctx=ctx, netns=NS, repeat=REPEAT)
                 if prog == "bench_vm":
                     # Redirected, and the wrapper put the original bytes back.
@@ -136,7 +126,7 @@ def main():
         out["ns"] = med
         out["raw"] = res
         tel = json.loads(sh(VSN, "--pin-dir", PIN, "-j", "show", "telemetry",
-                            ns=True).stdout)["stats"]
+                            ns=NS).stdout)["stats"]
         out["parsed_cmds"] = tel["cmds"]
         e, f, rs = med["empty"], med["floor"], med["restore"]
         vsn_hit = med["hit"] - rs

@@ -23,7 +23,6 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
+from harness import Tap, note, remove_env, sh  # noqa: E402
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import (IPv6, ICMPv6ND_NS,  # noqa: E402
                                 ICMPv6NDOptSrcLLAddr)
@@ -132,44 +132,10 @@ def config_yaml(with_vm2):
 
 
 # --- TAP output --------------------------------------------------------------
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def ok(self, cond, desc, diag=None):
-        self.n += 1
-        if not cond:
-            self.failed += 1
-        print("%sok %d - %s" % ("" if cond else "not ", self.n, desc))
-        if not cond and diag:
-            for line in str(diag).splitlines():
-                print("#   " + line)
-        sys.stdout.flush()
-        return bool(cond)
-
-
 T = Tap()
 
 
-def note(msg):
-    for line in str(msg).splitlines():
-        print("# " + line)
-    sys.stdout.flush()
-
-
 # --- environment -------------------------------------------------------------
-def sh(*cmd, check=True, ns=None):
-    cmd = list(cmd)
-    if ns:
-        cmd = ["nsenter", "--net=/run/netns/%s" % ns] + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if check and r.returncode:
-        raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), r.returncode,
-                                               (r.stderr or r.stdout).strip()))
-    return r
-
-
 def vsn(*args, check=True):
     """build/vsn inside vsnp-hv (interface names resolve there; nsenter keeps
     the mount namespace, so the pins stay visible)."""
@@ -185,23 +151,7 @@ UP0_MAC = None
 
 
 def teardown():
-    if os.path.exists("/run/netns/" + NS_HV):
-        if os.path.exists(PIN):
-            sh(VSN, "--pin-dir", PIN, "detach", check=False, ns=NS_HV)
-    for ns in (NS_HV, NS_PEER):
-        if os.path.exists("/run/netns/" + ns):
-            sh("ip", "netns", "del", ns, check=False)
-    if os.path.isdir(PIN):
-        # Leftovers of a failed detach: only our own pin directory.
-        for f in os.listdir(PIN):
-            try:
-                os.unlink(os.path.join(PIN, f))
-            except OSError:
-                pass
-        try:
-            os.rmdir(PIN)
-        except OSError:
-            pass
+    remove_env(VSN, PIN, NS_HV, (NS_HV, NS_PEER))
 
 
 def setup():
@@ -805,10 +755,10 @@ def c06b_snat_port_clash():
     route(2, 6, 1, 6)
     sport = 41750  # used by no other case
     syn1 = tcp(VM1_MAC, GW_MAC, VM1, VIP, sport, 4420, flags="S")
-    out1 = check("c06b vm1 SYN via SNAT", "vsn_vm_ingress", syn1, TC_ACT_REDIRECT,
-                 exp=tcp(*path_macs(6), SNAT4, BE[1], sport, BE_PORT, flags="S"),
-                 fields=to_storage_fields(6, BE[1], BE_PORT, SNAT4, sport),
-                 cdelta=fwd_delta(len(syn1), path=6, be=1, vm=1))
+    check("c06b vm1 SYN via SNAT", "vsn_vm_ingress", syn1, TC_ACT_REDIRECT,
+          exp=tcp(*path_macs(6), SNAT4, BE[1], sport, BE_PORT, flags="S"),
+          fields=to_storage_fields(6, BE[1], BE_PORT, SNAT4, sport),
+          cdelta=fwd_delta(len(syn1), path=6, be=1, vm=1))
     syn2 = tcp(VM2_MAC, GW_MAC, VM2, VIP, sport, 4420, flags="S")
     r, out2 = run("vsn_vm_ingress", syn2, ctx_for("vsn_vm_ingress", "vmif6"))
     p2 = P.parse(out2) if out2 else None

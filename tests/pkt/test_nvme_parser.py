@@ -35,7 +35,6 @@ import os
 import re
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
+from harness import Tap, note, remove_env, sh  # noqa: E402
 import nvme_pdus as N  # noqa: E402
 
 PFX = "vsnq2"
@@ -93,43 +93,10 @@ LAT_BUCKETS = 32
 
 
 # --- TAP ---------------------------------------------------------------------
-class Tap:
-    def __init__(self):
-        self.n = self.failed = 0
-
-    def ok(self, cond, desc, diag=None):
-        self.n += 1
-        if not cond:
-            self.failed += 1
-        print("%sok %d - %s" % ("" if cond else "not ", self.n, desc))
-        if not cond and diag:
-            for line in str(diag).splitlines()[:40]:
-                print("#   " + line)
-        sys.stdout.flush()
-        return bool(cond)
-
-
 T = Tap()
 
 
-def note(msg):
-    for line in str(msg).splitlines():
-        print("# " + line)
-    sys.stdout.flush()
-
-
 # --- environment -------------------------------------------------------------
-def sh(*cmd, check=True, ns=None, timeout=60):
-    cmd = list(cmd)
-    if ns:
-        cmd = ["nsenter", "--net=/run/netns/%s" % ns] + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and r.returncode:
-        raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), r.returncode,
-                                               (r.stderr or r.stdout).strip()))
-    return r
-
-
 def vsn(*args, check=True, timeout=60):
     return sh(VSN, "--pin-dir", PIN, *args, check=check, ns=NS_HV,
               timeout=timeout)
@@ -145,21 +112,7 @@ def teardown():
     if RING:
         RING.close()
         RING = None
-    if os.path.exists("/run/netns/" + NS_HV) and os.path.isdir(PIN):
-        sh(VSN, "--pin-dir", PIN, "detach", check=False, ns=NS_HV)
-    for ns in (NS_HV, NS_PEER):
-        if os.path.exists("/run/netns/" + ns):
-            sh("ip", "netns", "del", ns, check=False)
-    if os.path.isdir(PIN):
-        for f in os.listdir(PIN):
-            try:
-                os.unlink(os.path.join(PIN, f))
-            except OSError:
-                pass
-        try:
-            os.rmdir(PIN)
-        except OSError:
-            pass
+    remove_env(VSN, PIN, NS_HV, (NS_HV, NS_PEER))
 
 
 def setup():

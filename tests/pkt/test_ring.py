@@ -9,7 +9,6 @@ events emitted - events received.
 """
 import json
 import os
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,23 +19,10 @@ PIN = "/sys/fs/bpf/vsnrf"
 FLOOD = "/sys/fs/bpf/vsnrf-flood"
 RUNS, PER_RUN = 2000, 64
 TEL_MAPS = ("vsn_events", "vsn_tel_cfg", "vsn_tel_stats", "vsn_cmds", "vsn_lat_hist")
-n = failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print("%sok %d - %s" % ("" if cond else "not ", n, desc))
-    if not cond and diag is not None:
-        print("# %s" % diag)
-
-
-def sh(*cmd, check=True, ns=False):
-    if ns:
-        cmd = ("nsenter", "--net=/run/netns/" + NS) + cmd
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Tap, remove_env, sh  # noqa: E402
+T = Tap()
+ok = T.ok
 
 
 def stats():
@@ -59,9 +45,8 @@ EV_SENT, EV_DROPPED = 8, 9  # enum vsn_tel_stat
 
 
 def teardown():
-    sh(VSN, "--pin-dir", PIN, "detach", check=False, ns=True)
     sh("rm", "-rf", FLOOD, check=False)
-    sh("ip", "netns", "del", NS, check=False)
+    remove_env(VSN, PIN, NS, (NS,))
 
 
 def main():
@@ -70,14 +55,13 @@ def main():
     try:
         sh("ip", "-n", NS, "link", "add", "vmif", "type", "veth", "peer", "name", "vmp")
         sh("ip", "-n", NS, "link", "set", "vmif", "up")
-        sh(VSN, "--pin-dir", PIN, "attach", "--vm", "vmif", ns=True)
+        sh(VSN, "--pin-dir", PIN, "attach", "--vm", "vmif", ns=NS)
         args = []
         for m in TEL_MAPS:
             args += ["map", "name", m, "pinned", "%s/%s" % (PIN, m)]
         os.makedirs(FLOOD, exist_ok=True)
         sh("bpftool", "prog", "load", OBJ, FLOOD + "/ring_flood", "type", "classifier", *args)
         before = stats()
-        pkt = os.path.join(FLOOD, "pkt")
         data = "/tmp/vsnrf-pkt"
         with open(data, "wb") as f:
             f.write(bytes(60))
@@ -91,7 +75,7 @@ def main():
         ok(sent + dropped == emitted, "every emitted event is either in the ring or counted as "
            "dropped (%d + %d = %d)" % (sent, dropped, emitted))
         ok(dropped > 0, "the ring overflowed (%d dropped): the test really overloads it" % dropped)
-        r = sh(VSN, "--pin-dir", PIN, "-j", "events", "--timeout", "2", ns=True)
+        r = sh(VSN, "--pin-dir", PIN, "-j", "events", "--timeout", "2", ns=NS)
         got = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
         received = sum(1 for e in got if e["type"] == "conn_open")
         print("# vsn events received %d" % received)
@@ -99,7 +83,7 @@ def main():
            % received)
         ok(dropped == emitted - received, "events_dropped = emitted - received (%d = %d - %d)"
            % (dropped, emitted, received))
-        r = sh(VSN, "--pin-dir", PIN, "-j", "show", "telemetry", ns=True)
+        r = sh(VSN, "--pin-dir", PIN, "-j", "show", "telemetry", ns=NS)
         t = json.loads(r.stdout)["stats"]
         ok(t["events_dropped"] == after.get(EV_DROPPED, 0) and
            t["events_sent"] == after.get(EV_SENT, 0),
@@ -107,9 +91,9 @@ def main():
         os.unlink(data)
     finally:
         teardown()
-    print("1..%d" % n)
-    print("# %d passed, %d failed" % (n - failed, failed))
-    return 1 if failed else 0
+    print("1..%d" % T.n)
+    print("# %d passed, %d failed" % (T.n - T.failed, T.failed))
+    return 1 if T.failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,66 @@
+"""What the packet test suites share: TAP output, running commands (inside
+a network namespace with nsenter, which keeps /sys/fs/bpf visible), and
+removing a test environment (vsn detach, namespaces, leftover pins)."""
+import os
+import subprocess
+import sys
+
+
+class Tap:
+    """TAP lines that tests/run.sh counts: "ok N - ..." / "not ok N - ..."."""
+
+    def __init__(self):
+        self.n = self.failed = 0
+
+    def ok(self, cond, desc, diag=None):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        print("%sok %d - %s" % ("" if cond else "not ", self.n, desc))
+        if not cond and diag:
+            for line in str(diag).splitlines()[:40]:
+                print("#   " + line)
+        sys.stdout.flush()
+        return bool(cond)
+
+    def skip(self, desc, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, desc, why))
+        sys.stdout.flush()
+
+
+def note(msg):
+    for line in str(msg).splitlines():
+        print("# " + line)
+    sys.stdout.flush()
+
+
+def sh(*cmd, check=True, ns=None, timeout=60):
+    cmd = list(cmd)
+    if ns:
+        cmd = ["nsenter", "--net=/run/netns/%s" % ns] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), r.returncode,
+                                               (r.stderr or r.stdout).strip()))
+    return r
+
+
+def remove_env(vsn, pin, hv_ns, namespaces):
+    """Detach vsn (run in hv_ns), delete the namespaces, and clear what a
+    failed detach left in our own pin directory."""
+    if os.path.exists("/run/netns/" + hv_ns) and os.path.isdir(pin):
+        sh(vsn, "--pin-dir", pin, "detach", check=False, ns=hv_ns)
+    for ns in namespaces:
+        if os.path.exists("/run/netns/" + ns):
+            sh("ip", "netns", "del", ns, check=False)
+    if os.path.isdir(pin):
+        for f in os.listdir(pin):
+            try:
+                os.unlink(os.path.join(pin, f))
+            except OSError:
+                pass
+        try:
+            os.rmdir(pin)
+        except OSError:
+            pass
