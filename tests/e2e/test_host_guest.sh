@@ -61,15 +61,10 @@ PY=/usr/bin/python3
 TO_TGT="ip.dst == $TGT && tcp.dstport == 4420"
 
 T_START=$(date +%s%N)
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+. tests/e2e/lib.sh
 check() { # DESCRIPTION: ok/not ok from the status of the previous command
 	if [ "$CHK" = 0 ]; then ok "$1"; else nok "$1"; fi
 }
-diag() { sed 's/^/# /'; }
-secs() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b - a) / 1e9}'; }
 nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 
 CAPS=()
@@ -80,12 +75,6 @@ cleanup() {
 	for ns in f0 f1 t; do ip netns del "$P-$ns" 2>/dev/null; done
 	wait 2>/dev/null
 	return 0
-}
-bail() { # fatal setup error: report it, clean up, fail
-	nok "$1"
-	[ -n "${2:-}" ] && [ -f "$2" ] && tail -25 "$2" | diag
-	echo "# wall time $(secs "$T_START") s"
-	exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -55,19 +55,7 @@ VSN="nsenter --net=/run/netns/$P-hv $ROOT/build/vsn --pin-dir $PIN"
 PY=/usr/bin/python3
 
 T_START=$(date +%s%N)
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { # DESCRIPTION CMD...: ok/not ok by CMD's status
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
-diag() { sed 's/^/# /'; }
-secs() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b - a) / 1e9}'; }
-hx() { ip netns exec "$P-hv" "$@"; }
-fx() { ip netns exec "$P-fab" "$@"; }
+. tests/e2e/lib.sh
 
 EVPID=
 stop_events() {
@@ -87,12 +75,6 @@ cleanup() {
 	[ -d "$PIN" ] && rm -rf "$PIN"
 	wait 2>/dev/null
 	return 0
-}
-bail() { # fatal error: report it, clean up, fail
-	nok "$1"
-	[ -n "${2:-}" ] && [ -f "$2" ] && tail -25 "$2" | diag
-	echo "# wall time $(secs "$T_START") s"
-	exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -56,17 +56,10 @@ PY=/usr/bin/python3
 ANA=$ROOT/tests/e2e/roce_pcap.py
 
 T_START=$(date +%s%N)
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+. tests/e2e/lib.sh
 check() { # DESCRIPTION: ok if the previous command succeeded
 	if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi
 }
-diag() { sed 's/^/# /'; }
-secs() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b - a) / 1e9}'; }
-hx() { ip netns exec "$P-hv" "$@"; }
-fx() { ip netns exec "$P-fab" "$@"; }
 
 CAPS=()
 cleanup() {
@@ -81,13 +74,6 @@ cleanup() {
 	[ -d "$PIN" ] && rm -rf "$PIN"
 	wait 2>/dev/null
 	return 0
-}
-bail() { # fatal error: report it, clean up, fail
-	nok "$1"
-	[ -n "${2:-}" ] && [ -f "$2" ] && tail -25 "$2" | diag
-	echo "# captures and logs kept in $OUT"
-	echo "# wall time $(secs "$T_START") s"
-	exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
