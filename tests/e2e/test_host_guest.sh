@@ -82,14 +82,8 @@ trap 'exit 130' INT TERM
 case $NEXT_HOP in gw | mac | fib) ;; *) bail "E2E_NEXT_HOP=$NEXT_HOP is gw, mac or fib" ;; esac
 
 # ------------------------------------------------------------------ setup
-cleanup
-rm -rf "$OUT"
-mkdir -p "$OUT"
-[ -x build/vsn ] || bail "build/vsn exists (run make first)"
+e2e_prepare
 T=$(date +%s%N)
-bash scripts/testbed/build.sh >"$OUT/testbed-build.log" 2>&1 ||
-	bail "testbed builds (scripts/testbed/build.sh)" "$OUT/testbed-build.log"
-echo "# testbed ready in $(secs "$T") s: $(tail -1 "$OUT/testbed-build.log")"
 clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c tests/e2e/xdp_count_pass.bpf.c \
 	-o "$OUT/xdp_count_pass.o" >"$OUT/clang.log" 2>&1 ||
 	bail "tests/e2e/xdp_count_pass.bpf.c builds" "$OUT/clang.log"

@@ -66,12 +66,7 @@ cleanup() {
 	local p
 	for p in "${CAPS[@]}"; do kill -INT "$p" 2>/dev/null; done
 	vm_stop_all
-	if [ -e "/run/netns/$P-hv" ] && [ -d "$PIN" ]; then
-		$VSN detach >/dev/null 2>&1 || true
-	fi
-	ip netns del "$P-hv" 2>/dev/null
-	ip netns del "$P-fab" 2>/dev/null
-	[ -d "$PIN" ] && rm -rf "$PIN"
+	e2e_remove_env
 	wait 2>/dev/null
 	return 0
 }
@@ -79,15 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ setup
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-cleanup
-rm -rf "$OUT"
-mkdir -p "$OUT"
-[ -x build/vsn ] || bail "build/vsn exists (run make first)"
-T=$(date +%s%N)
-bash scripts/testbed/build.sh >"$OUT/testbed-build.log" 2>&1 ||
-	bail "testbed builds (scripts/testbed/build.sh)" "$OUT/testbed-build.log"
-echo "# testbed ready in $(secs "$T") s: $(tail -1 "$OUT/testbed-build.log")"
+e2e_prepare
 
 T=$(date +%s%N)
 {
