@@ -377,10 +377,12 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	reason = vsn_parse(skb, &p);
 	if (reason != VSN_R_FORWARDED)
 		return pass(reason, len);
-	if (mode == VSN_MODE_HOST && host_redirected(skb, &p))
-		return TC_ACT_OK;
 	conn_key_pkt(&k, &p, VSN_DIR_TO_STORAGE, vm_id);
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
+	/* Only storage packets are redirected between uplinks: the host's
+	 * other traffic need not look for the marker. */
+	if (c && mode == VSN_MODE_HOST && host_redirected(skb, &p))
+		return TC_ACT_OK;
 	if (c && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) {
 		/* A new connection reusing a tuple: choose afresh if its old
 		 * backend is no longer up. */
