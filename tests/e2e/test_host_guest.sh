@@ -185,7 +185,7 @@ EOF
 io_ok() { # OUTPUT: data read back identical
 	local sums
 	sums=$(echo "$1" | awk '$1 == "W" || $1 == "R" {print $2}' | sort -u)
-	echo "$1" | grep -q '^CMP same' && [ "$(echo "$sums" | wc -l)" = 1 ] && [ ${#sums} = 64 ]
+	grep -q '^CMP same' <<<"$1" && [ "$(echo "$sums" | wc -l)" = 1 ] && [ ${#sums} = 64 ]
 }
 
 # ------------------------------------------------------------------ vsn in the guest
@@ -238,7 +238,7 @@ rc=$?
 echo "$out" | diag
 echo "$out" | sed -n '/ATTACH-BEGIN/,/ATTACH-END/p' >"$OUT/attach.log"
 GUEST_KVER=$(echo "$out" | head -1)
-if [ $rc -eq 0 ] && echo "$out" | grep -q '^APPLIED'; then
+if [ $rc -eq 0 ] && grep -q '^APPLIED' <<<"$out"; then
 	ok "vsn attach --uplink eth0,eth1 (xdp-mode $XDP_MODE) and apply of a 'vm: host' volume succeed in the guest (kernel $GUEST_KVER)"
 else
 	nok "vsn attach --uplink eth0,eth1 (xdp-mode $XDP_MODE) and apply of a 'vm: host' volume succeed in the guest (kernel $GUEST_KVER)"
@@ -297,8 +297,8 @@ EOF
 )
 rc=$?
 echo "$out" | diag
-if [ $rc -eq 0 ] && echo "$out" | grep -q "^DEV /dev/nvme0n1" &&
-	echo "$out" | grep -q "^ADDR traddr=$TGT,trsvcid=4420"; then
+if [ $rc -eq 0 ] && grep -q "^DEV /dev/nvme0n1" <<<"$out" &&
+	grep -q "^ADDR traddr=$TGT,trsvcid=4420" <<<"$out"; then
 	ok "guest nvme connect -t tcp to $TGT:4420 gave /dev/nvme0n1"
 else
 	nok "guest nvme connect -t tcp to $TGT:4420 gave /dev/nvme0n1"
@@ -372,9 +372,9 @@ EOF
 	rc=$?
 	echo "$out" | awk '/^---$/ {exit} {print}' | diag
 	echo "$out" | awk '/^---$/ {n++; next} n == 1' >"$OUT/progs.json"
-	if [ $rc -eq 0 ] && echo "$out" | grep -qE '^ *=> +[0-9]+ +count_pass' &&
-		echo "$out" | grep -qE '^ *=> +[0-9]+ +vsn_up_xdp' &&
-		echo "$out" | grep -qE '^eth0 +xdp_dispatcher'; then
+	if [ $rc -eq 0 ] && grep -qE '^ *=> +[0-9]+ +count_pass' <<<"$out" &&
+		grep -qE '^ *=> +[0-9]+ +vsn_up_xdp' <<<"$out" &&
+		grep -qE '^eth0 +xdp_dispatcher' <<<"$out"; then
 		ok "xdp-loader adds count_pass (priority 10) to eth0 next to vsn_up_xdp in libxdp's dispatcher ($mode)"
 		COEX=1
 	else
@@ -400,7 +400,7 @@ out=$(vm_exec ini -t 30 'vsn -j show counters >/share/c2.json && vsn route set h
 rc=$?
 echo "$out" | diag
 cp "$(vm_file ini c2.json)" "$D/c2.json"
-if [ $rc -eq 0 ] && echo "$out" | grep -q '"vm":0,"volume":1,"backend":1,"path":2'; then
+if [ $rc -eq 0 ] && grep -q '"vm":0,"volume":1,"backend":1,"path":2' <<<"$out"; then
 	ok "vsn route set host 1 1 2: the route of (host, volume 1, backend 1) is path 2"
 else
 	nok "vsn route set host 1 1 2: the route of (host, volume 1, backend 1) is path 2"
@@ -448,8 +448,8 @@ else
 fi
 NEW_PORTS=$(comm -13 <(tr , '\n' <<<"$SPORTS_A" | sort) <(tr , '\n' <<<"$SPORTS_B" | sort) | paste -sd, -)
 if [ "$SYN_B" = 0 ] && [ -n "$SPORTS_B" ] && [ -z "$NEW_PORTS" ] &&
-	echo "$NVME_LOG" | grep -q '^STATE live' &&
-	! echo "$NVME_LOG" | grep -qiE 'reset|reconnect|error|timeout|failed'; then
+	grep -q '^STATE live' <<<"$NVME_LOG" &&
+	! grep -qiE 'reset|reconnect|error|timeout|failed' <<<"$NVME_LOG"; then
 	ok "the existing TCP connections moved NICs: same source ports ($SPORTS_B) on eth1, no SYN, controller live, no NVMe error/reset in dmesg"
 else
 	nok "the existing TCP connections moved NICs: source ports A [$SPORTS_A] B [$SPORTS_B] (new [$NEW_PORTS]), SYNs $SYN_B, controller/dmesg see above"
@@ -541,16 +541,16 @@ PROGS=$(echo "$out" | sed -n 's/^PROGS //p')
 TCOUT=$(echo "$out" | sed -n '/^TC$/,/^PINS/p' | grep -v -e '^TC$' -e '^PINS')
 AFTER=$(echo "$out" | sed -n 's/^AFTER //p')
 NETJ=$(echo "$out" | sed -n 's/^NET //p')
-if echo "$out" | grep -q '^DETACH rc=0' && ! echo "$PROGS,$AFTER" | grep -q 'vsn_' &&
-	[ -z "$TCOUT" ] && echo "$out" | grep -q '^PINS .*No such file' &&
+if grep -q '^DETACH rc=0' <<<"$out" && ! grep -q 'vsn_' <<<"$(echo "$PROGS,$AFTER")" &&
+	[ -z "$TCOUT" ] && grep -q '^PINS .*No such file' <<<"$out" &&
 	[ "$NETJ" = '[{"xdp":[],"tc":[],"flow_dissector":[]}]' ]; then
 	ok "vsn detach in the guest: no vsn program, TC filter, clsact qdisc or pin left (programs then: [${PROGS}])"
 else
 	nok "vsn detach in the guest: no vsn program, TC filter, clsact qdisc or pin left"
 fi
 if [ $COEX = 1 ]; then
-	if echo "$out" | sed -n '/^XDPSTATUS/,/^TC$/p' | grep -qE '=> +[0-9]+ +count_pass' &&
-		! echo "$out" | sed -n '/^XDPSTATUS/,/^TC$/p' | grep -q vsn_up_xdp; then
+	if grep -qE '=> +[0-9]+ +count_pass' <<<"$(echo "$out" | sed -n '/^XDPSTATUS/,/^TC$/p')" &&
+		! grep -q vsn_up_xdp <<<"$(echo "$out" | sed -n '/^XDPSTATUS/,/^TC$/p')"; then
 		ok "vsn detach removed only its own XDP program: count_pass stays on eth0"
 	else
 		nok "vsn detach removed only its own XDP program: count_pass stays on eth0"

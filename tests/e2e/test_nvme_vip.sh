@@ -173,7 +173,7 @@ EOF
 	after=$(fib_misses)
 	echo "$out" | diag
 	echo "# fib_miss counter $before -> $after"
-	if [ $rc -eq 0 ] && echo "$out" | grep -q '^CMP same' && [ "$after" = "$before" ]; then
+	if [ $rc -eq 0 ] && grep -q '^CMP same' <<<"$out" && [ "$after" = "$before" ]; then
 		ok "[$1] with IPv4 forwarding off in the hypervisor namespace, connect + 1 MiB IO through the VIP still work (no fib_miss)"
 	else
 		nok "[$1] with IPv4 forwarding off in the hypervisor namespace, connect + 1 MiB IO through the VIP still work (no fib_miss)"
@@ -222,9 +222,9 @@ EOF
 	)
 	rc=$?
 	echo "$out" | diag
-	if [ $rc -eq 0 ] && echo "$out" | grep -q "^DEV /dev/nvme0n1" &&
-		echo "$out" | grep -q "^ADDR traddr=$VIP,trsvcid=4420" &&
-		echo "$out" | grep -q "^SUBNQN $NQN"; then
+	if [ $rc -eq 0 ] && grep -q "^DEV /dev/nvme0n1" <<<"$out" &&
+		grep -q "^ADDR traddr=$VIP,trsvcid=4420" <<<"$out" &&
+		grep -q "^SUBNQN $NQN" <<<"$out"; then
 		ok "[$tag] nvme connect to $VIP:4420 gave /dev/nvme0n1 of $NQN"
 	else
 		nok "[$tag] nvme connect to $VIP:4420 gave /dev/nvme0n1 of $NQN"
@@ -252,7 +252,7 @@ EOF
 	rc=$?
 	echo "$out" | diag
 	sums=$(echo "$out" | awk '$1 == "W" || $1 == "R" {print $2}' | sort -u)
-	if [ $rc -eq 0 ] && echo "$out" | grep -q '^CMP same' && [ "$(echo "$sums" | wc -l)" = 1 ] &&
+	if [ $rc -eq 0 ] && grep -q '^CMP same' <<<"$out" && [ "$(echo "$sums" | wc -l)" = 1 ] &&
 		[ ${#sums} = 64 ]; then
 		ok "[$tag] $MIB MiB written through the VIP read back identical (sha256 ${sums:0:16}...)"
 	else

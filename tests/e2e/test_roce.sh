@@ -169,7 +169,7 @@ EOF
 )
 GT=$(echo "$out2" | awk '$1 == "GID" {print $2}')
 { echo "$out"; echo "$out2"; } | diag
-if [ -n "$GV" ] && [ -n "$GT" ] && echo "$out2" | grep -q " rdma $TGT 4420 "; then
+if [ -n "$GV" ] && [ -n "$GT" ] && grep -q " rdma $TGT 4420 " <<<"$out2"; then
 	ok "rxe on both VMs: tenant rxe0 RoCE v2 GID index $GV, target rxe_eth0 index $GT; nvmet rdma port $TGT:4420"
 else
 	bail "rxe on both VMs with a RoCE v2 IPv4 GID, nvmet rdma port"
@@ -347,7 +347,7 @@ D=$OUT/path2
 out=$($VSN route set 1 1 1 2 2>&1 && $VSN -j show routes 2>&1)
 rc=$?
 echo "$out" | diag
-echo "$out" | grep -q '"path":2' || rc=1
+grep -q '"path":2' <<<"$out" || rc=1
 check $rc "vsn route set 1 1 1 2: (vm 1, volume 1, backend 1) now routed over path 2"
 p2a=$(path_pkts 2)
 captures "$D" || nok "captures on tap0, f0, f1 started"
@@ -400,8 +400,8 @@ echo "$out" | diag
 sums=$(echo "$out" | awk '$1 == "W" || $1 == "R" {print $2}' | sort -u)
 tsum=$(vm_exec tgt -t 60 "dd if=/dev/nullb0 bs=1M count=$MIB iflag=direct status=none | sha256sum | cut -c1-64")
 echo "# target null_blk sha256 ${tsum:0:16}...; vsn path 2 counter $p2a -> $p2b"
-if [ $rc = 0 ] && echo "$out" | grep -q "^ADDR traddr=$TGT,trsvcid=4420 TRANSPORT rdma" &&
-	echo "$out" | grep -q '^CMP same' && [ "$(echo "$sums" | wc -l)" = 1 ] && [ ${#sums} = 64 ] &&
+if [ $rc = 0 ] && grep -q "^ADDR traddr=$TGT,trsvcid=4420 TRANSPORT rdma" <<<"$out" &&
+	grep -q '^CMP same' <<<"$out" && [ "$(echo "$sums" | wc -l)" = 1 ] && [ ${#sums} = 64 ] &&
 	[ "$tsum" = "$sums" ]; then
 	ok "NVMe over RDMA through path 2: nvme connect -t rdma $TGT, $MIB MiB written and read back identical, same on the target's null_blk (sha256 ${sums:0:16}...)"
 else

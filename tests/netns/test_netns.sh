@@ -198,7 +198,7 @@ server_of() {
 	local b
 	for _ in $(seq 30); do
 		for b in be1 be2; do
-			if grep '"event": "accept"' "$T/$b.log" | grep -q "\"peer\": \"[^\"]*:$1\""; then
+			if grep -q "\"peer\": \"[^\"]*:$1\"" <<<"$(grep '"event": "accept"' "$T/$b.log")"; then
 				echo "$b"
 				return
 			fi
@@ -228,9 +228,9 @@ ss_sees_only() {
 	local vip=$1 out
 	out=$(nsx vm ss -tnH state established)
 	echo "$out" | diag
-	echo "$out" | awk '{print $4}' | grep -q ":4420$" || return 1
+	grep -q ":4420$" <<<"$(echo "$out" | awk '{print $4}')" || return 1
 	[ -z "$(echo "$out" | awk '{print $4}' | grep ':4420$' | grep -vF "$vip")" ] || return 1
-	! echo "$out" | grep -qE '10\.3\.[12]\.2|2001:db8:3:[12]::2'
+	! grep -qE '10\.3\.[12]\.2|2001:db8:3:[12]::2' <<<"$out"
 }
 
 # leak_start NAME: capture on the VM's interface every packet that comes
@@ -388,7 +388,7 @@ dump_has() {
 		return 1
 	}
 	for f in "$@"; do
-		echo "$out" | grep -q "\"$f\":" || {
+		grep -q "\"$f\":" <<<"$out" || {
 			echo "# $m: no field $f in: $(echo "$out" | head -c 300)"
 			return 1
 		}
@@ -466,11 +466,11 @@ clean_ifaces() {
 				bad=1
 			}
 		done
-		if hv tc qdisc show dev $dev | grep -q clsact; then
+		if grep -q clsact <<<"$(hv tc qdisc show dev $dev)"; then
 			echo "# $dev: clsact qdisc left"
 			bad=1
 		fi
-		if hv ip link show $dev | grep -q 'xdp'; then
+		if grep -q 'xdp' <<<"$(hv ip link show $dev)"; then
 			echo "# $dev: XDP program left: $(hv ip link show $dev)"
 			bad=1
 		fi

@@ -51,7 +51,7 @@ printf '%s\n' '#include <linux/bpf.h>' '#include <bpf/bpf_helpers.h>' \
 clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$T/other.c" -o "$T/other.o"
 nsx hv tc qdisc add dev up1 clsact
 nsx hv tc filter add dev up1 egress prio 7 bpf da obj "$T/other.o" sec tc
-other_there() { nsx hv tc filter show dev up1 egress | grep -q other_prog; }
+other_there() { grep -q other_prog <<<"$(nsx hv tc filter show dev up1 egress)"; }
 vsn attach --vm vmif --uplink up0,up1 >/dev/null 2>&1
 check "attach" test $? -eq 0
 check "another TC program on up1 egress survives vsn attach" other_there
