@@ -18,11 +18,11 @@ USER_HDRS := $(wildcard user/*.h) include/vsn_types.h
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
 
-PKGS      := libbpf libxdp libelf zlib libcyaml yaml-0.1
+PKGS      := libbpf libxdp libelf zlib libcyaml yaml-0.1 libmnl libnvme json-c
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	     -Iinclude -Iuser -isystem $(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lxdp -lelf -lz -lcyaml -lyaml)
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lxdp -lelf -lz -lcyaml -lyaml -lmnl -lnvme -ljson-c) -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-aliasing \
 	      -I$(BUILD) -Iinclude -Ibpf
 

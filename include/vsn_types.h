@@ -36,6 +36,7 @@
 #define VSN_MAP_VM_ST	 "vsn_vm_stats"
 #define VSN_MAP_REASONS	 "vsn_reasons"
 #define VSN_MAP_IFACES	 "vsn_ifaces"
+#define VSN_MAP_PATH_LV	 "vsn_path_live"
 
 #define VSN_PORT_NVME_TCP  4420
 #define VSN_PORT_NVME_DISC 8009
@@ -76,10 +77,10 @@ enum vsn_reason {
 	VSN_R_REWRITE_ERR,   /* a helper failed mid-way: dropped */
 	VSN_R_FIB_MISS,	     /* no next hop through the path's uplink: dropped */
 	VSN_R_NOT_VM,	     /* ingress interface is not a VM interface: passed */
-	VSN_R_HOST_RX,
-	VSN_R_ROCE_RX,
-	/* RoCEv2 from storage: observed, routed by the kernel */ /* a reply of a host flow: observed, passed */
-	VSN_R_NAT_PORTS, /* no free SNAT port for a new connection: passed */
+	VSN_R_HOST_RX,	     /* a reply of a host flow: observed, passed */
+	VSN_R_ROCE_RX,	     /* RoCEv2 from storage: observed, routed by the kernel */
+	VSN_R_NAT_PORTS,     /* no free SNAT port for a new connection: passed */
+	VSN_R_RESET,	     /* a packet of a reset connection: answered with a TCP RST */
 	VSN_R_MAX,
 };
 
@@ -94,6 +95,9 @@ struct vsn_addr {
 /* vsn_vm_if: array, index = ifindex of a VM interface. vm_id 0 = none. */
 struct vsn_vm_if {
 	__u32 vm_id;
+	/* skb->priority given to the VM's storage packets, so the uplink's
+	 * HTB qdisc puts them in the VM's class (0 = leave it alone). */
+	__u32 tc_prio;
 };
 
 /* vsn_volumes: hash. */
@@ -187,6 +191,10 @@ enum vsn_conn_flags {
 	VSN_CONN_SNAT = 1 << 1, /* source rewritten VM -> path saddr */
 	VSN_CONN_V6 = 1 << 2,
 	VSN_CONN_HOST = 1 << 3, /* host-initiator flow (no NAT) */
+	/* Its backend failed: the datapath answers the initiator's next packet
+	 * with a TCP RST and forgets the connection, so the initiator
+	 * reconnects at once instead of waiting out its timeouts. */
+	VSN_CONN_RESET = 1 << 4,
 };
 
 struct vsn_conn {
@@ -240,6 +248,21 @@ struct vsn_iface {
 	char name[16];
 	__u64 netns_ino;    /* network namespace it lives in (pins are global) */
 	__u64 capacity_bps; /* uplinks: from the config, 0 = unknown */
+};
+
+/*
+ * vsn_path_live: array indexed by path id, shared by all CPUs and mmap()ed by
+ * the controller, which polls it to find a path that stopped answering while
+ * every carrier stays up (a silent cut inside the fabric).  CLOCK_MONOTONIC
+ * nanoseconds.
+ */
+struct vsn_path_live {
+	/* Time of the first request-bearing packet (payload, SYN or FIN)
+	 * towards storage since the last packet came back; 0 = none waiting. */
+	__u64 await_ns;
+	__u64 rx_ns; /* last packet from storage on this path (~1 ms steps) */
+	__u64 tx_ns; /* last packet towards storage on this path (~1 ms steps) */
+	__u64 pad;
 };
 
 /* Per-CPU counters: vsn_path_stats, vsn_be_stats, vsn_vm_stats (arrays

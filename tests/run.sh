@@ -2,7 +2,7 @@
 # Runs every test suite and closes with one line "N passed, N failed".
 # Each suite prints TAP-style lines ("ok N - name" / "not ok N - name");
 # a suite that crashes or prints nothing counts as one failure.
-# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire cli e2e)
+# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire bw cli e2e)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,7 +69,7 @@ run_suite() { # name command...
 }
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns wire cli e2e)
+[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns wire bw cli e2e)
 
 for s in "${suites[@]}"; do
 	case $s in
@@ -88,6 +88,7 @@ for s in "${suites[@]}"; do
 		;;
 	netns) run_suite netns bash tests/netns/test_netns.sh ;;
 	wire) run_suite wire bash tests/netns/test_wire.sh ;;
+	bw) run_suite bw bash tests/netns/test_bw.sh ;;
 	e2e)
 		run_twice e2e-nvme bash tests/e2e/test_nvme_vip.sh
 		run_twice e2e-roce bash tests/e2e/test_roce.sh

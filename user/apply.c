@@ -8,7 +8,9 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "api.h"
 #include "config.h"
+#include "ops.h"
 #include "plan.h"
 #include "vsn.h"
 
@@ -51,6 +53,20 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 	if (!file) {
 		apply_usage(stderr);
 		return 2;
+	}
+	if (!check) {
+		/* A running daemon applies it (and keeps its own decisions). */
+		char *abs = realpath(file, NULL);
+		struct json_object *req = json_object_new_object();
+
+		json_object_object_add(req, "cmd", json_object_new_string("apply"));
+		json_object_object_add(req, "file", json_object_new_string(abs ? abs : file));
+		ret = api_forward(o, req);
+		json_object_put(req);
+		free(abs);
+		if (ret >= 0)
+			return ret;
+		ret = 1;
 	}
 	cfg = config_load(file, &err);
 	if (!cfg || config_validate(cfg, &err)) {
@@ -120,44 +136,6 @@ static int parse_u32(const char *s, const char *what, __u32 max, __u32 *out)
 	return 0;
 }
 
-static bool volume_lists_backend(const struct vsn_maps *m, __u32 vm, __u32 vol, __u32 be)
-{
-	struct vsn_volume_key key, next;
-	struct vsn_volume v;
-	bool first = true;
-
-	while (!bpf_map_get_next_key(m->volumes, first ? NULL : &key, &next)) {
-		first = false;
-		key = next;
-		if (key.vm_id != vm || bpf_map_lookup_elem(m->volumes, &key, &v) ||
-		    v.volume_id != vol)
-			continue;
-		for (unsigned i = 0; i < v.n_backends && i < VSN_MAX_VOL_BACKENDS; i++)
-			if (v.backends[i] == be)
-				return true;
-	}
-	return false;
-}
-
-static bool path_exists(const struct vsn_maps *m, __u32 id)
-{
-	struct vsn_path p;
-
-	return !bpf_map_lookup_elem(m->paths, &id, &p);
-}
-
-static bool backend_allows_path(const struct vsn_maps *m, __u32 be_id, __u32 path)
-{
-	struct vsn_backend be;
-
-	if (bpf_map_lookup_elem(m->backends, &be_id, &be))
-		return false;
-	for (unsigned i = 0; i < be.n_paths && i < VSN_MAX_BE_PATHS; i++)
-		if (be.paths[i] == path)
-			return true;
-	return false;
-}
-
 static void route_usage(FILE *f)
 {
 	fprintf(f, "usage: vsn route set VM VOLUME BACKEND PATH\n"
@@ -167,60 +145,80 @@ static void route_usage(FILE *f)
 		   "VM is a VM id or 'host'; VOLUME, BACKEND and PATH are ids.  'set' moves\n"
 		   "every connection of (VM, VOLUME, BACKEND) to PATH on its next packet;\n"
 		   "'conn' pins one connection (as the VM sees it: SRC is the VM, DST the\n"
-		   "volume address) to PATH, overriding the route.\n");
+		   "volume address) to PATH, overriding the route.  When the daemon runs,\n"
+		   "the change goes through it and stays pinned: the controller does not\n"
+		   "move what an operator set until 'route del' (or PATH 0) releases it.\n");
 }
 
-static int route_conn(const struct vsn_maps *m, char **argv)
+/* The request the daemon would get for these arguments (already parsed). */
+static struct json_object *route_request(const char *op, const struct vsn_route_key *k,
+					 __u32 path, const struct vsn_conn_key *ck)
 {
-	struct vsn_conn_key k = {};
-	struct vsn_conn c;
-	__u32 vm, sport, dport, path;
+	struct json_object *req = json_object_new_object();
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+
+	json_object_object_add(req, "cmd", json_object_new_string(op));
+	if (ck) {
+		json_object_object_add(req, "vm", json_object_new_int64(ck->vm_id));
+		addr_to_str(&ck->saddr, a, sizeof(a));
+		addr_to_str(&ck->daddr, b, sizeof(b));
+		json_object_object_add(req, "src", json_object_new_string(a));
+		json_object_object_add(req, "sport", json_object_new_int(ntohs(ck->sport)));
+		json_object_object_add(req, "dst", json_object_new_string(b));
+		json_object_object_add(req, "dport", json_object_new_int(ntohs(ck->dport)));
+	} else {
+		json_object_object_add(req, "vm", json_object_new_int64(k->vm_id));
+		json_object_object_add(req, "volume", json_object_new_int64(k->volume_id));
+		json_object_object_add(req, "backend", json_object_new_int64(k->backend_id));
+	}
+	if (strcmp(op, "route-del"))
+		json_object_object_add(req, "path", json_object_new_int64(path));
+	return req;
+}
+
+/* Forward to the daemon; -1: none runs. */
+static int route_forward(const struct vsn_opts *o, const char *op, const struct vsn_route_key *k,
+			 __u32 path, const struct vsn_conn_key *ck)
+{
+	struct json_object *req = route_request(op, k, path, ck);
+	int ret = api_forward(o, req);
+
+	json_object_put(req);
+	return ret;
+}
+
+static int parse_conn(char **argv, struct vsn_conn_key *k, __u32 *path)
+{
+	__u32 vm, sport, dport;
 	bool v6a, v6b;
 
+	memset(k, 0, sizeof(*k));
 	if (parse_u32(argv[0], "vm", VSN_MAX_VMS - 1, &vm) ||
 	    parse_u32(argv[2], "sport", 65535, &sport) ||
 	    parse_u32(argv[4], "dport", 65535, &dport) ||
-	    parse_u32(argv[5], "path", VSN_MAX_PATHS - 1, &path))
-		return 2;
-	if (parse_addr(argv[1], &k.saddr, &v6a) || parse_addr(argv[3], &k.daddr, &v6b) ||
+	    parse_u32(argv[5], "path", VSN_MAX_PATHS - 1, path))
+		return -EINVAL;
+	if (parse_addr(argv[1], &k->saddr, &v6a) || parse_addr(argv[3], &k->daddr, &v6b) ||
 	    v6a != v6b) {
 		vsn_err("route conn: SRC and DST must be addresses of one family");
-		return 2;
+		return -EINVAL;
 	}
-	if (path && !path_exists(m, path)) {
-		vsn_err("route conn: no path %u (see 'vsn show paths')", path);
-		return 1;
-	}
-	k.sport = htons(sport);
-	k.dport = htons(dport);
-	k.vm_id = vm;
-	k.dir = VSN_DIR_TO_STORAGE;
-	for (int proto = 0; proto < 2; proto++) {
-		k.proto = proto ? IPPROTO_UDP : IPPROTO_TCP;
-		if (bpf_map_lookup_elem(m->conns, &k, &c))
-			continue;
-		if (path && !backend_allows_path(m, c.backend_id, path)) {
-			vsn_err("route conn: path %u is not one of backend %u's paths", path,
-				c.backend_id);
-			return 1;
-		}
-		c.path_override = path;
-		/* BPF_EXIST: never resurrect an entry the LRU just evicted. */
-		if (bpf_map_update_elem(m->conns, &k, &c, BPF_EXIST)) {
-			vsn_err("route conn: cannot update the connection: %s", strerror(errno));
-			return 1;
-		}
-		return 0;
-	}
-	vsn_err("route conn: no such connection (see 'vsn show connections')");
-	return 1;
+	k->sport = htons(sport);
+	k->dport = htons(dport);
+	k->vm_id = vm;
+	k->dir = VSN_DIR_TO_STORAGE;
+	k->proto = IPPROTO_TCP;
+	return 0;
 }
 
 int cmd_route(const struct vsn_opts *o, int argc, char **argv)
 {
 	struct vsn_maps m = VSN_MAPS_NONE;
 	struct vsn_route_key k = {};
-	struct vsn_route r = {};
+	struct vsn_conn_key ck;
+	struct vsn_err err = {.msg = ""};
+	bool conn;
+	__u32 path = 0;
 	int ret = 2;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -233,52 +231,40 @@ int cmd_route(const struct vsn_opts *o, int argc, char **argv)
 		route_usage(stderr);
 		return 2;
 	}
+	conn = !strcmp(argv[1], "conn");
+	if (conn) {
+		if (parse_conn(argv + 2, &ck, &path))
+			return 2;
+	} else if (parse_u32(argv[2], "vm", VSN_MAX_VMS - 1, &k.vm_id) ||
+		   parse_u32(argv[3], "volume", VSN_MAX_VOLUMES - 1, &k.volume_id) ||
+		   parse_u32(argv[4], "backend", VSN_MAX_BACKENDS - 1, &k.backend_id) ||
+		   (argc == 6 && parse_u32(argv[5], "path", VSN_MAX_PATHS - 1, &path))) {
+		return 2;
+	}
+	ret = route_forward(o, conn ? "route-conn" : !strcmp(argv[1], "set") ? "route-set"
+									    : "route-del",
+			    &k, path, conn ? &ck : NULL);
+	if (ret >= 0)
+		return ret;
 	if (pins_open(o, &m))
 		return 1;
-	if (!strcmp(argv[1], "conn")) {
-		ret = route_conn(&m, argv + 2);
-		goto cleanup;
-	}
-	if (parse_u32(argv[2], "vm", VSN_MAX_VMS - 1, &k.vm_id) ||
-	    parse_u32(argv[3], "volume", VSN_MAX_VOLUMES - 1, &k.volume_id) ||
-	    parse_u32(argv[4], "backend", VSN_MAX_BACKENDS - 1, &k.backend_id))
-		goto cleanup;
 	ret = 1;
-	if (!strcmp(argv[1], "del")) {
-		if (bpf_map_delete_elem(m.routes, &k)) {
-			vsn_err("route del: no such route");
-			goto cleanup;
-		}
-		ret = 0;
-		goto cleanup;
+	if (conn) {
+		if (ops_conn_path_any(&m, &ck, path, &err))
+			goto fail;
+	} else if (!strcmp(argv[1], "del")) {
+		if (ops_route_del(&m, &k, &err))
+			goto fail;
+	} else {
+		if (ops_route_set(&m, &k, path, &err))
+			goto fail;
+		vsn_info(o, "route vm %u volume %u backend %u -> path %u", k.vm_id, k.volume_id,
+			 k.backend_id, path);
 	}
-	if (parse_u32(argv[5], "path", VSN_MAX_PATHS - 1, &r.path_id)) {
-		ret = 2;
-		goto cleanup;
-	}
-	if (!volume_lists_backend(&m, k.vm_id, k.volume_id, k.backend_id)) {
-		vsn_err(
-		    "route set: VM %u has no volume %u with backend %u (see 'vsn show volumes')",
-		    k.vm_id, k.volume_id, k.backend_id);
-		goto cleanup;
-	}
-	if (!path_exists(&m, r.path_id)) {
-		vsn_err("route set: no path %u (see 'vsn show paths')", r.path_id);
-		goto cleanup;
-	}
-	if (!backend_allows_path(&m, k.backend_id, r.path_id)) {
-		vsn_err(
-		    "route set: path %u is not one of backend %u's paths (see 'vsn show backends')",
-		    r.path_id, k.backend_id);
-		goto cleanup;
-	}
-	if (bpf_map_update_elem(m.routes, &k, &r, BPF_ANY)) {
-		vsn_err("route set: cannot update %s: %s", VSN_MAP_ROUTES, strerror(errno));
-		goto cleanup;
-	}
-	vsn_info(o, "route vm %u volume %u backend %u -> path %u", k.vm_id, k.volume_id,
-		 k.backend_id, r.path_id);
 	ret = 0;
+	goto cleanup;
+fail:
+	vsn_err("%s", err.msg);
 cleanup:
 	pins_close(&m);
 	return ret;
@@ -287,11 +273,11 @@ cleanup:
 int cmd_backend(const struct vsn_opts *o, int argc, char **argv)
 {
 	struct vsn_maps m = VSN_MAPS_NONE;
-	struct vsn_backend be;
-	struct vsn_err err = {};
+	struct json_object *req;
+	struct vsn_err err = {.msg = ""};
 	__u32 id;
 	__u8 state;
-	int ret = 1;
+	int ret;
 
 	if (argc != 4 || strcmp(argv[1], "set")) {
 		FILE *f = argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
@@ -302,33 +288,28 @@ int cmd_backend(const struct vsn_opts *o, int argc, char **argv)
 			"usage: vsn backend set ID up|down|draining\n\n"
 			"Change a backend's state and rebuild the consistent-hash tables of the\n"
 			"volumes using it: new connections avoid a backend that is not up;\n"
-			"existing ones stay where they are.\n");
+			"existing ones stay where they are.  When the daemon runs, 'down' and\n"
+			"'draining' are an operator's drain the controller keeps until 'up'.\n");
 		return f == stdout ? 0 : 2;
 	}
 	if (parse_u32(argv[2], "backend", VSN_MAX_BACKENDS - 1, &id))
 		return 2;
-	if (!strcmp(argv[3], "up"))
-		state = VSN_BE_UP;
-	else if (!strcmp(argv[3], "down"))
-		state = VSN_BE_DOWN;
-	else if (!strcmp(argv[3], "draining"))
-		state = VSN_BE_DRAINING;
-	else {
+	if (ops_backend_state_parse(argv[3], &state)) {
 		vsn_err("backend set: state '%s' is not one of up, down, draining", argv[3]);
 		return 2;
 	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("backend-set"));
+	json_object_object_add(req, "backend", json_object_new_int64(id));
+	json_object_object_add(req, "state", json_object_new_string(argv[3]));
+	ret = api_forward(o, req);
+	json_object_put(req);
+	if (ret >= 0)
+		return ret;
 	if (pins_open(o, &m))
 		return 1;
-	if (bpf_map_lookup_elem(m.backends, &id, &be)) {
-		vsn_err("backend set: no backend %u (see 'vsn show backends')", id);
-		goto cleanup;
-	}
-	be.state = state;
-	if (bpf_map_update_elem(m.backends, &id, &be, BPF_EXIST)) {
-		vsn_err("backend set: cannot update %s: %s", VSN_MAP_BACKENDS, strerror(errno));
-		goto cleanup;
-	}
-	if (plan_rehash(&m, id, &err)) {
+	ret = 1;
+	if (ops_backend_state(&m, id, state, &err)) {
 		vsn_err("%s", err.msg);
 		goto cleanup;
 	}

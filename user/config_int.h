@@ -83,12 +83,12 @@ unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec);
  */
 /* clang-format off */
 #define RAW_VM_KEYS(S, L, T)						\
-	S(T, name) S(T, id) S(T, interface)
+	S(T, name) S(T, id) S(T, interface) S(T, min_rate) S(T, max_rate)
 #define RAW_UPLINK_KEYS(S, L, T)					\
 	S(T, interface) S(T, capacity)
 #define RAW_BACKEND_KEYS(S, L, T)					\
 	S(T, id) S(T, name) S(T, address) S(T, port) S(T, state)	\
-	S(T, weight) S(T, tier) L(T, paths)
+	S(T, weight) S(T, tier) L(T, paths) S(T, nqn) S(T, health)
 #define RAW_PATH_KEYS(S, L, T)						\
 	S(T, id) S(T, uplink) S(T, next_hop) S(T, source_mac)		\
 	S(T, vlan) S(T, dscp) S(T, ecn) S(T, ttl) S(T, flow_label)	\
@@ -98,6 +98,16 @@ unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec);
 	L(T, backends)
 #define RAW_ROUTE_KEYS(S, L, T)						\
 	S(T, vm) S(T, volume) S(T, backend) S(T, path)
+/* The controller section is one mapping, not a list. */
+#define RAW_CONTROLLER_KEYS(S, L, T)					\
+	S(T, tick_ms) S(T, watch_ms) S(T, silent_ms) S(T, dwell_ms)	\
+	S(T, margin_pct) S(T, max_moves) S(T, hold_down_ms)		\
+	S(T, flap_window_ms) S(T, flap_max) S(T, congestion_util_pct)	\
+	S(T, congestion_latency_pct) S(T, congestion_ce_pct)		\
+	S(T, error_rate_pct) S(T, weight_util) S(T, weight_latency)	\
+	S(T, weight_errors) S(T, health_interval_ms)			\
+	S(T, health_timeout_ms) S(T, hostnqn) S(T, metrics_dir)	\
+	S(T, metrics_interval_ms) S(T, socket) S(T, observe_only)
 /* clang-format on */
 
 #define RAW_MEMBER_STR(T, key) char *key;
@@ -115,6 +125,7 @@ RAW_STRUCT(backend, RAW_BACKEND_KEYS);
 RAW_STRUCT(path, RAW_PATH_KEYS);
 RAW_STRUCT(volume, RAW_VOLUME_KEYS);
 RAW_STRUCT(route, RAW_ROUTE_KEYS);
+RAW_STRUCT(controller, RAW_CONTROLLER_KEYS);
 
 struct raw_config {
 	struct raw_vm *vms;
@@ -129,6 +140,7 @@ struct raw_config {
 	unsigned volumes_count;
 	struct raw_route *routes;
 	unsigned routes_count;
+	struct raw_controller *controller; /* NULL: all defaults */
 };
 
 /* config_raw.c */

@@ -31,6 +31,7 @@ struct key_lines {
 	unsigned line;
 	struct item_lines *items; /* the entries of a sequence value */
 	unsigned n_items;
+	bool single; /* a section that is one mapping (controller): items[0] */
 };
 
 struct vsn_line_map {
@@ -97,6 +98,8 @@ unsigned cfg_line(const struct vsn_line_map *map, const char *sec, long idx, con
 	s = find_key(&map->root, sec);
 	if (!s)
 		return 0;
+	if (s->single && s->n_items)
+		idx = 0;
 	if (idx < 0 || (unsigned long)idx >= s->n_items)
 		return s->line;
 	it = &s->items[idx];
@@ -247,10 +250,22 @@ static int y_key(struct ypass *y, struct item_lines *it, const char *sec, long i
 	ret = y_next(y, &val);
 	if (ret)
 		return ret;
-	if (val.type == YAML_SEQUENCE_START_EVENT)
+	if (val.type == YAML_SEQUENCE_START_EVENT) {
 		ret = y_sequence(y, k, !sec);
-	else
+	} else if (val.type == YAML_MAPPING_START_EVENT && !sec) {
+		/* A section that is one mapping: its keys get lines too. */
+		k->items = calloc(1, sizeof(*k->items));
+		if (!k->items)
+			ret = cfg_fail_oom(y->c);
+		else {
+			k->n_items = 1;
+			k->single = true;
+			k->items[0].line = ev_line(&val);
+			ret = y_mapping(y, &k->items[0], k->key, -1);
+		}
+	} else {
 		ret = y_skip(y, &val);
+	}
 	yaml_event_delete(&val);
 	return ret;
 }

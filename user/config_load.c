@@ -25,6 +25,17 @@ static const struct cfg_enum backend_states[] = {
     {"down", VSN_BE_DOWN},
     {"draining", VSN_BE_DRAINING},
 };
+static const struct cfg_enum health_srcs[] = {
+    {"auto", VSN_HEALTH_AUTO},
+    {"nvme-tcp", VSN_HEALTH_REMOTE},
+    {"local", VSN_HEALTH_LOCAL},
+    {"in-band", VSN_HEALTH_INBAND},
+    {"tcp", VSN_HEALTH_TCP},
+};
+static const struct cfg_enum booleans[] = {
+    {"false", 0},
+    {"true", 1},
+};
 static const struct cfg_enum protocols[] = {
     {"nvme-tcp", VSN_PROTO_NVME_TCP},
     {"roce", VSN_PROTO_ROCEV2},
@@ -129,24 +140,35 @@ static int conv_ids(const struct item *it, const char *key, char **in, unsigned 
 	return 0;
 }
 
+/* Optional rate: 0 when absent. */
+static int conv_rate(const struct item *it, const char *key, const char *in, uint64_t *out)
+{
+	*out = 0;
+	if (in && parse_rate(in, out))
+		return cfg_item_fail(it, key, -1, "invalid rate '%s' (e.g. 10gbit, 100mbit, 1000000)",
+				     in);
+	return 0;
+}
+
 static int conv_vm(const struct item *it, const struct raw_vm *r, struct vsn_cfg_vm *vm)
 {
 	if (conv_str(it, "name", r->name, true, &vm->name) ||
 	    conv_u32(it, "id", r->id, 1, VSN_MAX_VMS - 1, &vm->id) ||
-	    conv_str(it, "interface", r->interface, true, &vm->interface))
+	    conv_str(it, "interface", r->interface, true, &vm->interface) ||
+	    conv_rate(it, "min_rate", r->min_rate, &vm->min_rate_bps) ||
+	    conv_rate(it, "max_rate", r->max_rate, &vm->max_rate_bps))
 		return -EINVAL;
+	if (vm->max_rate_bps && vm->min_rate_bps > vm->max_rate_bps)
+		return cfg_item_fail(it, "min_rate", -1, "%s is above max_rate %s", r->min_rate,
+				     r->max_rate);
 	return 0;
 }
 
 static int conv_uplink(const struct item *it, const struct raw_uplink *r, struct vsn_cfg_uplink *up)
 {
-	if (conv_str(it, "interface", r->interface, true, &up->interface))
+	if (conv_str(it, "interface", r->interface, true, &up->interface) ||
+	    conv_rate(it, "capacity", r->capacity, &up->capacity_bps))
 		return -EINVAL;
-	up->capacity_bps = 0;
-	if (r->capacity && parse_rate(r->capacity, &up->capacity_bps))
-		return cfg_item_fail(it, "capacity", -1,
-				     "invalid rate '%s' (e.g. 10gbit, 100mbit, 1000000)",
-				     r->capacity);
 	return 0;
 }
 
@@ -162,8 +184,12 @@ static int conv_backend(const struct item *it, const struct raw_backend *r,
 	    conv_opt(it, "weight", r->weight, WEIGHT_MIN, WEIGHT_MAX, WEIGHT_DEFAULT, &weight) ||
 	    conv_opt(it, "tier", r->tier, 0, TIER_MAX, 0, &tier) ||
 	    conv_enum(it, "state", r->state, backend_states, ARRAY_SIZE(backend_states),
-		      &be->state))
+		      &be->state) ||
+	    conv_str(it, "nqn", r->nqn, false, &be->nqn) ||
+	    conv_enum(it, "health", r->health, health_srcs, ARRAY_SIZE(health_srcs), &be->health))
 		return -EINVAL;
+	if (be->health == VSN_HEALTH_REMOTE && !be->nqn)
+		return cfg_item_fail(it, "health", -1, "nvme-tcp health polling needs nqn");
 	be->port = (uint16_t)port;
 	be->weight = (uint32_t)weight;
 	be->tier = (uint8_t)tier;
@@ -260,8 +286,53 @@ static int conv_route(const struct item *it, const struct raw_route *r, struct v
 		_ret;                                                                              \
 	})
 
+/* One millisecond/count/percentage key of the controller section. */
+#define CTL_U32(key, lo, hi, dflt)                                                                 \
+	({                                                                                         \
+		int64_t _v = 0;                                                                    \
+		int _r = conv_opt(it, #key, r ? r->key : NULL, lo, hi, dflt, &_v);                 \
+		ctl->key = (uint32_t)_v;                                                           \
+		_r;                                                                                \
+	})
+
+#define CTL_CONV(key, lo, hi, dflt) CTL_U32(key, lo, hi, dflt) ||
+
+static int conv_controller(const struct item *it, const struct raw_controller *r,
+			   struct vsn_cfg_controller *ctl)
+{
+	uint8_t observe = 0;
+
+	if (VSN_CTL_NUMBERS(CTL_CONV)
+	    conv_str(it, "hostnqn", r ? r->hostnqn : NULL, false, &ctl->hostnqn) ||
+	    conv_str(it, "metrics_dir", r && r->metrics_dir ? r->metrics_dir : VSN_DEFAULT_METRICS_DIR,
+		     false, &ctl->metrics_dir) ||
+	    conv_str(it, "socket", r && r->socket ? r->socket : VSN_DEFAULT_SOCKET, false,
+		     &ctl->socket) ||
+	    conv_enum(it, "observe_only", r ? r->observe_only : NULL, booleans,
+		      ARRAY_SIZE(booleans), &observe))
+		return -EINVAL;
+	ctl->observe_only = observe;
+	if (ctl->health_timeout_ms >= ctl->health_interval_ms)
+		return cfg_item_fail(it, "health_timeout_ms", -1,
+				     "%u must be below health_interval_ms (%u)",
+				     ctl->health_timeout_ms, ctl->health_interval_ms);
+	if (ctl->silent_ms < 2 * ctl->watch_ms)
+		return cfg_item_fail(it, "silent_ms", -1, "%u must be at least twice watch_ms (%u)",
+				     ctl->silent_ms, ctl->watch_ms);
+	if (ctl->socket[0] != '/')
+		return cfg_item_fail(it, "socket", -1, "'%s' must be an absolute path",
+				     ctl->socket);
+	return 0;
+}
+
 static int convert(const struct ectx *c, const struct raw_config *raw, struct vsn_config *cfg)
 {
+	struct item ctl_item = cfg_item_at(c, "controller", 0, 0);
+
+	ctl_item.idx = -1; /* one mapping: "controller.key" in messages */
+	cfg->ctl.line = ctl_item.line;
+	if (conv_controller(&ctl_item, raw ? raw->controller : NULL, &cfg->ctl))
+		return -EINVAL;
 	if (!raw)
 		return 0; /* empty document, or only empty sections */
 	if (CONV_SECTION(c, raw, cfg, vms, vm, VSN_MAX_VMS - 1) ||
@@ -401,6 +472,7 @@ void config_free(struct vsn_config *cfg)
 		free(cfg->backends[i].name);
 		free(cfg->backends[i].address);
 		free(cfg->backends[i].paths);
+		free(cfg->backends[i].nqn);
 	}
 	for (i = 0; i < cfg->n_paths; i++) {
 		free(cfg->paths[i].uplink);
@@ -422,6 +494,9 @@ void config_free(struct vsn_config *cfg)
 	free(cfg->paths);
 	free(cfg->volumes);
 	free(cfg->routes);
+	free(cfg->ctl.hostnqn);
+	free(cfg->ctl.metrics_dir);
+	free(cfg->ctl.socket);
 	cfg_lines_free(cfg->lines);
 	free(cfg->file);
 	free(cfg);

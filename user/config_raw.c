@@ -30,7 +30,7 @@ static const cyaml_schema_value_t raw_str_entry = {
 #define RAW_SCHEMA(kind, KEYS)                                                                     \
 	static const cyaml_schema_field_t raw_##kind##_fields[] = {                                \
 	    KEYS(RAW_FIELD_STR, RAW_FIELD_LIST, struct raw_##kind) CYAML_FIELD_END};               \
-	static const cyaml_schema_value_t raw_##kind##_schema = {                                  \
+	static const cyaml_schema_value_t raw_##kind##_schema __attribute__((unused)) = {         \
 	    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_##kind, raw_##kind##_fields),       \
 	}
 
@@ -40,6 +40,7 @@ RAW_SCHEMA(backend, RAW_BACKEND_KEYS);
 RAW_SCHEMA(path, RAW_PATH_KEYS);
 RAW_SCHEMA(volume, RAW_VOLUME_KEYS);
 RAW_SCHEMA(route, RAW_ROUTE_KEYS);
+RAW_SCHEMA(controller, RAW_CONTROLLER_KEYS);
 
 static const cyaml_schema_field_t raw_config_fields[] = {
     RAW_LIST("vms", struct raw_config, vms, &raw_vm_schema),
@@ -48,6 +49,8 @@ static const cyaml_schema_field_t raw_config_fields[] = {
     RAW_LIST("paths", struct raw_config, paths, &raw_path_schema),
     RAW_LIST("volumes", struct raw_config, volumes, &raw_volume_schema),
     RAW_LIST("routes", struct raw_config, routes, &raw_route_schema),
+    CYAML_FIELD_MAPPING_PTR("controller", CYAML_FLAG_POINTER_NULL_STR | CYAML_FLAG_OPTIONAL,
+			    struct raw_config, controller, raw_controller_fields),
     CYAML_FIELD_END};
 
 static const cyaml_schema_value_t raw_config_schema = {

@@ -78,6 +78,33 @@ static int validate_vms(struct vctx *v)
 	return 0;
 }
 
+/* VM rates become HTB classes under each uplink's capacity. */
+static int validate_rates(const struct vsn_config *cfg, const struct item *it)
+{
+	uint64_t min_sum = 0;
+	const char *limited = NULL;
+	unsigned i;
+
+	for (i = 0; i < cfg->n_vms; i++) {
+		min_sum += cfg->vms[i].min_rate_bps;
+		if (cfg->vms[i].min_rate_bps || cfg->vms[i].max_rate_bps)
+			limited = cfg->vms[i].name;
+	}
+	if (!limited)
+		return 0;
+	if (!cfg->uplinks[0].capacity_bps)
+		return cfg_item_fail(it, "capacity", -1,
+				     "needed: vm %s has min_rate/max_rate, which are shares of "
+				     "each uplink's capacity",
+				     limited);
+	if (min_sum > cfg->uplinks[0].capacity_bps)
+		return cfg_item_fail(it, "capacity", -1,
+				     "the VMs' min_rate add up to %llu bit/s, more than this "
+				     "uplink carries",
+				     (unsigned long long)min_sum);
+	return 0;
+}
+
 static int validate_uplinks(const struct vctx *v)
 {
 	const struct vsn_config *cfg = v->cfg;
@@ -86,12 +113,16 @@ static int validate_uplinks(const struct vctx *v)
 	for (i = 0; i < cfg->n_uplinks; i++) {
 		const struct vsn_cfg_uplink *up = &cfg->uplinks[i];
 		struct item it = cfg_item_at(v->c, "uplinks", i, up->line);
+		struct vsn_config one = *cfg;
 
 		for (j = 0; j < i; j++)
 			if (!strcmp(cfg->uplinks[j].interface, up->interface))
 				return cfg_item_fail(&it, "interface", -1,
 						     "%s is already listed as uplinks[%u]",
 						     up->interface, j);
+		one.uplinks = (struct vsn_cfg_uplink *)up;
+		if (validate_rates(&one, &it))
+			return -EINVAL;
 	}
 	return 0;
 }

@@ -39,6 +39,15 @@ int parse_addr(const char *s, struct vsn_addr *out, bool *is_v6)
 	return 0;
 }
 
+const char *addr_to_str(const struct vsn_addr *a, char *buf, size_t len)
+{
+	static const __u32 v4map[3] = {0, 0, 0};
+
+	if (!memcmp(a->a, v4map, 8) && a->a[2] == htonl(0xffff))
+		return inet_ntop(AF_INET, &a->a[3], buf, len);
+	return inet_ntop(AF_INET6, a->a, buf, len);
+}
+
 static int hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')

@@ -24,6 +24,9 @@ static const struct {
     {"telemetry", cmd_telemetry, "NVMe/TCP parsing on/off, event sampling and cap"},
     {"profile", cmd_profile, "workload profile per VM, connection, backend, path"},
     {"top", cmd_top, "live view of the workload profile"},
+    {"health", cmd_health, "NVMe health of a target: identity, SMART, ANA (remote or local)"},
+    {"daemon", cmd_daemon, "run the controller; 'daemon status' shows its view"},
+    {"bw", cmd_bw, "per-VM bandwidth (HTB) on an uplink: setup, teardown, classid"},
 };
 
 static void usage(FILE *f)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "bw.h"
 #include "maglev.h"
 #include "plan.h"
 
@@ -220,6 +221,9 @@ int plan_build(const struct vsn_config *cfg, int ifaces_fd, struct vsn_plan *pla
 			goto fail;
 		}
 		e->v.vm_id = vm->id;
+		/* Its storage packets go into its own HTB class on the uplinks. */
+		if (vm->min_rate_bps || vm->max_rate_bps)
+			e->v.tc_prio = bw_classid(vm->id);
 	}
 	for (i = 0; i < cfg->n_uplinks; i++) {
 		const struct vsn_cfg_uplink *u = &cfg->uplinks[i];

@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "config.h"
 #include "vsn.h"
 
 static const char *const reason_names[VSN_R_MAX] = {
@@ -18,22 +19,20 @@ static const char *const reason_names[VSN_R_MAX] = {
     [VSN_R_NO_CONN] = "no_conn",     [VSN_R_REWRITE_ERR] = "rewrite_error",
     [VSN_R_FIB_MISS] = "fib_miss",   [VSN_R_NOT_VM] = "not_vm",
     [VSN_R_NAT_PORTS] = "nat_ports", [VSN_R_HOST_RX] = "host_rx",
-    [VSN_R_ROCE_RX] = "roce_rx",
+    [VSN_R_ROCE_RX] = "roce_rx",     [VSN_R_RESET] = "reset",
 };
+
+const char *vsn_reason_name(unsigned r)
+{
+	return r < VSN_R_MAX && reason_names[r] ? reason_names[r] : "unknown";
+}
 
 static const char *state_name(__u8 s)
 {
 	return s == VSN_BE_UP ? "up" : s == VSN_BE_DRAINING ? "draining" : "down";
 }
 
-static const char *addr_str(const struct vsn_addr *a, char *buf, size_t len)
-{
-	static const __u32 v4map[3] = {0, 0, 0};
-
-	if (!memcmp(a->a, v4map, 8) && a->a[2] == htonl(0xffff))
-		return inet_ntop(AF_INET, &a->a[3], buf, len);
-	return inet_ntop(AF_INET6, a->a, buf, len);
-}
+#define addr_str addr_to_str
 
 static void mac_str(const __u8 *m, char *buf)
 {

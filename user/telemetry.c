@@ -59,7 +59,7 @@ static const char *event_name(__u32 type)
 }
 
 /* Sum of one per-CPU __u64 slot over all CPUs. */
-static int percpu_u64(int fd, __u32 idx, __u64 *sum)
+int percpu_u64(int fd, __u32 idx, __u64 *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 *vals;

@@ -40,6 +40,7 @@ struct vsn_maps {
 	int lat_hist;
 	int roce_path;
 	int roce_qp;
+	int path_live;
 };
 
 /* Before pins_open(): pins_close() of this is a no-op. */
@@ -48,7 +49,7 @@ struct vsn_maps {
 		.vm_if = -1, .volumes = -1, .backends = -1, .chash = -1, .paths = -1,              \
 		.routes = -1, .conns = -1, .ifaces = -1, .path_stats = -1, .be_stats = -1,         \
 		.vm_stats = -1, .reasons = -1, .events = -1, .tel_cfg = -1, .tel_stats = -1,       \
-		.lat_hist = -1                                                                     \
+		.lat_hist = -1, .roce_path = -1, .roce_qp = -1, .path_live = -1                    \
 	}
 
 /* Messages: errors go to stderr prefixed "vsn: ", and say what to do. */
@@ -70,6 +71,10 @@ bool iface_is_here(unsigned ifindex, const struct vsn_iface *v);
 
 /* Sum of one per-CPU struct vsn_counter over all CPUs. */
 int percpu_counter(int fd, const void *key, struct vsn_counter *sum);
+/* Sum of one per-CPU __u64 over all CPUs (telemetry.c). */
+int percpu_u64(int fd, __u32 idx, __u64 *sum);
+/* The name of an enum vsn_reason, as 'vsn show counters' prints it. */
+const char *vsn_reason_name(unsigned r);
 
 /* Subcommands: each returns the process exit status. */
 int cmd_attach(const struct vsn_opts *o, int argc, char **argv);
@@ -83,6 +88,9 @@ int cmd_events(const struct vsn_opts *o, int argc, char **argv);
 int cmd_telemetry(const struct vsn_opts *o, int argc, char **argv);
 int cmd_profile(const struct vsn_opts *o, int argc, char **argv);
 int cmd_top(const struct vsn_opts *o, int argc, char **argv);
+int cmd_health(const struct vsn_opts *o, int argc, char **argv);
+int cmd_daemon(const struct vsn_opts *o, int argc, char **argv);
+int cmd_bw(const struct vsn_opts *o, int argc, char **argv);
 int show_telemetry(const struct vsn_opts *o, const struct vsn_maps *m);
 
 #endif /* VSN_H */

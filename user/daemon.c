@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * vsn daemon: the controller.  One epoll loop over the telemetry ring
+ * buffer, the decision tick, the silent-cut watch, rtnetlink events, the
+ * API socket and signals.  It never detaches the datapath: stopped or
+ * killed, it leaves the maps forwarding on the last mapping it wrote.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "api.h"
+#include "daemon.h"
+#include "rtnl.h"
+
+#define CONN_COUNT_NS (10ull * 1000000000ull)
+
+enum ev_src { EV_TICK = 1, EV_WATCH, EV_SIGNAL, EV_API, EV_RTNL, EV_RING, EV_HEALTH };
+
+static void daemon_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vsn daemon -c FILE [--log FILE] [--observe-only]\n"
+		"\n"
+		"Run the controller: watch link state, path liveness, congestion and\n"
+		"backend health, and rewrite the routing maps (see docs/daemon.md).\n"
+		"Requires 'vsn attach' first.  The config's controller section sets the\n"
+		"policy, the API socket and the metrics directory.\n"
+		"\n"
+		"  -c, --config FILE  config file (required); SIGHUP re-reads it\n"
+		"  -l, --log FILE     decision log, one JSON object per line (default stdout)\n"
+		"  --observe-only     measure and log, never change a mapping\n"
+		"\n"
+		"Signals: SIGHUP reloads the config atomically; SIGTERM/SIGINT stop the\n"
+		"daemon and leave the datapath forwarding ('vsn detach' removes it).\n"
+		"Other commands ('vsn route', 'vsn backend', 'vsn apply') go through the\n"
+		"daemon while it runs; 'vsn daemon status' shows its view (-j: JSON).\n");
+}
+
+static int timer_arm(int fd, unsigned ms)
+{
+	struct itimerspec it = {
+	    .it_interval = {ms / 1000, (long)(ms % 1000) * 1000000},
+	    .it_value = {ms / 1000, (long)(ms % 1000) * 1000000},
+	};
+
+	return timerfd_settime(fd, 0, &it, NULL);
+}
+
+static int ep_add(struct ctl *c, int fd, enum ev_src src)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = src};
+
+	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void sd_notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const char msg[] = "READY=1";
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	strcpy(sa.sun_path, path);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&sa, len);
+	close(fd);
+}
+
+static int on_ring(void *ctx, void *data, size_t size)
+{
+	if (size >= sizeof(struct vsn_event))
+		ctl_event(ctx, data);
+	return 0;
+}
+
+static void on_link(void *ctx, unsigned ifindex, bool carrier)
+{
+	ctl_link_event(ctx, ifindex, carrier, ctl_now_ns());
+}
+
+static void on_neigh(void *ctx, unsigned ifindex, const struct vsn_addr *a, bool failed)
+{
+	ctl_neigh_event(ctx, ifindex, a, failed, ctl_now_ns());
+}
+
+static void reload(struct ctl *c)
+{
+	struct vsn_err err = {.msg = ""};
+	struct vsn_config *cfg = config_load(c->config_file, &err);
+	char esc[sizeof(err.msg) * 2];
+
+	if (!cfg || config_validate(cfg, &err)) {
+		ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"reload-rejected\",\"error\":\"%s\"",
+			ctl_esc(esc, sizeof(esc), err.msg));
+		vsn_err("reload: %s (keeping the running config)", err.msg);
+		config_free(cfg);
+		return;
+	}
+	if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket)) {
+		vsn_err("reload: controller.socket changed: restart the daemon to move it");
+		config_free(cfg);
+		return;
+	}
+	if (ctl_apply_config(c, cfg, &err)) {
+		vsn_err("reload: %s (keeping the running config)", err.msg);
+		config_free(cfg);
+		return;
+	}
+	c->reloads++;
+	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"config-applied\",\"file\":\"%s\"",
+		ctl_esc(esc, sizeof(esc), c->config_file));
+}
+
+/* The config applied when it started replaced: free the old one. */
+static void drop_old_config(struct ctl *c, struct vsn_config **held)
+{
+	if (*held && *held != c->cfg) {
+		config_free(*held);
+		*held = c->cfg;
+	}
+}
+
+static void tick(struct ctl *c)
+{
+	struct vsn_err err = {.msg = ""};
+	uint64_t now = ctl_now_ns(), end;
+	double secs;
+
+	ctl_tick(c, now);
+	if (now - c->last_conn_count_ns >= CONN_COUNT_NS) {
+		struct vsn_conn_key k, next;
+		bool first = true;
+		uint64_t n = 0;
+
+		while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
+			first = false;
+			k = next;
+			n++;
+		}
+		c->conn_entries = n;
+		c->last_conn_count_ns = now;
+	}
+	if (now - c->last_metrics_ns >= c->cfg->ctl.metrics_interval_ms * 1000000ull) {
+		c->last_metrics_ns = now;
+		if (ctl_metrics_write(c, &err))
+			vsn_warn("%s", err.msg);
+	}
+	end = ctl_now_ns();
+	secs = (end - now) / 1e9;
+	c->tick_seconds_last = secs;
+	if (secs > c->tick_seconds_max)
+		c->tick_seconds_max = secs;
+}
+
+static int setup(struct ctl *c, struct vsn_err *err)
+{
+	sigset_t mask;
+	int fd;
+
+	c->live_len = VSN_MAX_PATHS * sizeof(struct vsn_path_live);
+	c->live = mmap(NULL, c->live_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->m.path_live, 0);
+	if (c->live == MAP_FAILED) {
+		c->live = NULL;
+		snprintf(err->msg, sizeof(err->msg),
+			 "cannot map %s: %s (re-attach with this version of vsn)", VSN_MAP_PATH_LV,
+			 strerror(errno));
+		return -errno;
+	}
+	c->moves = calloc(CTL_MOVE_SLOTS, sizeof(*c->moves));
+	if (!c->moves) {
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		return -ENOMEM;
+	}
+	if (rtnl_open(&c->rtnl, err))
+		return -EIO;
+	if (ctl_apply_config(c, c->cfg, err))
+		return -EINVAL;
+	if (ctl_api_open(c, err))
+		return -EADDRINUSE;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	c->watch_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	c->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (c->epfd < 0 || c->tick_fd < 0 || c->watch_fd < 0 || c->sig_fd < 0 ||
+	    timer_arm(c->tick_fd, c->cfg->ctl.tick_ms) ||
+	    timer_arm(c->watch_fd, c->cfg->ctl.watch_ms)) {
+		snprintf(err->msg, sizeof(err->msg), "event loop set-up: %s", strerror(errno));
+		return -errno;
+	}
+	c->ring = ring_buffer__new(c->m.events, on_ring, c, NULL);
+	if (!c->ring) {
+		snprintf(err->msg, sizeof(err->msg), "cannot read the telemetry ring %s: %s",
+			 VSN_MAP_EVENTS, strerror(errno));
+		return -errno;
+	}
+	fd = ring_buffer__epoll_fd(c->ring);
+	if (ep_add(c, c->tick_fd, EV_TICK) || ep_add(c, c->watch_fd, EV_WATCH) ||
+	    ep_add(c, c->sig_fd, EV_SIGNAL) || ep_add(c, c->api_fd, EV_API) ||
+	    ep_add(c, rtnl_fd(c->rtnl), EV_RTNL) || ep_add(c, fd, EV_RING)) {
+		snprintf(err->msg, sizeof(err->msg), "epoll: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void loop(struct ctl *c, struct vsn_config **held)
+{
+	struct epoll_event evs[16];
+
+	while (!c->stop) {
+		int n = epoll_wait(c->epfd, evs, 16, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			vsn_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t exp;
+
+			switch (evs[i].data.u32) {
+			case EV_TICK:
+				if (read(c->tick_fd, &exp, sizeof(exp)) > 0)
+					tick(c);
+				break;
+			case EV_WATCH:
+				if (read(c->watch_fd, &exp, sizeof(exp)) > 0)
+					ctl_watch(c, ctl_now_ns());
+				break;
+			case EV_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				while (read(c->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP)
+						reload(c);
+					else
+						c->stop = true;
+				}
+				break;
+			}
+			case EV_API:
+				ctl_api_accept(c);
+				break;
+			case EV_RTNL:
+				rtnl_drain(c->rtnl, on_link, on_neigh, c);
+				break;
+			case EV_RING:
+				ring_buffer__consume(c->ring);
+				break;
+			}
+			drop_old_config(c, held);
+		}
+	}
+}
+
+static void teardown(struct ctl *c)
+{
+	int fds[] = {c->epfd, c->tick_fd, c->watch_fd, c->sig_fd, c->health_fd};
+
+	ctl_api_close(c);
+	ctl_probe_stop(c);
+	ring_buffer__free(c->ring);
+	rtnl_close(c->rtnl);
+	if (c->live)
+		munmap(c->live, c->live_len);
+	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (c->logf && c->logf != stdout)
+		fclose(c->logf);
+	ctl_model_free(c);
+	free(c->moves);
+	free(c->pins);
+	pins_close(&c->m);
+	config_free(c->cfg);
+}
+
+static int daemon_status(const struct vsn_opts *o)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL;
+	struct vsn_err err = {.msg = ""};
+	int ret;
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	ret = api_call(api_socket_path(), req, &resp, &err);
+	json_object_put(req);
+	if (ret) {
+		vsn_err("%s%s", err.msg,
+			ret == -ENOENT || ret == -ECONNREFUSED ? " (is 'vsn daemon' running?)" : "");
+		return 1;
+	}
+	printf("%s\n", json_object_to_json_string_ext(resp, o->json ? JSON_C_TO_STRING_PLAIN
+								    : JSON_C_TO_STRING_PRETTY));
+	json_object_put(resp);
+	return 0;
+}
+
+int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"config", required_argument, NULL, 'c'}, {"log", required_argument, NULL, 'l'},
+	    {"observe-only", no_argument, NULL, 'O'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct ctl c = {.o = o, .m = VSN_MAPS_NONE, .epfd = -1, .tick_fd = -1, .watch_fd = -1,
+			.sig_fd = -1, .api_fd = -1, .health_fd = -1};
+	struct vsn_err err = {.msg = ""};
+	struct vsn_config *held = NULL;
+	char esc[2 * PATH_MAX];
+	const char *log = NULL;
+	bool observe = false;
+	int opt, ret = 1;
+
+	if (argc >= 2 && !strcmp(argv[1], "status"))
+		return daemon_status(o);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:l:h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			c.config_file = optarg;
+			break;
+		case 'l':
+			log = optarg;
+			break;
+		case 'O':
+			observe = true;
+			break;
+		case 'h':
+			daemon_usage(stdout);
+			return 0;
+		default:
+			daemon_usage(stderr);
+			return 2;
+		}
+	}
+	if (!c.config_file || optind < argc) {
+		daemon_usage(stderr);
+		return 2;
+	}
+	c.cfg = config_load(c.config_file, &err);
+	if (!c.cfg || config_validate(c.cfg, &err)) {
+		vsn_err("%s", err.msg);
+		config_free(c.cfg);
+		return 2;
+	}
+	if (observe)
+		c.cfg->ctl.observe_only = true;
+	held = c.cfg;
+	c.logf = log ? fopen(log, "a") : stdout;
+	if (!c.logf) {
+		vsn_err("cannot open the log %s: %s", log, strerror(errno));
+		config_free(c.cfg);
+		return 1;
+	}
+	if (pins_open(o, &c.m)) {
+		if (c.logf != stdout)
+			fclose(c.logf);
+		config_free(c.cfg);
+		return 1;
+	}
+	if (setup(&c, &err)) {
+		vsn_err("daemon: %s", err.msg);
+		goto out;
+	}
+	ctl_log(&c, CTL_WHY_RELOAD,
+		"\"event\":\"started\",\"config\":\"%s\",\"paths\":%u,\"backends\":%u,"
+		"\"observe_only\":%s",
+		ctl_esc(esc, sizeof(esc), c.config_file), c.n_paths, c.n_backends, c.cfg->ctl.observe_only ? "true" : "false");
+	sd_notify_ready();
+	loop(&c, &held);
+	ctl_log(&c, CTL_WHY_RELOAD, "\"event\":\"stopped\",\"datapath\":\"left forwarding\"");
+	if (ctl_metrics_write(&c, &err))
+		vsn_warn("%s", err.msg);
+	ret = 0;
+out:
+	teardown(&c);
+	return ret;
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The controller daemon's state, shared by its files:
+ *   daemon.c         vsn daemon: options, start-up, the epoll loop, signals
+ *   daemon_model.c   the model built from the config; measurements per tick
+ *   daemon_decide.c  health states, failover, congestion moves, drains
+ *   daemon_api.c     the API socket (api.h)
+ *   daemon_metrics.c the Prometheus textfile
+ *   daemon_probe.c   TCP connect probes of backends (health: tcp)
+ *   rtnl.c           link, neighbour and qdisc state from rtnetlink
+ * Everything lives in one struct ctl that main loop owns; no globals but the
+ * signal-safe flag in daemon.c.
+ */
+#ifndef VSN_DAEMON_H
+#define VSN_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "config.h"
+#include "policy.h"
+#include "vsn.h"
+
+#define CTL_REASON_MAX 160
+#define CTL_MOVE_SLOTS 65536 /* last-move times by connection id (hashed) */
+#define CTL_LOG_KEEP   64    /* recent decisions kept for 'vsn show decisions' */
+
+/* Why the controller changed something: metric label and log field. */
+enum ctl_why {
+	CTL_WHY_CARRIER = 0, /* an uplink lost carrier */
+	CTL_WHY_SILENT,	     /* a path stopped answering (silent cut) */
+	CTL_WHY_NEIGH,	     /* a path's next hop became unreachable */
+	CTL_WHY_CONGESTION,  /* an uplink crossed its congestion threshold */
+	CTL_WHY_BACKEND,     /* a backend failed: drained, connections reset */
+	CTL_WHY_RECOVERED,   /* a path or backend came back */
+	CTL_WHY_OPERATOR,    /* an API request */
+	CTL_WHY_RELOAD,	     /* a config reload */
+	CTL_WHY_MAX,
+};
+
+struct ctl_uplink {
+	const struct vsn_cfg_uplink *cfg;
+	unsigned ifindex;
+	bool carrier;
+	uint64_t tx_bytes; /* vsn's bytes through its paths, last tick */
+	double rate_bps;
+	double util; /* 0..1 of capacity; 1 when its qdisc throttled */
+	uint64_t q_overlimits, q_drops; /* egress qdisc counters, last tick */
+	bool q_throttled;
+	bool congested;
+};
+
+struct ctl_path {
+	uint32_t id;
+	int uplink; /* index into ctl.uplinks */
+	const struct vsn_cfg_path *cfg;
+	struct pol_damper damp;
+	enum vsn_health observed;
+	bool carrier_down, silent, neigh_failed;
+	uint64_t silent_since_ns; /* await_ns that tripped the silent check */
+	char reason[CTL_REASON_MAX];
+	uint64_t bytes; /* vsn_path_stats, last tick */
+	double rate_bps;
+	/* In-band latency: mean of this tick, and a slow baseline. */
+	double lat_ms, lat_base_ms;
+	uint64_t lat_sum_ns, lat_n; /* this tick, from events */
+	uint64_t cmds, errs;	    /* this tick, from events */
+	double err_rate, ce_rate;
+};
+
+struct ctl_backend {
+	uint32_t id;
+	const struct vsn_cfg_backend *cfg;
+	struct pol_damper damp;
+	enum vsn_health observed;
+	char reason[CTL_REASON_MAX];
+	bool drained;	     /* the controller set it down */
+	bool admin_state;    /* an operator's backend-set holds */
+	uint8_t admin;	     /* that state */
+	uint64_t resp, errs; /* in-band, over the last window */
+	uint64_t window_start_ns;
+	double lat_ms;
+	/* TCP connect probe (health: tcp), run from the tick. */
+	int probe_fd;
+	uint64_t probe_start_ns, probe_next_ns;
+	/* The device's own view (health_nvme), when polled. */
+	bool polled, reachable;
+	uint8_t critical_warning, ana_state;
+	char dev_error[CTL_REASON_MAX - 32];
+};
+
+struct ctl_pin {
+	struct vsn_route_key k;
+	uint32_t path;
+};
+
+struct ctl_move_slot {
+	uint32_t conn_id;
+	uint64_t at_ns;
+};
+
+struct ctl_log_entry {
+	uint64_t ts_ns;
+	char line[384];
+};
+
+struct ctl {
+	const struct vsn_opts *o;
+	const char *config_file;
+	struct vsn_config *cfg;
+	struct vsn_maps m;
+	struct vsn_path_live *live; /* mmap of vsn_path_live */
+	size_t live_len;
+
+	struct ctl_uplink *uplinks;
+	unsigned n_uplinks;
+	struct ctl_path *paths;
+	unsigned n_paths;
+	struct ctl_backend *backends;
+	unsigned n_backends;
+	struct ctl_pin *pins; /* routes an operator set through the API */
+	unsigned n_pins;
+
+	struct ctl_move_slot *moves; /* CTL_MOVE_SLOTS */
+	struct pol_budget budget;
+	uint64_t last_tick_ns;
+	uint64_t ticks;
+	double tick_seconds_last, tick_seconds_max;
+	uint64_t reroutes[CTL_WHY_MAX];	  /* connections moved or reset, by reason */
+	uint64_t decisions[CTL_WHY_MAX];  /* logged changes, by reason */
+	uint64_t ring_events, api_requests, api_errors, reloads;
+	uint64_t last_metrics_ns;
+	uint64_t conn_entries; /* vsn_conns, counted every CONN_COUNT_NS */
+	uint64_t last_conn_count_ns;
+	struct ctl_log_entry log[CTL_LOG_KEEP];
+	unsigned n_log;
+	FILE *logf; /* structured decision log: one JSON object per line */
+
+	/* Event-loop plumbing (daemon.c). */
+	int epfd, tick_fd, watch_fd, sig_fd, api_fd, health_fd;
+	struct rtnl *rtnl;
+	struct ring_buffer *ring;
+	struct health_worker *health;
+	bool bw_active; /* vsn's HTB trees are on the uplinks */
+	bool stop;
+};
+
+static inline uint64_t ctl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* daemon_model.c */
+int ctl_model_build(struct ctl *c, struct vsn_err *err);
+void ctl_model_free(struct ctl *c);
+struct ctl_path *ctl_path(struct ctl *c, uint32_t id);
+struct ctl_backend *ctl_backend(struct ctl *c, uint32_t id);
+struct ctl_uplink *ctl_uplink_by_ifindex(struct ctl *c, unsigned ifindex);
+/* Apply the config (plan) with the controller's state laid over it. */
+int ctl_apply_config(struct ctl *c, struct vsn_config *cfg, struct vsn_err *err);
+/* Per tick: counters, qdisc, latency -> pol_path inputs. */
+void ctl_measure(struct ctl *c, uint64_t now, double dt);
+void ctl_event(struct ctl *c, const struct vsn_event *e);
+void ctl_fill_pol(const struct ctl *c, const struct ctl_path *p, struct pol_path *out);
+
+/* daemon_decide.c */
+void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *ctl_why_name(enum ctl_why why);
+/* s as the body of a JSON string (for free text in ctl_log lines). */
+const char *ctl_esc(char *out, size_t len, const char *s);
+void ctl_tick(struct ctl *c, uint64_t now);
+void ctl_watch(struct ctl *c, uint64_t now);
+void ctl_link_event(struct ctl *c, unsigned ifindex, bool carrier, uint64_t now);
+void ctl_neigh_event(struct ctl *c, unsigned ifindex, const struct vsn_addr *a, bool failed,
+		     uint64_t now);
+void ctl_health_update(struct ctl *c, uint64_t now);
+/* Re-evaluate one path's/backend's observation and act on a change. */
+void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why);
+void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enum ctl_why why);
+
+/* daemon_probe.c */
+void ctl_probe_tick(struct ctl *c, uint64_t now);
+void ctl_probe_stop(struct ctl *c);
+
+/* daemon_api.c */
+int ctl_api_open(struct ctl *c, struct vsn_err *err);
+void ctl_api_accept(struct ctl *c);
+void ctl_api_close(struct ctl *c);
+struct json_object *ctl_state_json(struct ctl *c);
+
+/* daemon_metrics.c */
+int ctl_metrics_write(struct ctl *c, struct vsn_err *err);
+
+int cmd_daemon(const struct vsn_opts *o, int argc, char **argv);
+
+#endif /* VSN_DAEMON_H */

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * What the controller decides: health states from observations (through the
+ * damper), failover of a failed path's connections, draining a failed
+ * backend, and congestion moves.  Every change is logged with its reason
+ * (one JSON object per line) and counted.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+
+#include "daemon.h"
+#include "ops.h"
+
+#define NS_PER_MS 1000000ull
+
+static const char *const why_names[CTL_WHY_MAX] = {
+    [CTL_WHY_CARRIER] = "carrier",     [CTL_WHY_SILENT] = "silent",
+    [CTL_WHY_NEIGH] = "neighbour",     [CTL_WHY_CONGESTION] = "congestion",
+    [CTL_WHY_BACKEND] = "backend",     [CTL_WHY_RECOVERED] = "recovered",
+    [CTL_WHY_OPERATOR] = "operator",   [CTL_WHY_RELOAD] = "reload",
+};
+
+const char *ctl_why_name(enum ctl_why why)
+{
+	return why < CTL_WHY_MAX ? why_names[why] : "unknown";
+}
+
+const char *ctl_esc(char *out, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
+{
+	struct ctl_log_entry *e = &c->log[c->n_log % CTL_LOG_KEEP];
+	struct timespec ts;
+	char body[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e->ts_ns = ctl_now_ns();
+	snprintf(e->line, sizeof(e->line), "{\"ts\":%lld.%03ld,\"reason\":\"%s\",%s}",
+		 (long long)ts.tv_sec, ts.tv_nsec / 1000000, ctl_why_name(why), body);
+	c->n_log++;
+	if (why < CTL_WHY_MAX)
+		c->decisions[why]++;
+	if (c->logf) {
+		fprintf(c->logf, "%s\n", e->line);
+		fflush(c->logf);
+	}
+}
+
+/* The connection's last move, by id (a hashed slot: a collision only
+ * forgets a dwell time). */
+static struct ctl_move_slot *move_slot(struct ctl *c, uint32_t conn_id)
+{
+	struct ctl_move_slot *s = &c->moves[(conn_id * 2654435761u) % CTL_MOVE_SLOTS];
+
+	if (s->conn_id != conn_id) {
+		s->conn_id = conn_id;
+		s->at_ns = 0;
+	}
+	return s;
+}
+
+static bool unpin(struct ctl *c, const struct vsn_route_key *k)
+{
+	for (unsigned i = 0; i < c->n_pins; i++) {
+		if (memcmp(&c->pins[i].k, k, sizeof(*k)))
+			continue;
+		c->pins[i] = c->pins[--c->n_pins];
+		return true;
+	}
+	return false;
+}
+
+/* Where a connection (or route) of backend cb now on path cur should go. */
+static uint32_t choose(struct ctl *c, const struct vsn_cfg_backend *cb, uint32_t cur,
+		       uint64_t last_move, uint64_t now, bool *forced)
+{
+	struct pol_path in[VSN_MAX_BE_PATHS];
+	unsigned n = 0;
+	int icur = -1, to;
+
+	*forced = false;
+	for (unsigned i = 0; i < cb->n_paths && n < VSN_MAX_BE_PATHS; i++) {
+		struct ctl_path *p = ctl_path(c, cb->paths[i]);
+
+		if (!p)
+			continue;
+		if (p->id == cur)
+			icur = (int)n;
+		ctl_fill_pol(c, p, &in[n++]);
+	}
+	to = pol_choose(&c->cfg->ctl, in, n, icur, POL_CLASS_MIXED, last_move, now, forced);
+	return to < 0 ? 0 : in[to].id;
+}
+
+static const struct vsn_cfg_backend *cfg_backend(const struct ctl *c, uint32_t id)
+{
+	for (unsigned i = 0; i < c->cfg->n_backends; i++)
+		if (c->cfg->backends[i].id == id)
+			return &c->cfg->backends[i];
+	return NULL;
+}
+
+/* The path a connection entry uses now: its override, else its route. */
+static uint32_t conn_path(const struct ctl *c, const struct vsn_conn *v)
+{
+	struct vsn_route_key rk = {v->vm_id, v->volume_id, v->backend_id};
+	struct vsn_route r;
+
+	if (v->path_override)
+		return v->path_override;
+	return bpf_map_lookup_elem(c->m.routes, &rk, &r) ? 0 : r.path_id;
+}
+
+/*
+ * Move everything off a failed path: routes first (new connections and
+ * those following the route), then connections pinned to it by an
+ * earlier move.  Failures bypass dwell time and the move budget.
+ */
+static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
+{
+	struct vsn_route_key rk, rnext;
+	struct vsn_conn_key ck, cnext;
+	struct vsn_err err = {.msg = ""};
+	unsigned routes = 0, conns = 0, stuck = 0;
+	bool first = true, forced;
+	struct vsn_route r;
+	struct vsn_conn v;
+
+	if (c->cfg->ctl.observe_only) {
+		ctl_log(c, why, "\"event\":\"observe-only\",\"path\":%u,\"would\":\"move its "
+				"connections\"",
+			p->id);
+		return;
+	}
+	while (!bpf_map_get_next_key(c->m.routes, first ? NULL : &rk, &rnext)) {
+		const struct vsn_cfg_backend *cb;
+		uint32_t to;
+
+		first = false;
+		rk = rnext;
+		if (bpf_map_lookup_elem(c->m.routes, &rk, &r) || r.path_id != p->id)
+			continue;
+		/* A pin never holds traffic on a dead path: it is dropped. */
+		if (unpin(c, &rk))
+			ctl_log(c, why,
+				"\"event\":\"route-unpinned\",\"vm\":%u,\"volume\":%u,"
+				"\"backend\":%u,\"path\":%u",
+				rk.vm_id, rk.volume_id, rk.backend_id, p->id);
+		cb = cfg_backend(c, rk.backend_id);
+		to = cb ? choose(c, cb, p->id, 0, now, &forced) : 0;
+		if (!to || ops_route_set(&c->m, &rk, to, &err)) {
+			stuck++;
+			continue;
+		}
+		routes++;
+	}
+	first = true;
+	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &ck, &cnext)) {
+		const struct vsn_cfg_backend *cb;
+		uint32_t to;
+
+		first = false;
+		ck = cnext;
+		if (ck.dir != VSN_DIR_TO_STORAGE || bpf_map_lookup_elem(c->m.conns, &ck, &v))
+			continue;
+		if (v.path_override != p->id) {
+			/* Following a route that just moved: counted as moved. */
+			if (!v.path_override && v.last_path == p->id && conn_path(c, &v) != p->id)
+				conns++;
+			continue;
+		}
+		cb = cfg_backend(c, v.backend_id);
+		to = cb ? choose(c, cb, p->id, 0, now, &forced) : 0;
+		if (!to || ops_conn_path(&c->m, &ck, to, &err)) {
+			stuck++;
+			continue;
+		}
+		move_slot(c, v.conn_id)->at_ns = now;
+		conns++;
+	}
+	if (c->live)
+		c->live[p->id].await_ns = 0;
+	c->reroutes[why] += conns;
+	ctl_log(c, why,
+		"\"event\":\"failover\",\"path\":%u,\"routes_moved\":%u,\"connections_moved\":%u,"
+		"\"left\":%u",
+		p->id, routes, conns, stuck);
+}
+
+static void drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why)
+{
+	struct vsn_err err = {.msg = ""};
+	char reason[CTL_REASON_MAX * 2];
+	unsigned n = 0;
+
+	ctl_esc(reason, sizeof(reason), b->reason);
+	if (c->cfg->ctl.observe_only) {
+		ctl_log(c, why, "\"event\":\"observe-only\",\"backend\":%u,\"would\":\"drain\","
+				"\"why\":\"%s\"",
+			b->id, reason);
+		return;
+	}
+	if (ops_backend_state(&c->m, b->id, VSN_BE_DOWN, &err) ||
+	    ops_backend_reset(&c->m, b->id, &n, &err)) {
+		ctl_log(c, why, "\"event\":\"drain-failed\",\"backend\":%u,\"error\":\"%s\"", b->id,
+			ctl_esc(reason, sizeof(reason), err.msg));
+		return;
+	}
+	b->drained = true;
+	c->reroutes[why] += n;
+	ctl_log(c, why,
+		"\"event\":\"drain\",\"backend\":%u,\"connections_reset\":%u,\"why\":\"%s\"", b->id,
+		n, reason);
+}
+
+static void undrain_backend(struct ctl *c, struct ctl_backend *b)
+{
+	struct vsn_err err = {.msg = ""};
+	char esc[sizeof(err.msg) * 2];
+
+	b->drained = false;
+	if (b->admin_state || c->cfg->ctl.observe_only)
+		return;
+	if (ops_backend_state(&c->m, b->id, VSN_BE_UP, &err))
+		ctl_log(c, CTL_WHY_RECOVERED, "\"event\":\"undrain-failed\",\"backend\":%u,"
+					      "\"error\":\"%s\"",
+			b->id, ctl_esc(esc, sizeof(esc), err.msg));
+	else
+		ctl_log(c, CTL_WHY_RECOVERED, "\"event\":\"undrain\",\"backend\":%u", b->id);
+}
+
+void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
+{
+	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
+	enum vsn_health obs = VSN_H_HEALTHY, before = p->damp.state, after;
+	char reason[CTL_REASON_MAX * 2];
+
+	if (p->carrier_down) {
+		obs = VSN_H_FAILED;
+		snprintf(p->reason, sizeof(p->reason), "uplink %s has no carrier",
+			 p->uplink >= 0 ? c->uplinks[p->uplink].cfg->interface : "?");
+	} else if (p->silent) {
+		obs = VSN_H_FAILED; /* reason written by ctl_watch */
+	} else if (p->neigh_failed) {
+		obs = VSN_H_FAILED;
+		snprintf(p->reason, sizeof(p->reason), "next hop unreachable");
+	} else if (p->err_rate * 100 >= pol->error_rate_pct) {
+		obs = VSN_H_DEGRADED;
+		snprintf(p->reason, sizeof(p->reason), "%.1f%% of commands failed",
+			 p->err_rate * 100);
+	}
+	p->observed = obs;
+	after = pol_damp(pol, &p->damp, obs, now);
+	if (after == before)
+		return;
+	if (after != VSN_H_FAILED && obs == VSN_H_HEALTHY)
+		p->reason[0] = '\0';
+	ctl_esc(reason, sizeof(reason), p->reason);
+	ctl_log(c, after == VSN_H_HEALTHY ? CTL_WHY_RECOVERED : why,
+		"\"event\":\"path-%s\",\"path\":%u,\"was\":\"%s\",\"why\":\"%s\"",
+		pol_health_name(after), p->id, pol_health_name(before), reason);
+	if (after == VSN_H_FAILED)
+		reroute_path(c, p, now, why);
+}
+
+/* ANA states (NVMe base spec, ANA log): 3 inaccessible, 4 persistent loss. */
+#define ANA_NONOPTIMIZED 2
+#define ANA_INACCESSIBLE 3
+#define ANA_PERSIST_LOSS 4
+
+void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enum ctl_why why)
+{
+	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
+	enum vsn_health obs = VSN_H_HEALTHY, before = b->damp.state, after;
+	char reason[CTL_REASON_MAX * 2];
+
+	if (b->polled && !b->reachable) {
+		obs = VSN_H_FAILED;
+		snprintf(b->reason, sizeof(b->reason), "admin queue: %s", b->dev_error);
+	} else if (b->polled && b->critical_warning) {
+		obs = VSN_H_FAILED;
+		snprintf(b->reason, sizeof(b->reason), "SMART critical warning 0x%02x",
+			 b->critical_warning);
+	} else if (b->polled &&
+		   (b->ana_state == ANA_INACCESSIBLE || b->ana_state == ANA_PERSIST_LOSS)) {
+		obs = VSN_H_FAILED;
+		snprintf(b->reason, sizeof(b->reason), "ANA state %s",
+			 b->ana_state == ANA_INACCESSIBLE ? "inaccessible" : "persistent-loss");
+	} else if (b->resp >= 20 && b->errs * 100 >= b->resp * pol->error_rate_pct) {
+		obs = VSN_H_FAILED;
+		snprintf(b->reason, sizeof(b->reason), "%llu of %llu commands failed",
+			 (unsigned long long)b->errs, (unsigned long long)b->resp);
+	} else if (b->polled && b->ana_state == ANA_NONOPTIMIZED) {
+		obs = VSN_H_DEGRADED;
+		snprintf(b->reason, sizeof(b->reason), "ANA state non-optimized");
+	}
+	b->observed = obs;
+	after = pol_damp(pol, &b->damp, obs, now);
+	if (after == before)
+		return;
+	if (obs == VSN_H_HEALTHY)
+		b->reason[0] = '\0';
+	ctl_esc(reason, sizeof(reason), b->reason);
+	ctl_log(c, after == VSN_H_HEALTHY ? CTL_WHY_RECOVERED : why,
+		"\"event\":\"backend-%s\",\"backend\":%u,\"was\":\"%s\",\"why\":\"%s\"",
+		pol_health_name(after), b->id, pol_health_name(before), reason);
+	if (after == VSN_H_FAILED)
+		drain_backend(c, b, why);
+	else if (before == VSN_H_FAILED && b->drained)
+		undrain_backend(c, b);
+}
+
+void ctl_link_event(struct ctl *c, unsigned ifindex, bool carrier, uint64_t now)
+{
+	struct ctl_uplink *u = ctl_uplink_by_ifindex(c, ifindex);
+
+	if (!u || u->carrier == carrier)
+		return;
+	u->carrier = carrier;
+	for (unsigned i = 0; i < c->n_paths; i++) {
+		struct ctl_path *p = &c->paths[i];
+
+		if (p->uplink < 0 || &c->uplinks[p->uplink] != u)
+			continue;
+		p->carrier_down = !carrier;
+		ctl_path_observe(c, p, now, CTL_WHY_CARRIER);
+	}
+}
+
+void ctl_neigh_event(struct ctl *c, unsigned ifindex, const struct vsn_addr *a, bool failed,
+		     uint64_t now)
+{
+	for (unsigned i = 0; i < c->n_paths; i++) {
+		struct ctl_path *p = &c->paths[i];
+		struct vsn_addr gw;
+
+		if (!p->cfg->next_hop_addr || p->uplink < 0 ||
+		    c->uplinks[p->uplink].ifindex != ifindex ||
+		    parse_addr(p->cfg->next_hop_addr, &gw, NULL) || memcmp(&gw, a, sizeof(gw)) ||
+		    p->neigh_failed == failed)
+			continue;
+		p->neigh_failed = failed;
+		ctl_path_observe(c, p, now, CTL_WHY_NEIGH);
+	}
+}
+
+/*
+ * A path whose oldest unanswered request is older than silent_ms, while
+ * its carrier is up: something inside the fabric stopped passing packets.
+ */
+void ctl_watch(struct ctl *c, uint64_t now)
+{
+	uint64_t limit = c->cfg->ctl.silent_ms * NS_PER_MS;
+
+	if (!c->live)
+		return;
+	for (unsigned i = 0; i < c->n_paths; i++) {
+		struct ctl_path *p = &c->paths[i];
+		uint64_t since = c->live[p->id].await_ns;
+
+		if (!since || since > now || now - since < limit || p->damp.state == VSN_H_FAILED)
+			continue;
+		p->silent = true;
+		p->silent_since_ns = since;
+		snprintf(p->reason, sizeof(p->reason),
+			 "no reply for %llu ms with requests outstanding",
+			 (unsigned long long)((now - since) / NS_PER_MS));
+		ctl_path_observe(c, p, now, CTL_WHY_SILENT);
+		/* One observation: recovery is the damper's hold-down. */
+		p->silent = false;
+	}
+}
+
+struct cand {
+	struct vsn_conn_key k;
+	uint32_t conn_id, backend, path;
+	uint64_t bytes;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+}
+
+/*
+ * An uplink over its threshold: move its heaviest connections (largest
+ * byte count, as the profiler ranks them) to better paths, at most half
+ * of a path's connections per tick and within the move budget; the next
+ * tick measures again.
+ */
+static void congestion_moves(struct ctl *c, uint64_t now)
+{
+	struct vsn_conn_key k, next;
+	struct vsn_err err = {.msg = ""};
+	struct cand *cs = NULL;
+	unsigned n = 0, cap = 0, moved = 0, *on_path = NULL, *moved_from = NULL;
+	bool first = true;
+	struct vsn_conn v;
+
+	on_path = calloc(VSN_MAX_PATHS, sizeof(*on_path));
+	moved_from = calloc(VSN_MAX_PATHS, sizeof(*moved_from));
+	if (!on_path || !moved_from)
+		goto out;
+	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
+		struct ctl_path *p;
+		uint32_t path;
+
+		first = false;
+		k = next;
+		if (k.dir != VSN_DIR_TO_STORAGE || bpf_map_lookup_elem(c->m.conns, &k, &v) ||
+		    (v.flags & VSN_CONN_RESET))
+			continue;
+		path = conn_path(c, &v);
+		p = ctl_path(c, path);
+		if (!p || p->uplink < 0 || !c->uplinks[p->uplink].congested)
+			continue;
+		if (n == cap) {
+			struct cand *nc = realloc(cs, (cap ? cap * 2 : 64) * sizeof(*cs));
+
+			if (!nc)
+				break;
+			cs = nc;
+			cap = cap ? cap * 2 : 64;
+		}
+		cs[n++] = (struct cand){k, v.conn_id, v.backend_id, path, v.bytes};
+		on_path[path % VSN_MAX_PATHS]++;
+	}
+	qsort(cs, n, sizeof(*cs), cand_cmp);
+	for (unsigned i = 0; i < n; i++) {
+		const struct vsn_cfg_backend *cb = cfg_backend(c, cs[i].backend);
+		struct ctl_move_slot *s = move_slot(c, cs[i].conn_id);
+		unsigned pi = cs[i].path % VSN_MAX_PATHS;
+		bool forced;
+		uint32_t to;
+
+		if (!cb || moved_from[pi] * 2 >= (on_path[pi] > 1 ? on_path[pi] : 2))
+			continue;
+		to = choose(c, cb, cs[i].path, s->at_ns, now, &forced);
+		if (!to || !pol_budget_take(&c->budget, forced))
+			continue;
+		if (c->cfg->ctl.observe_only) {
+			ctl_log(c, CTL_WHY_CONGESTION,
+				"\"event\":\"observe-only\",\"connection\":%u,\"from\":%u,"
+				"\"would_move_to\":%u",
+				cs[i].conn_id, cs[i].path, to);
+			continue;
+		}
+		if (ops_conn_path(&c->m, &cs[i].k, to, &err))
+			continue;
+		s->at_ns = now;
+		moved_from[pi]++;
+		moved++;
+		c->reroutes[CTL_WHY_CONGESTION]++;
+		ctl_log(c, CTL_WHY_CONGESTION,
+			"\"event\":\"move\",\"connection\":%u,\"from\":%u,\"to\":%u,\"bytes\":%llu",
+			cs[i].conn_id, cs[i].path, to, (unsigned long long)cs[i].bytes);
+	}
+out:
+	free(cs);
+	free(on_path);
+	free(moved_from);
+	(void)moved;
+}
+
+void ctl_tick(struct ctl *c, uint64_t now)
+{
+	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
+	double dt = c->last_tick_ns ? (now - c->last_tick_ns) / 1e9 : pol->tick_ms / 1e3;
+	bool any = false;
+	unsigned i;
+
+	c->ticks++;
+	c->last_tick_ns = now;
+	ctl_measure(c, now, dt);
+	pol_budget_reset(pol, &c->budget);
+	ctl_probe_tick(c, now);
+	for (i = 0; i < c->n_paths; i++)
+		ctl_path_observe(c, &c->paths[i], now, CTL_WHY_BACKEND);
+	for (i = 0; i < c->n_backends; i++) {
+		struct ctl_backend *b = &c->backends[i];
+
+		ctl_backend_observe(c, b, now, CTL_WHY_BACKEND);
+		/* In-band error rates over windows of about a second. */
+		if (now - b->window_start_ns > 1000 * NS_PER_MS) {
+			b->resp = b->errs = 0;
+			b->window_start_ns = now;
+		}
+	}
+	for (i = 0; i < c->n_uplinks; i++) {
+		struct ctl_uplink *u = &c->uplinks[i];
+		bool was = u->congested;
+
+		u->congested = false;
+		for (unsigned j = 0; j < c->n_paths; j++) {
+			struct pol_path in;
+
+			if (c->paths[j].uplink != (int)i)
+				continue;
+			ctl_fill_pol(c, &c->paths[j], &in);
+			u->congested |= pol_congested(pol, &in);
+		}
+		if (u->congested != was)
+			ctl_log(c, CTL_WHY_CONGESTION,
+				"\"event\":\"uplink-%s\",\"uplink\":\"%s\",\"utilisation\":%.2f,"
+				"\"qdisc_throttled\":%s",
+				u->congested ? "congested" : "clear", u->cfg->interface, u->util,
+				u->q_throttled ? "true" : "false");
+		any |= u->congested;
+	}
+	if (any)
+		congestion_moves(c, now);
+}
