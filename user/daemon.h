@@ -82,6 +82,11 @@ struct ctl_backend {
 	uint64_t resp, errs; /* in-band, over the last window */
 	uint64_t window_start_ns;
 	double lat_ms;
+	/* A silent stall on one of its paths: if it follows the backend to
+	 * another path soon after, the backend is what stopped answering. */
+	uint64_t silent_ns;
+	uint32_t silent_path;
+	bool silent;
 	/* TCP connect probe (health: tcp), run from the tick. */
 	int probe_fd;
 	uint64_t probe_start_ns, probe_next_ns;

@@ -300,7 +300,9 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 	enum vsn_health obs = VSN_H_HEALTHY, before = b->damp.state, after;
 	char reason[CTL_REASON_MAX * 2];
 
-	if (b->polled && !b->reachable) {
+	if (b->silent) {
+		obs = VSN_H_FAILED; /* reason written by ctl_watch */
+	} else if (b->polled && !b->reachable) {
 		obs = VSN_H_FAILED;
 		snprintf(b->reason, sizeof(b->reason), "admin queue: %s", b->dev_error);
 	} else if (b->polled && b->critical_warning) {
@@ -370,9 +372,49 @@ void ctl_neigh_event(struct ctl *c, unsigned ifindex, const struct vsn_addr *a, 
 	}
 }
 
+/* How soon a stall on a second path must follow the first to be blamed on
+ * their common backend. */
+#define BACKEND_STALL_NS (3000 * NS_PER_MS)
+
+/*
+ * The stall on path p (towards backend be) followed one on another path to
+ * the same backend: the backend stopped answering, not the paths.  Fail
+ * the backend (drain, reset its connections) and forgive the first path.
+ */
+static bool blame_backend(struct ctl *c, struct ctl_path *p, uint32_t be, uint64_t now)
+{
+	struct ctl_backend *b = ctl_backend(c, be);
+	struct ctl_path *q;
+
+	if (!b)
+		return false;
+	if (!b->silent_ns || now - b->silent_ns > BACKEND_STALL_NS || b->silent_path == p->id) {
+		b->silent_ns = now;
+		b->silent_path = p->id;
+		return false;
+	}
+	snprintf(b->reason, sizeof(b->reason),
+		 "no reply on path %u nor, after the move, on path %u", b->silent_path, p->id);
+	b->silent = true;
+	ctl_backend_observe(c, b, now, CTL_WHY_SILENT);
+	b->silent = false;
+	q = ctl_path(c, b->silent_path);
+	if (q && q->damp.state == VSN_H_FAILED && !q->carrier_down && !q->neigh_failed) {
+		pol_damp_forgive(&q->damp);
+		q->reason[0] = '\0';
+		ctl_log(c, CTL_WHY_RECOVERED,
+			"\"event\":\"path-healthy\",\"path\":%u,\"was\":\"failed\","
+			"\"why\":\"the stall was backend %u's\"",
+			q->id, be);
+	}
+	b->silent_ns = 0;
+	return true;
+}
+
 /*
  * A path whose oldest unanswered request is older than silent_ms, while
- * its carrier is up: something inside the fabric stopped passing packets.
+ * its carrier is up: something inside the fabric stopped passing packets
+ * (or the backend did: blame_backend tells them apart).
  */
 void ctl_watch(struct ctl *c, uint64_t now)
 {
@@ -383,9 +425,14 @@ void ctl_watch(struct ctl *c, uint64_t now)
 	for (unsigned i = 0; i < c->n_paths; i++) {
 		struct ctl_path *p = &c->paths[i];
 		uint64_t since = c->live[p->id].await_ns;
+		uint32_t be = c->live[p->id].await_be;
 
 		if (!since || since > now || now - since < limit || p->damp.state == VSN_H_FAILED)
 			continue;
+		if (blame_backend(c, p, be, now)) {
+			c->live[p->id].await_ns = 0;
+			continue;
+		}
 		p->silent = true;
 		p->silent_since_ns = since;
 		snprintf(p->reason, sizeof(p->reason),

@@ -147,6 +147,17 @@ enum vsn_health pol_damp(const struct vsn_cfg_controller *p, struct pol_damper *
 	return d->state;
 }
 
+void pol_damp_forgive(struct pol_damper *d)
+{
+	if (d->n_changes && d->observed == VSN_H_FAILED)
+		d->n_changes--;
+	if (d->state != VSN_H_HEALTHY)
+		d->transitions++;
+	d->state = VSN_H_HEALTHY;
+	d->observed = VSN_H_HEALTHY;
+	d->held_until_ns = 0;
+}
+
 void pol_budget_reset(const struct vsn_cfg_controller *p, struct pol_budget *b)
 {
 	b->left = p->max_moves;

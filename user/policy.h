@@ -72,6 +72,9 @@ struct pol_damper {
 /* Feed one observation; returns the effective state. */
 enum vsn_health pol_damp(const struct vsn_cfg_controller *p, struct pol_damper *d,
 			 enum vsn_health observed, uint64_t now_ns);
+/* An observation turned out wrong (a stall that was the backend's, not the
+ * path's): back to healthy at once, the failure not counted as a flap. */
+void pol_damp_forgive(struct pol_damper *d);
 /* Raw state changes within the flap window ending at now_ns. */
 unsigned pol_flaps(const struct vsn_cfg_controller *p, const struct pol_damper *d,
 		   uint64_t now_ns);

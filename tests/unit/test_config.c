@@ -633,6 +633,42 @@ static const struct CMUnitTest error_tests[] = {
 	    "  - {id: 1, uplink: up0, next_hop: fib,\n"
 	    "     source_mac: \"01:00:5e:00:00:01\"}\n",
 	    4, "paths[0].source_mac", "not a unicast MAC"),
+	ERR(controller_unknown_key,
+	    "vms: []\n"
+	    "controller:\n"
+	    "  tick_ms: 50\n"
+	    "  tik_ms: 50\n",
+	    4, "controller.tik_ms", "unknown key"),
+	ERR(controller_out_of_range,
+	    "controller:\n"
+	    "  silent_ms: 5\n",
+	    2, "controller.silent_ms", "5 is out of range 20..60000"),
+	ERR(controller_silent_vs_watch,
+	    "controller: {watch_ms: 100, silent_ms: 150}\n",
+	    1, "controller.silent_ms", "must be at least twice watch_ms"),
+	ERR(controller_timeout_vs_interval,
+	    "controller:\n"
+	    "  health_interval_ms: 500\n"
+	    "  health_timeout_ms: 500\n",
+	    3, "controller.health_timeout_ms", "must be below health_interval_ms"),
+	ERR(controller_bad_bool,
+	    "controller:\n"
+	    "  observe_only: yes\n",
+	    2, "controller.observe_only", "unknown observe_only 'yes' (false or true)"),
+	ERR(controller_relative_socket,
+	    "controller:\n"
+	    "  socket: vsn.sock\n",
+	    2, "controller.socket", "must be an absolute path"),
+	ERR(controller_not_mapping, "controller: [1]\n",
+	    1, "controller", "expected a mapping, got a sequence"),
+	ERR(health_needs_nqn,
+	    "backends:\n"
+	    "  - {id: 1, address: 10.0.0.1, paths: [1], health: nvme-tcp}\n",
+	    2, "backends[0].health", "nvme-tcp health polling needs nqn"),
+	ERR(vm_min_over_max,
+	    "vms:\n"
+	    "  - {name: a, id: 1, interface: x, min_rate: 20mbit, max_rate: 10mbit}\n",
+	    2, "vms[0].min_rate", "20mbit is above max_rate 10mbit"),
 	ERR(bad_rate,
 	    "uplinks:\n"
 	    "  - {interface: up0, capacity: 10gbit}\n"

@@ -156,6 +156,20 @@ static void test_damping_holds_a_flapping_path(void **state)
 			 VSN_H_HEALTHY);
 }
 
+static void test_damping_forgive(void **state)
+{
+	struct vsn_cfg_controller p = cfg();
+	struct pol_damper d = {0};
+
+	pol_damp(&p, &d, VSN_H_FAILED, 1000 * MS);
+	assert_int_equal(d.state, VSN_H_FAILED);
+	pol_damp_forgive(&d);
+	assert_int_equal(d.state, VSN_H_HEALTHY);
+	assert_int_equal(pol_flaps(&p, &d, 1001 * MS), 0);
+	/* Healthy observations keep it healthy: no hold-down left. */
+	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, 1002 * MS), VSN_H_HEALTHY);
+}
+
 static void test_budget(void **state)
 {
 	struct vsn_cfg_controller p = cfg();
@@ -257,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_choose_dwell_and_margin),
 	    cmocka_unit_test(test_damping_failure_immediate_recovery_held),
 	    cmocka_unit_test(test_damping_holds_a_flapping_path),
+	    cmocka_unit_test(test_damping_forgive),
 	    cmocka_unit_test(test_budget),
 	    cmocka_unit_test(test_flapping_path_bounded_moves),
 	    cmocka_unit_test(test_congestion_moves_limited_per_tick),
