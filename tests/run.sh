@@ -2,7 +2,7 @@
 # Runs every test suite and closes with one line "N passed, N failed".
 # Each suite prints TAP-style lines ("ok N - name" / "not ok N - name");
 # a suite that crashes or prints nothing counts as one failure.
-# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire bw cli e2e)
+# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire bw reset daemon cli e2e)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,14 +69,17 @@ run_suite() { # name command...
 }
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns wire bw cli e2e)
+[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns wire bw reset daemon cli e2e)
 
 for s in "${suites[@]}"; do
 	case $s in
 	unit)
 		for t in "$BUILD"/unit/test_*; do
 			[ -x "$t" ] || continue
-			run_suite "unit-$(basename "$t")" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
+			# In a network namespace of their own: the NVMe/TCP client
+			# tests talk to fake targets on loopback.
+			run_suite "unit-$(basename "$t")" unshare --net sh -c \
+				'ip link set lo up && exec env CMOCKA_MESSAGE_OUTPUT=TAP "$0"' "$t"
 		done
 		;;
 	pkt)
@@ -89,11 +92,14 @@ for s in "${suites[@]}"; do
 	netns) run_suite netns bash tests/netns/test_netns.sh ;;
 	wire) run_suite wire bash tests/netns/test_wire.sh ;;
 	bw) run_suite bw bash tests/netns/test_bw.sh ;;
+	reset) run_suite reset bash tests/netns/test_reset.sh ;;
+	daemon) run_suite daemon bash tests/netns/test_daemon.sh ;;
 	e2e)
 		run_twice e2e-nvme bash tests/e2e/test_nvme_vip.sh
 		run_twice e2e-roce bash tests/e2e/test_roce.sh
 		run_twice e2e-host bash tests/e2e/test_host_guest.sh
 		run_twice e2e-latency bash tests/e2e/test_latency.sh
+		run_twice e2e-nvmf-health bash tests/e2e/test_nvmf_health.sh
 		;;
 	cli) run_suite cli bash tests/cli/test_cli.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;

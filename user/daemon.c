@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -130,6 +131,8 @@ static void reload(struct ctl *c)
 		return;
 	}
 	c->reloads++;
+	if (ctl_health_start(c, &err))
+		vsn_warn("reload: %s", err.msg);
 	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"config-applied\",\"file\":\"%s\"",
 		ctl_esc(esc, sizeof(esc), c->config_file));
 }
@@ -196,7 +199,12 @@ static int setup(struct ctl *c, struct vsn_err *err)
 	}
 	if (rtnl_open(&c->rtnl, err))
 		return -EIO;
-	if (ctl_apply_config(c, c->cfg, err))
+	c->health_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->health_fd < 0) {
+		snprintf(err->msg, sizeof(err->msg), "eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	if (ctl_apply_config(c, c->cfg, err) || ctl_health_start(c, err))
 		return -EINVAL;
 	if (ctl_api_open(c, err))
 		return -EADDRINUSE;
@@ -224,7 +232,8 @@ static int setup(struct ctl *c, struct vsn_err *err)
 	fd = ring_buffer__epoll_fd(c->ring);
 	if (ep_add(c, c->tick_fd, EV_TICK) || ep_add(c, c->watch_fd, EV_WATCH) ||
 	    ep_add(c, c->sig_fd, EV_SIGNAL) || ep_add(c, c->api_fd, EV_API) ||
-	    ep_add(c, rtnl_fd(c->rtnl), EV_RTNL) || ep_add(c, fd, EV_RING)) {
+	    ep_add(c, rtnl_fd(c->rtnl), EV_RTNL) || ep_add(c, fd, EV_RING) ||
+	    ep_add(c, c->health_fd, EV_HEALTH)) {
 		snprintf(err->msg, sizeof(err->msg), "epoll: %s", strerror(errno));
 		return -errno;
 	}
@@ -276,6 +285,9 @@ static void loop(struct ctl *c, struct vsn_config **held)
 			case EV_RING:
 				ring_buffer__consume(c->ring);
 				break;
+			case EV_HEALTH:
+				ctl_health_update(c, ctl_now_ns());
+				break;
 			}
 			drop_old_config(c, held);
 		}
@@ -288,6 +300,7 @@ static void teardown(struct ctl *c)
 
 	ctl_api_close(c);
 	ctl_probe_stop(c);
+	ctl_health_stop(c);
 	ring_buffer__free(c->ring);
 	rtnl_close(c->rtnl);
 	if (c->live)

@@ -7,6 +7,7 @@
  *   daemon_api.c     the API socket (api.h)
  *   daemon_metrics.c the Prometheus textfile
  *   daemon_probe.c   TCP connect probes of backends (health: tcp)
+ *   daemon_health.c  NVMe admin-queue / libnvme health pollers
  *   rtnl.c           link, neighbour and qdisc state from rtnetlink
  * Everything lives in one struct ctl that main loop owns; no globals but the
  * signal-safe flag in daemon.c.
@@ -148,6 +149,8 @@ struct ctl {
 	struct rtnl *rtnl;
 	struct ring_buffer *ring;
 	struct health_worker *health;
+	uint32_t *health_ids; /* backend of each polled source, in order */
+	unsigned n_health;
 	bool bw_active; /* vsn's HTB trees are on the uplinks */
 	bool stop;
 };
@@ -184,10 +187,14 @@ void ctl_watch(struct ctl *c, uint64_t now);
 void ctl_link_event(struct ctl *c, unsigned ifindex, bool carrier, uint64_t now);
 void ctl_neigh_event(struct ctl *c, unsigned ifindex, const struct vsn_addr *a, bool failed,
 		     uint64_t now);
-void ctl_health_update(struct ctl *c, uint64_t now);
 /* Re-evaluate one path's/backend's observation and act on a change. */
 void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why);
 void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enum ctl_why why);
+
+/* daemon_health.c */
+int ctl_health_start(struct ctl *c, struct vsn_err *err);
+void ctl_health_stop(struct ctl *c);
+void ctl_health_update(struct ctl *c, uint64_t now);
 
 /* daemon_probe.c */
 void ctl_probe_tick(struct ctl *c, uint64_t now);

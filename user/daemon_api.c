@@ -357,6 +357,7 @@ static int do_apply(struct ctl *c, struct json_object *req, char *msg, size_t ml
 {
 	struct vsn_config *cfg;
 	const char *file = get_str(req, "file", err);
+	char esc[2 * sizeof(err->msg)];
 	int ret;
 
 	if (!file)
@@ -379,7 +380,8 @@ static int do_apply(struct ctl *c, struct json_object *req, char *msg, size_t ml
 		return ret;
 	}
 	c->reloads++;
-	char esc[2 * sizeof(err->msg)];
+	if (ctl_health_start(c, err))
+		vsn_warn("apply: %s", err->msg);
 
 	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"config-applied\",\"file\":\"%s\"",
 		ctl_esc(esc, sizeof(esc), cfg->file));

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Device health for the daemon: the backends whose config asks for it
+ * (health: nvme-tcp, or auto with an nqn; health: local) are polled by
+ * health_nvme's worker threads, which signal changes through an eventfd in
+ * the epoll loop; each result becomes the backend's observation.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "health_nvme.h"
+
+static bool wants_remote(const struct vsn_cfg_backend *b)
+{
+	return b->health == VSN_HEALTH_REMOTE || (b->health == VSN_HEALTH_AUTO && b->nqn);
+}
+
+void ctl_health_stop(struct ctl *c)
+{
+	if (c->health)
+		health_worker_stop(c->health);
+	c->health = NULL;
+	free(c->health_ids);
+	c->health_ids = NULL;
+	c->n_health = 0;
+}
+
+int ctl_health_start(struct ctl *c, struct vsn_err *err)
+{
+	const struct vsn_config *cfg = c->cfg;
+	struct health_src *srcs = calloc(cfg->n_backends + 1, sizeof(*srcs));
+	unsigned n = 0;
+	int ret = 0;
+
+	ctl_health_stop(c);
+	c->health_ids = calloc(cfg->n_backends + 1, sizeof(*c->health_ids));
+	if (!srcs || !c->health_ids) {
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < cfg->n_backends; i++) {
+		const struct vsn_cfg_backend *b = &cfg->backends[i];
+		struct health_src *s = &srcs[n];
+
+		if (!wants_remote(b) && b->health != VSN_HEALTH_LOCAL)
+			continue;
+		s->backend_id = b->id;
+		if (b->health == VSN_HEALTH_LOCAL) {
+			s->local = true;
+			snprintf(s->sel.traddr, sizeof(s->sel.traddr), "%s", b->address);
+			s->sel.trsvcid = b->port;
+			if (b->nqn)
+				snprintf(s->sel.subnqn, sizeof(s->sel.subnqn), "%s", b->nqn);
+		} else {
+			snprintf(s->remote.addr, sizeof(s->remote.addr), "%s", b->address);
+			s->remote.port = b->port;
+			snprintf(s->remote.subnqn, sizeof(s->remote.subnqn), "%s", b->nqn);
+			if (cfg->ctl.hostnqn)
+				snprintf(s->remote.hostnqn, sizeof(s->remote.hostnqn), "%s",
+					 cfg->ctl.hostnqn);
+		}
+		c->health_ids[n++] = b->id;
+	}
+	c->n_health = n;
+	if (!n)
+		goto out;
+	ret = health_worker_start(&c->health, srcs, n, cfg->ctl.health_interval_ms,
+				  cfg->ctl.health_timeout_ms, c->health_fd);
+	if (ret)
+		snprintf(err->msg, sizeof(err->msg), "cannot start the health pollers: %s",
+			 strerror(-ret > 0 ? -ret : EIO));
+out:
+	free(srcs);
+	return ret;
+}
+
+/* The worst ANA state of the groups holding namespaces: what its I/O would
+ * see (nvmet lists empty groups too, a new one as inaccessible). */
+static uint8_t worst_ana(const struct nvme_health *h)
+{
+	static const uint8_t rank[16] = {[1] = 1, [2] = 2, [15] = 3, [3] = 4, [4] = 5};
+	uint8_t worst = 0;
+
+	for (unsigned i = 0; i < h->n_ana && i < HEALTH_ANA_MAX; i++)
+		if (h->ana[i].nnsids && rank[h->ana[i].state & 15] > rank[worst & 15])
+			worst = h->ana[i].state;
+	return worst;
+}
+
+void ctl_health_update(struct ctl *c, uint64_t now)
+{
+	struct nvme_health *res;
+	uint64_t v;
+	int n;
+
+	if (read(c->health_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	if (!c->health || !c->n_health)
+		return;
+	res = calloc(c->n_health, sizeof(*res));
+	if (!res)
+		return;
+	n = health_worker_snapshot(c->health, res, c->n_health);
+	for (int i = 0; i < n; i++) {
+		struct ctl_backend *b = ctl_backend(c, c->health_ids[i]);
+
+		if (!b || !res[i].ts_ns)
+			continue; /* no result yet */
+		b->polled = true;
+		b->reachable = res[i].reachable;
+		b->critical_warning = res[i].critical_warning;
+		b->ana_state = res[i].ana_supported ? worst_ana(&res[i]) : 0;
+		snprintf(b->dev_error, sizeof(b->dev_error), "%s",
+			 res[i].reachable ? "" : res[i].error);
+		ctl_backend_observe(c, b, now, CTL_WHY_BACKEND);
+	}
+	free(res);
+}
