@@ -29,7 +29,7 @@ int vsn_vm_ingress(struct __sk_buff *skb)
 	vm = bpf_map_lookup_elem(&vsn_vm_if, &idx);
 	if (!vm || !vm->vm_id)
 		return pass(VSN_R_NOT_VM, skb->len);
-	return steer_to_storage(skb, vm->vm_id, VSN_MODE_VM);
+	return steer_to_storage(skb, vm->vm_id, vm->tc_prio, VSN_MODE_VM);
 }
 
 SEC("tc")
@@ -45,7 +45,7 @@ int vsn_up_egress(struct __sk_buff *skb)
 	 * the kernel forwards from elsewhere were steered already. */
 	if (skb->ingress_ifindex)
 		return TC_ACT_OK;
-	return steer_to_storage(skb, 0, VSN_MODE_HOST);
+	return steer_to_storage(skb, 0, 0, VSN_MODE_HOST);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

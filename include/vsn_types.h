@@ -159,8 +159,15 @@ struct vsn_route_key {
 	__u32 backend_id;
 };
 
+enum vsn_route_flags {
+	/* An operator set it: the controller moves it only off a failed path.
+	 * Kept in the map so that a restarted daemon knows it too. */
+	VSN_ROUTE_PINNED = 1 << 0,
+};
+
 struct vsn_route {
 	__u32 path_id;
+	__u32 flags; /* enum vsn_route_flags; the datapath reads only path_id */
 };
 
 #include "vsn_telemetry.h"
@@ -262,7 +269,10 @@ struct vsn_path_live {
 	__u64 await_ns;
 	__u64 rx_ns; /* last packet from storage on this path (~1 ms steps) */
 	__u64 tx_ns; /* last packet towards storage on this path (~1 ms steps) */
-	__u64 pad;
+	/* The backend of the request that set await_ns: a stall seen on
+	 * every path to one backend is the backend's, not the paths'. */
+	__u32 await_be;
+	__u32 pad;
 };
 
 /* Per-CPU counters: vsn_path_stats, vsn_be_stats, vsn_vm_stats (arrays

@@ -256,7 +256,7 @@ int cmd_route(const struct vsn_opts *o, int argc, char **argv)
 		if (ops_route_del(&m, &k, &err))
 			goto fail;
 	} else {
-		if (ops_route_set(&m, &k, path, &err))
+		if (ops_route_set(&m, &k, path, VSN_ROUTE_PINNED, &err))
 			goto fail;
 		vsn_info(o, "route vm %u volume %u backend %u -> path %u", k.vm_id, k.volume_id,
 			 k.backend_id, path);

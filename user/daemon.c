@@ -107,30 +107,43 @@ static void on_neigh(void *ctx, unsigned ifindex, const struct vsn_addr *a, bool
 	ctl_neigh_event(ctx, ifindex, a, failed, ctl_now_ns());
 }
 
+static void reload_rejected(struct ctl *c, const char *why)
+{
+	char esc[2 * VSN_ERR_MAX];
+
+	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"reload-rejected\",\"error\":\"%s\"",
+		ctl_esc(esc, sizeof(esc), why));
+	vsn_err("reload: %s (keeping the running config)", why);
+}
+
 static void reload(struct ctl *c)
 {
 	struct vsn_err err = {.msg = ""};
 	struct vsn_config *cfg = config_load(c->config_file, &err);
-	char esc[sizeof(err.msg) * 2];
+	char esc[2 * VSN_ERR_MAX];
 
 	if (!cfg || config_validate(cfg, &err)) {
-		ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"reload-rejected\",\"error\":\"%s\"",
-			ctl_esc(esc, sizeof(esc), err.msg));
-		vsn_err("reload: %s (keeping the running config)", err.msg);
+		reload_rejected(c, err.msg);
 		config_free(cfg);
 		return;
 	}
 	if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket)) {
-		vsn_err("reload: controller.socket changed: restart the daemon to move it");
+		reload_rejected(c, "controller.socket changed: restart the daemon to move it");
 		config_free(cfg);
 		return;
 	}
+	if (c->cfg->ctl.observe_only)
+		cfg->ctl.observe_only = true; /* --observe-only holds */
 	if (ctl_apply_config(c, cfg, &err)) {
-		vsn_err("reload: %s (keeping the running config)", err.msg);
+		reload_rejected(c, err.msg);
 		config_free(cfg);
 		return;
 	}
 	c->reloads++;
+	/* The timers follow the new tick_ms and watch_ms. */
+	if (timer_arm(c->tick_fd, c->cfg->ctl.tick_ms) ||
+	    timer_arm(c->watch_fd, c->cfg->ctl.watch_ms))
+		vsn_warn("reload: cannot re-arm the timers: %s", strerror(errno));
 	if (ctl_health_start(c, &err))
 		vsn_warn("reload: %s", err.msg);
 	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"config-applied\",\"file\":\"%s\"",
@@ -312,7 +325,6 @@ static void teardown(struct ctl *c)
 		fclose(c->logf);
 	ctl_model_free(c);
 	free(c->moves);
-	free(c->pins);
 	pins_close(&c->m);
 	config_free(c->cfg);
 }

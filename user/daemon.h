@@ -51,6 +51,7 @@ struct ctl_uplink {
 	uint64_t q_overlimits, q_drops; /* egress qdisc counters, last tick */
 	bool q_throttled;
 	bool congested;
+	uint64_t settle_until_ns; /* no congestion moves off it before this */
 };
 
 struct ctl_path {
@@ -97,14 +98,12 @@ struct ctl_backend {
 	char dev_error[CTL_REASON_MAX - 32];
 };
 
-struct ctl_pin {
-	struct vsn_route_key k;
-	uint32_t path;
-};
-
 struct ctl_move_slot {
 	uint32_t conn_id;
-	uint64_t at_ns;
+	bool operator;	/* pinned by 'vsn route conn': congestion leaves it */
+	bool closed;	/* FIN or RST seen (telemetry): nothing to move */
+	uint64_t at_ns; /* last move */
+	uint64_t bytes; /* at the last congestion walk */
 };
 
 struct ctl_log_entry {
@@ -126,8 +125,6 @@ struct ctl {
 	unsigned n_paths;
 	struct ctl_backend *backends;
 	unsigned n_backends;
-	struct ctl_pin *pins; /* routes an operator set through the API */
-	unsigned n_pins;
 
 	struct ctl_move_slot *moves; /* CTL_MOVE_SLOTS */
 	struct pol_budget budget;
@@ -177,6 +174,7 @@ void ctl_event(struct ctl *c, const struct vsn_event *e);
 void ctl_fill_pol(const struct ctl *c, const struct ctl_path *p, struct pol_path *out);
 
 /* daemon_decide.c */
+struct ctl_move_slot *ctl_move_slot(struct ctl *c, uint32_t conn_id);
 void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *ctl_why_name(enum ctl_why why);

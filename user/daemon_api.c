@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <bpf/bpf.h>
 
 #include "api.h"
 #include "daemon.h"
@@ -53,7 +54,7 @@ static int api_bind(const char *path, struct vsn_err *err)
 	/* A socket file that nobody answers on is a dead daemon's: replace it. */
 	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		snprintf(err->msg, sizeof(err->msg),
-			 "a daemon already answers on %s (stop it first, or use --socket)", path);
+			 "a daemon already answers on %s (stop it first, or set controller.socket)", path);
 		close(fd);
 		return -EADDRINUSE;
 	}
@@ -97,6 +98,28 @@ static struct json_object *health_json(enum vsn_health h, const char *reason)
 	json_object_object_add(o, "state", json_object_new_string(pol_health_name(h)));
 	json_object_object_add(o, "reason", json_object_new_string(reason));
 	return o;
+}
+
+static struct json_object *pinned_json(struct ctl *c)
+{
+	struct json_object *a = json_object_new_array(), *o;
+	struct vsn_route_key k, next;
+	struct vsn_route r;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(c->m.routes, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		if (bpf_map_lookup_elem(c->m.routes, &k, &r) || !(r.flags & VSN_ROUTE_PINNED))
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "vm", json_object_new_int64(k.vm_id));
+		json_object_object_add(o, "volume", json_object_new_int64(k.volume_id));
+		json_object_object_add(o, "backend", json_object_new_int64(k.backend_id));
+		json_object_object_add(o, "path", json_object_new_int64(r.path_id));
+		json_object_array_add(a, o);
+	}
+	return a;
 }
 
 struct json_object *ctl_state_json(struct ctl *c)
@@ -153,16 +176,7 @@ struct json_object *ctl_state_json(struct ctl *c)
 		json_object_array_add(a, o);
 	}
 	json_object_object_add(root, "backends", a);
-	a = json_object_new_array();
-	for (i = 0; i < c->n_pins; i++) {
-		o = json_object_new_object();
-		json_object_object_add(o, "vm", json_object_new_int64(c->pins[i].k.vm_id));
-		json_object_object_add(o, "volume", json_object_new_int64(c->pins[i].k.volume_id));
-		json_object_object_add(o, "backend", json_object_new_int64(c->pins[i].k.backend_id));
-		json_object_object_add(o, "path", json_object_new_int64(c->pins[i].path));
-		json_object_array_add(a, o);
-	}
-	json_object_object_add(root, "pinned_routes", a);
+	json_object_object_add(root, "pinned_routes", pinned_json(c));
 	o = json_object_new_object();
 	for (i = 0; i < CTL_WHY_MAX; i++)
 		json_object_object_add(o, ctl_why_name(i),
@@ -226,29 +240,14 @@ static int do_route_set(struct ctl *c, struct json_object *req, char *msg, size_
 			struct vsn_err *err)
 {
 	struct vsn_route_key k = {};
-	struct ctl_pin *np;
 	uint32_t path;
-	unsigned i;
 	int ret;
 
 	if (get_route_key(req, &k, err) || get_u32(req, "path", VSN_MAX_PATHS - 1, &path, err))
 		return -EINVAL;
-	ret = ops_route_set(&c->m, &k, path, err);
+	ret = ops_route_set(&c->m, &k, path, VSN_ROUTE_PINNED, err);
 	if (ret)
 		return ret;
-	for (i = 0; i < c->n_pins; i++)
-		if (!memcmp(&c->pins[i].k, &k, sizeof(k)))
-			break;
-	if (i == c->n_pins) {
-		np = realloc(c->pins, (c->n_pins + 1) * sizeof(*np));
-		if (!np) {
-			snprintf(err->msg, sizeof(err->msg), "out of memory");
-			return -ENOMEM;
-		}
-		c->pins = np;
-		c->n_pins++;
-	}
-	c->pins[i] = (struct ctl_pin){k, path};
 	ctl_log(c, CTL_WHY_OPERATOR,
 		"\"event\":\"route-pinned\",\"vm\":%u,\"volume\":%u,\"backend\":%u,\"path\":%u",
 		k.vm_id, k.volume_id, k.backend_id, path);
@@ -257,35 +256,42 @@ static int do_route_set(struct ctl *c, struct json_object *req, char *msg, size_
 	return 0;
 }
 
+/* Through the daemon, "route del" releases a pin: the route stays, the
+ * controller owns it again. */
 static int do_route_del(struct ctl *c, struct json_object *req, char *msg, size_t ml,
 			struct vsn_err *err)
 {
 	struct vsn_route_key k = {};
+	struct vsn_route r;
 
 	if (get_route_key(req, &k, err))
 		return -EINVAL;
-	for (unsigned i = 0; i < c->n_pins; i++) {
-		if (memcmp(&c->pins[i].k, &k, sizeof(k)))
-			continue;
-		c->pins[i] = c->pins[--c->n_pins];
-		ctl_log(c, CTL_WHY_OPERATOR,
-			"\"event\":\"route-unpinned\",\"vm\":%u,\"volume\":%u,\"backend\":%u",
-			k.vm_id, k.volume_id, k.backend_id);
-		snprintf(msg, ml, "route vm %u volume %u backend %u released to the controller",
+	if (bpf_map_lookup_elem(c->m.routes, &k, &r) || !(r.flags & VSN_ROUTE_PINNED)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "route del: no pinned route for vm %u volume %u backend %u (the daemon "
+			 "owns routes; see 'vsn daemon status')",
 			 k.vm_id, k.volume_id, k.backend_id);
-		return 0;
+		return -ENOENT;
 	}
-	snprintf(err->msg, sizeof(err->msg),
-		 "route del: no pinned route for vm %u volume %u backend %u (the daemon owns "
-		 "routes; see 'vsn daemon status')",
-		 k.vm_id, k.volume_id, k.backend_id);
-	return -ENOENT;
+	r.flags &= ~VSN_ROUTE_PINNED;
+	if (bpf_map_update_elem(c->m.routes, &k, &r, BPF_EXIST)) {
+		snprintf(err->msg, sizeof(err->msg), "route del: cannot update %s: %s",
+			 VSN_MAP_ROUTES, strerror(errno));
+		return -errno;
+	}
+	ctl_log(c, CTL_WHY_OPERATOR,
+		"\"event\":\"route-unpinned\",\"vm\":%u,\"volume\":%u,\"backend\":%u", k.vm_id,
+		k.volume_id, k.backend_id);
+	snprintf(msg, ml, "route vm %u volume %u backend %u released to the controller", k.vm_id,
+		 k.volume_id, k.backend_id);
+	return 0;
 }
 
 static int do_route_conn(struct ctl *c, struct json_object *req, char *msg, size_t ml,
 			 struct vsn_err *err)
 {
 	struct vsn_conn_key k = {};
+	struct vsn_conn v;
 	const char *src, *dst;
 	uint32_t sport, dport, path;
 	bool v6a, v6b;
@@ -306,6 +312,8 @@ static int do_route_conn(struct ctl *c, struct json_object *req, char *msg, size
 	k.dir = VSN_DIR_TO_STORAGE;
 	if (ops_conn_path_any(&c->m, &k, path, err))
 		return -ENOENT;
+	if (!bpf_map_lookup_elem(c->m.conns, &k, &v))
+		ctl_move_slot(c, v.conn_id)->operator = path != 0;
 	ctl_log(c, CTL_WHY_OPERATOR,
 		"\"event\":\"connection-pinned\",\"vm\":%u,\"sport\":%u,\"path\":%u", k.vm_id,
 		sport, path);

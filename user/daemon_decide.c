@@ -16,6 +16,9 @@
 #include "ops.h"
 
 #define NS_PER_MS 1000000ull
+/* Ticks an uplink is left alone after a congestion move: its queue drains
+ * before it is judged again. */
+#define SETTLE_TICKS 5
 
 static const char *const why_names[CTL_WHY_MAX] = {
     [CTL_WHY_CARRIER] = "carrier",     [CTL_WHY_SILENT] = "silent",
@@ -74,26 +77,13 @@ void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
 
 /* The connection's last move, by id (a hashed slot: a collision only
  * forgets a dwell time). */
-static struct ctl_move_slot *move_slot(struct ctl *c, uint32_t conn_id)
+struct ctl_move_slot *ctl_move_slot(struct ctl *c, uint32_t conn_id)
 {
 	struct ctl_move_slot *s = &c->moves[(conn_id * 2654435761u) % CTL_MOVE_SLOTS];
 
-	if (s->conn_id != conn_id) {
-		s->conn_id = conn_id;
-		s->at_ns = 0;
-	}
+	if (s->conn_id != conn_id)
+		*s = (struct ctl_move_slot){.conn_id = conn_id};
 	return s;
-}
-
-static bool unpin(struct ctl *c, const struct vsn_route_key *k)
-{
-	for (unsigned i = 0; i < c->n_pins; i++) {
-		if (memcmp(&c->pins[i].k, k, sizeof(*k)))
-			continue;
-		c->pins[i] = c->pins[--c->n_pins];
-		return true;
-	}
-	return false;
 }
 
 /* Where a connection (or route) of backend cb now on path cur should go. */
@@ -124,6 +114,15 @@ static const struct vsn_cfg_backend *cfg_backend(const struct ctl *c, uint32_t i
 		if (c->cfg->backends[i].id == id)
 			return &c->cfg->backends[i];
 	return NULL;
+}
+
+/* A connection that carried a packet this recently is counted as live (the
+ * LRU table keeps closed ones until it needs the room). */
+#define LIVE_NS (10000 * NS_PER_MS)
+
+static bool conn_live(const struct vsn_conn *v, uint64_t now, uint64_t within)
+{
+	return v->last_seen_ns + within >= now;
 }
 
 /* The path a connection entry uses now: its override, else its route. */
@@ -167,14 +166,14 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 		if (bpf_map_lookup_elem(c->m.routes, &rk, &r) || r.path_id != p->id)
 			continue;
 		/* A pin never holds traffic on a dead path: it is dropped. */
-		if (unpin(c, &rk))
+		if (r.flags & VSN_ROUTE_PINNED)
 			ctl_log(c, why,
 				"\"event\":\"route-unpinned\",\"vm\":%u,\"volume\":%u,"
 				"\"backend\":%u,\"path\":%u",
 				rk.vm_id, rk.volume_id, rk.backend_id, p->id);
 		cb = cfg_backend(c, rk.backend_id);
 		to = cb ? choose(c, cb, p->id, 0, now, &forced) : 0;
-		if (!to || ops_route_set(&c->m, &rk, to, &err)) {
+		if (!to || ops_route_set(&c->m, &rk, to, 0, &err)) {
 			stuck++;
 			continue;
 		}
@@ -191,7 +190,8 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 			continue;
 		if (v.path_override != p->id) {
 			/* Following a route that just moved: counted as moved. */
-			if (!v.path_override && v.last_path == p->id && conn_path(c, &v) != p->id)
+			if (!v.path_override && v.last_path == p->id &&
+			    conn_path(c, &v) != p->id && conn_live(&v, now, LIVE_NS))
 				conns++;
 			continue;
 		}
@@ -201,8 +201,8 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 			stuck++;
 			continue;
 		}
-		move_slot(c, v.conn_id)->at_ns = now;
-		conns++;
+		ctl_move_slot(c, v.conn_id)->at_ns = now;
+		conns += conn_live(&v, now, LIVE_NS);
 	}
 	if (c->live)
 		c->live[p->id].await_ns = 0;
@@ -304,7 +304,11 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 		obs = VSN_H_FAILED; /* reason written by ctl_watch */
 	} else if (b->polled && !b->reachable) {
 		obs = VSN_H_FAILED;
-		snprintf(b->reason, sizeof(b->reason), "admin queue: %s", b->dev_error);
+		snprintf(b->reason, sizeof(b->reason), "%s%s",
+			 b->cfg->health == VSN_HEALTH_TCP	? ""
+			 : b->cfg->health == VSN_HEALTH_LOCAL ? "local controller: "
+							      : "admin queue: ",
+			 b->dev_error);
 	} else if (b->polled && b->critical_warning) {
 		obs = VSN_H_FAILED;
 		snprintf(b->reason, sizeof(b->reason), "SMART critical warning 0x%02x",
@@ -426,8 +430,13 @@ void ctl_watch(struct ctl *c, uint64_t now)
 		struct ctl_path *p = &c->paths[i];
 		uint64_t since = c->live[p->id].await_ns;
 		uint32_t be = c->live[p->id].await_be;
+		uint64_t rx = c->live[p->id].rx_ns;
 
-		if (!since || since > now || now - since < limit || p->damp.state == VSN_H_FAILED)
+		/* Requests outstanding for silent_ms; or for half of it when
+		 * nothing at all came back for silent_ms (a late ACK of older
+		 * data cleared the stamp, and the sender now waits). */
+		if (!since || since > now || p->damp.state == VSN_H_FAILED ||
+		    !(now - since >= limit || (now - since >= limit / 2 && rx < now && now - rx >= limit)))
 			continue;
 		if (blame_backend(c, p, be, now)) {
 			c->live[p->id].await_ns = 0;
@@ -447,7 +456,7 @@ void ctl_watch(struct ctl *c, uint64_t now)
 struct cand {
 	struct vsn_conn_key k;
 	uint32_t conn_id, backend, path;
-	uint64_t bytes;
+	uint64_t bytes; /* since the last congestion walk (or in all, the first time) */
 };
 
 static int cand_cmp(const void *a, const void *b)
@@ -457,18 +466,42 @@ static int cand_cmp(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
 }
 
+/* Movable by congestion: live, on a congested uplink that is not settling,
+ * neither reset nor pinned by an operator (its route or itself). */
+static bool congestion_candidate(struct ctl *c, const struct vsn_conn *v, uint64_t now,
+				 uint32_t *path)
+{
+	struct vsn_route_key rk = {v->vm_id, v->volume_id, v->backend_id};
+	const struct ctl_uplink *u;
+	struct ctl_path *p;
+	struct vsn_route r;
+
+	if ((v->flags & VSN_CONN_RESET) || !conn_live(v, now, 1000 * NS_PER_MS) ||
+	    ctl_move_slot(c, v->conn_id)->closed)
+		return false;
+	if (!v->path_override && !bpf_map_lookup_elem(c->m.routes, &rk, &r) &&
+	    (r.flags & VSN_ROUTE_PINNED))
+		return false;
+	*path = conn_path(c, v);
+	p = ctl_path(c, *path);
+	if (!p || p->uplink < 0)
+		return false;
+	u = &c->uplinks[p->uplink];
+	return u->congested && now >= u->settle_until_ns;
+}
+
 /*
- * An uplink over its threshold: move its heaviest connections (largest
- * byte count, as the profiler ranks them) to better paths, at most half
- * of a path's connections per tick and within the move budget; the next
- * tick measures again.
+ * An uplink over its threshold: move its heaviest connections (most bytes
+ * since the last look) to better paths: at most half of a path's
+ * connections per tick and within the move budget.  After a move the
+ * uplink settles for a few ticks (its queue drains) before more go.
  */
 static void congestion_moves(struct ctl *c, uint64_t now)
 {
 	struct vsn_conn_key k, next;
 	struct vsn_err err = {.msg = ""};
 	struct cand *cs = NULL;
-	unsigned n = 0, cap = 0, moved = 0, *on_path = NULL, *moved_from = NULL;
+	unsigned n = 0, cap = 0, *on_path = NULL, *moved_from = NULL;
 	bool first = true;
 	struct vsn_conn v;
 
@@ -477,18 +510,15 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 	if (!on_path || !moved_from)
 		goto out;
 	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
-		struct ctl_path *p;
+		struct ctl_move_slot *s;
 		uint32_t path;
 
 		first = false;
 		k = next;
 		if (k.dir != VSN_DIR_TO_STORAGE || bpf_map_lookup_elem(c->m.conns, &k, &v) ||
-		    (v.flags & VSN_CONN_RESET))
+		    !congestion_candidate(c, &v, now, &path))
 			continue;
-		path = conn_path(c, &v);
-		p = ctl_path(c, path);
-		if (!p || p->uplink < 0 || !c->uplinks[p->uplink].congested)
-			continue;
+		s = ctl_move_slot(c, v.conn_id);
 		if (n == cap) {
 			struct cand *nc = realloc(cs, (cap ? cap * 2 : 64) * sizeof(*cs));
 
@@ -497,14 +527,19 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 			cs = nc;
 			cap = cap ? cap * 2 : 64;
 		}
-		cs[n++] = (struct cand){k, v.conn_id, v.backend_id, path, v.bytes};
+		cs[n++] = (struct cand){k, v.conn_id, v.backend_id, path,
+					v.bytes >= s->bytes ? v.bytes - s->bytes : v.bytes};
+		s->bytes = v.bytes;
 		on_path[path % VSN_MAX_PATHS]++;
+		if (s->operator)
+			n--; /* counted on its path, never moved */
 	}
 	qsort(cs, n, sizeof(*cs), cand_cmp);
 	for (unsigned i = 0; i < n; i++) {
 		const struct vsn_cfg_backend *cb = cfg_backend(c, cs[i].backend);
-		struct ctl_move_slot *s = move_slot(c, cs[i].conn_id);
+		struct ctl_move_slot *s = ctl_move_slot(c, cs[i].conn_id);
 		unsigned pi = cs[i].path % VSN_MAX_PATHS;
+		struct ctl_path *from = ctl_path(c, cs[i].path);
 		bool forced;
 		uint32_t to;
 
@@ -524,8 +559,10 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 			continue;
 		s->at_ns = now;
 		moved_from[pi]++;
-		moved++;
 		c->reroutes[CTL_WHY_CONGESTION]++;
+		if (from && from->uplink >= 0)
+			c->uplinks[from->uplink].settle_until_ns =
+			    now + SETTLE_TICKS * c->cfg->ctl.tick_ms * NS_PER_MS;
 		ctl_log(c, CTL_WHY_CONGESTION,
 			"\"event\":\"move\",\"connection\":%u,\"from\":%u,\"to\":%u,\"bytes\":%llu",
 			cs[i].conn_id, cs[i].path, to, (unsigned long long)cs[i].bytes);
@@ -534,7 +571,6 @@ out:
 	free(cs);
 	free(on_path);
 	free(moved_from);
-	(void)moved;
 }
 
 void ctl_tick(struct ctl *c, uint64_t now)

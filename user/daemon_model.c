@@ -181,11 +181,10 @@ static void overlay_route(struct ctl *c, const struct vsn_config *cfg, struct pl
 	struct ctl_path *p;
 	uint32_t id;
 
-	for (unsigned i = 0; i < c->n_pins; i++)
-		if (!memcmp(&c->pins[i].k, &r->k, sizeof(r->k))) {
-			r->v.path_id = c->pins[i].path;
-			return;
-		}
+	if (!bpf_map_lookup_elem(c->m.routes, &r->k, &cur) && (cur.flags & VSN_ROUTE_PINNED)) {
+		r->v = cur;
+		return;
+	}
 	for (unsigned i = 0; i < cfg->n_backends; i++)
 		if (cfg->backends[i].id == r->k.backend_id)
 			cb = &cfg->backends[i];
@@ -300,6 +299,10 @@ void ctl_event(struct ctl *c, const struct vsn_event *e)
 	struct ctl_backend *b;
 
 	c->ring_events++;
+	if (e->type == VSN_EV_CONN_OPEN || e->type == VSN_EV_CONN_CLOSE) {
+		ctl_move_slot(c, e->conn_id)->closed = e->type == VSN_EV_CONN_CLOSE;
+		return;
+	}
 	if (e->type != VSN_EV_RESP)
 		return;
 	p = ctl_path(c, e->path_id);

@@ -80,9 +80,9 @@ int ops_route_check(const struct vsn_maps *m, const struct vsn_route_key *k, __u
 }
 
 int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path,
-		  struct vsn_err *err)
+		  __u32 flags, struct vsn_err *err)
 {
-	struct vsn_route r = {.path_id = path};
+	struct vsn_route r = {.path_id = path, .flags = flags};
 	int ret = ops_route_check(m, k, path, err);
 
 	if (ret)

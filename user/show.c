@@ -183,13 +183,15 @@ static bool show_route(const struct vsn_opts *o, const struct vsn_maps *m, const
 	const struct vsn_route *r = vp;
 
 	if (o->json) {
-		printf("%s{\"vm\":%u,\"volume\":%u,\"backend\":%u,\"path\":%u}", first ? "" : ",",
-		       k->vm_id, k->volume_id, k->backend_id, r->path_id);
+		printf("%s{\"vm\":%u,\"volume\":%u,\"backend\":%u,\"path\":%u,\"pinned\":%s}",
+		       first ? "" : ",", k->vm_id, k->volume_id, k->backend_id, r->path_id,
+		       r->flags & VSN_ROUTE_PINNED ? "true" : "false");
 		return true;
 	}
 	if (first)
 		printf("%-6s %-7s %-8s %s\n", "VM", "VOLUME", "BACKEND", "PATH");
-	printf("%-6u %-7u %-8u %u\n", k->vm_id, k->volume_id, k->backend_id, r->path_id);
+	printf("%-6u %-7u %-8u %u%s\n", k->vm_id, k->volume_id, k->backend_id, r->path_id,
+	       r->flags & VSN_ROUTE_PINNED ? " (pinned)" : "");
 	return true;
 }
 

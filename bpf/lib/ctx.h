@@ -181,6 +181,21 @@ static __always_inline int ctx_load_bytes(vsn_ctx_t *ctx, __u32 off, void *to, _
 #endif
 }
 
+/* Cut the packet to its first len bytes (len <= its length).  Under TC this
+ * also ends GSO, and a CHECKSUM_COMPLETE skb becomes CHECKSUM_NONE. */
+static __always_inline int ctx_trim(vsn_ctx_t *ctx, __u32 len)
+{
+	__u32 cur = ctx_len(ctx);
+
+	if (len == cur)
+		return 0;
+#if defined(VSN_CTX_XDP)
+	return bpf_xdp_adjust_tail(ctx, (int)len - (int)cur);
+#else
+	return bpf_skb_change_tail(ctx, len, 0);
+#endif
+}
+
 #if defined(VSN_CTX_TC)
 /* Offloaded tag: the egress device (or software fallback) inserts it, so
  * GSO super-frames stay valid. */

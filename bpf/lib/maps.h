@@ -109,6 +109,17 @@ struct {
 	__uint(pinning, VSN_PINNING);
 } vsn_reasons SEC(".maps");
 
+/* Read by the controller through mmap(), hence an array shared by all CPUs:
+ * per path, when requests went out and when anything came back. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VSN_MAX_PATHS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct vsn_path_live);
+	__uint(pinning, VSN_PINNING);
+} vsn_path_live SEC(".maps");
+
 /* Per-CPU scratch space for what does not fit the 512-byte BPF stack: a new
  * connection entry being built, and PDU header bytes being gathered. */
 struct vsn_scratch {

@@ -178,6 +178,8 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	path = route_path(c, &path_id);
 	if (!path)
 		return NULL;
+	/* In both entries: replies stamp the liveness of their path. */
+	c->last_path = path_id;
 	if ((path->flags & VSN_PATH_SADDR) && mode == VSN_MODE_VM && p->l4_proto == IPPROTO_TCP) {
 		c->flags |= VSN_CONN_SNAT;
 		c->snat_addr = path->saddr;
@@ -227,6 +229,58 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 nat_ports:
 	*reason = VSN_R_NAT_PORTS;
 	return NULL;
+}
+
+/* Stamps in vsn_path_live are rewritten at most every millisecond: every
+ * CPU's packets on a path share its cache line. */
+#define PATH_LIVE_STEP_NS 1000000ull
+
+/* A packet towards storage on path_id; request: one the other end must
+ * answer (payload, SYN, FIN; RoCEv2 always). */
+static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, bool request)
+{
+	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
+	__u64 now;
+
+	if (!pl || !path_id)
+		return;
+	now = bpf_ktime_get_ns();
+	if (request && !pl->await_ns) {
+		pl->await_ns = now;
+		pl->await_be = backend_id;
+	}
+	if (now - pl->tx_ns > PATH_LIVE_STEP_NS)
+		pl->tx_ns = now;
+}
+
+/* Anything from storage on path_id: the path answers. */
+static __always_inline void path_live_rx(__u32 path_id)
+{
+	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
+	__u64 now;
+
+	if (!pl || !path_id)
+		return;
+	now = bpf_ktime_get_ns();
+	if (pl->await_ns)
+		pl->await_ns = 0;
+	if (now - pl->rx_ns > PATH_LIVE_STEP_NS)
+		pl->rx_ns = now;
+}
+
+/* The VM-side entry of TCP connection c moves to path_id: its fabric-side
+ * entry follows, so the replies stamp the path the requests now take. */
+static __always_inline void conn_rev_path(const struct vsn_conn *c, __u32 path_id)
+{
+	struct vsn_scratch *sc = scratch();
+	struct vsn_conn *r;
+
+	if (!sc)
+		return;
+	conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+	r = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);
+	if (r)
+		r->last_path = path_id;
 }
 
 static __always_inline void conn_touch(struct vsn_conn *c, __u32 bytes, __u32 path_id)
@@ -362,10 +416,50 @@ static __always_inline int redirect_gw(const struct vsn_pkt *p, const struct vsn
 }
 
 /*
- * Towards storage (VM ingress, or host egress in host mode): find or create
- * the connection, resolve its current path, rewrite and redirect.
+ * A packet of a connection the controller marked reset (its backend failed):
+ * a TCP initiator gets a RST at once, instead of retransmitting into a dead
+ * backend until its own timeouts fire; RoCEv2 is dropped.  The entries go,
+ * so the next packet starts afresh.  A RST from the initiator is not
+ * answered.  In host mode the RST goes up the uplink's receive path to the
+ * local stack.
  */
-static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, enum vsn_mode mode)
+static __always_inline int conn_reset(struct __sk_buff *skb, const struct vsn_pkt *p,
+				      const struct vsn_conn *c, const struct vsn_conn_key *k,
+				      enum vsn_mode mode, __u32 len)
+{
+	struct vsn_scratch *sc = scratch();
+	__u32 reason = VSN_R_RESET;
+	int act = TC_ACT_SHOT;
+
+	if (!sc)
+		return drop(VSN_R_REWRITE_ERR, len);
+	if (p->l4_proto == IPPROTO_TCP) {
+		/* RoCEv2's fabric-side entry is shared by the VM's flows. */
+		conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+		bpf_map_delete_elem(&vsn_conns, &sc->rkey);
+		if (!(c->pdu.flags & VSN_PDU_CLOSED))
+			tel_conn_event(VSN_EV_CONN_CLOSE, c, c->last_path, VSN_DIR_TO_STORAGE);
+		if (!(p->tcp_flags & TCPF_RST)) {
+			if (rw_tcp_rst(skb, p))
+				reason = VSN_R_REWRITE_ERR;
+			else
+				act = bpf_redirect(skb->ifindex,
+						   mode == VSN_MODE_HOST ? BPF_F_INGRESS : 0);
+		}
+	}
+	bpf_map_delete_elem(&vsn_conns, k);
+	count_reason(reason, len);
+	return act;
+}
+
+/*
+ * Towards storage (VM ingress, or host egress in host mode): find or create
+ * the connection, resolve its current path, rewrite and redirect.  tc_prio:
+ * the skb priority of steered packets (the VM's class on the uplink's
+ * qdisc), 0 to leave it.
+ */
+static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, __u32 tc_prio,
+					    enum vsn_mode mode)
 {
 	struct vsn_conn_key k;
 	struct vsn_pkt p;
@@ -385,12 +479,14 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 		return TC_ACT_OK;
 	if (c && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) {
 		/* A new connection reusing a tuple: choose afresh if its old
-		 * backend is no longer up. */
+		 * backend is no longer up, or the old connection was reset. */
 		struct vsn_backend *be = bpf_map_lookup_elem(&vsn_backends, &c->backend_id);
 
-		if (!be || be->state != VSN_BE_UP)
+		if (!be || be->state != VSN_BE_UP || (c->flags & VSN_CONN_RESET))
 			c = NULL;
 	}
+	if (c && (c->flags & VSN_CONN_RESET))
+		return conn_reset(skb, &p, c, &k, mode, len);
 	if (!c) {
 		c = conn_create(skb, &p, &k, vm_id, mode, &reason);
 		if (!c)
@@ -399,6 +495,8 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	path = route_path(c, &path_id);
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
+	path_live_tx(path_id, c->backend_id, p.l4_proto == IPPROTO_UDP || p.pay_len ||
+				  (p.tcp_flags & (TCPF_SYN | TCPF_FIN)));
 	/* Before any rewrite moves the payload (VLAN pop). */
 	if (p.l4_proto == IPPROTO_TCP)
 		nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);
@@ -444,6 +542,10 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 			return drop(VSN_R_REWRITE_ERR, len);
 		act = bpf_redirect(path->ifindex, 0);
 	}
+	if (tc_prio)
+		skb->priority = tc_prio;
+	if (c->last_path != path_id && p.l4_proto == IPPROTO_TCP)
+		conn_rev_path(c, path_id);
 	conn_touch(c, len, path_id);
 	count(&vsn_path_stats, path_id, len);
 	count(&vsn_be_stats, c->backend_id, len);
@@ -473,6 +575,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 		c = bpf_map_lookup_elem(&vsn_conns, &k);
 		if (c && route_path(c, &path_id)) {
 			/* Observed, then routed to the VM by the kernel. */
+			path_live_rx(path_id);
 			roce_account(ctx, &p, c->vm_id, path_id, VSN_DIR_FROM_STORAGE, len);
 			count(&vsn_be_stats, c->backend_id, len);
 			count(&vsn_vm_stats, c->vm_id, len);
@@ -488,6 +591,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 		return pass(VSN_R_NOT_STORAGE, len);
 	}
 	nvme_tcp_parse(ctx, &p, c, 0, VSN_DIR_FROM_STORAGE);
+	path_live_rx(c->last_path);
 	if (c->flags & VSN_CONN_HOST) {
 		/* The host's own flow: observed, left to the kernel. */
 		conn_touch(c, len, c->last_path);

@@ -127,7 +127,7 @@ int bench_vm(struct __sk_buff *skb)
 
 	if (!s)
 		return TC_ACT_SHOT;
-	act = steer_to_storage(skb, bench_vm_id, VSN_MODE_VM);
+	act = steer_to_storage(skb, bench_vm_id, 0, VSN_MODE_VM);
 	restore(skb, s, fwd, rev);
 	return act;
 }

@@ -31,7 +31,7 @@ OBJ = os.path.join(ROOT, "build", "pkt_bench.bpf.o")
 NS, PIN, BPIN = "vsnb-hv", "/sys/fs/bpf/vsnb", "/sys/fs/bpf/vsnb-bench"
 MAPS = ("vsn_vm_if vsn_volumes vsn_backends vsn_chash vsn_paths vsn_routes vsn_conns "
         "vsn_ifaces vsn_path_stats vsn_be_stats vsn_vm_stats vsn_reasons vsn_events "
-        "vsn_tel_cfg vsn_tel_stats vsn_cmds vsn_lat_hist vsn_roce_path vsn_roce_qp").split()
+        "vsn_tel_cfg vsn_tel_stats vsn_cmds vsn_lat_hist vsn_roce_path vsn_roce_qp vsn_path_live").split()
 REPEAT = int(os.environ.get("BENCH_REPEAT", "200000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 VM_MAC, GW_MAC, NH_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c"

@@ -46,7 +46,7 @@ VSN = os.path.join(ROOT, "build", "vsn")
 PROG = {n: os.path.join(PIN, n) for n in
         ("vsn_vm_ingress", "vsn_up_xdp", "vsn_up_ingress", "vsn_up_egress")}
 
-TC_ACT_OK, TC_ACT_REDIRECT = 0, 7
+TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT = 0, 2, 7
 XDP_PASS, XDP_REDIRECT = 2, 4
 
 # --- addressing --------------------------------------------------------------
@@ -1106,6 +1106,401 @@ def c13_host_initiator():
     check("c13 reply to host flow passes (XDP)", "vsn_up_xdp", rep, XDP_PASS,
           cdelta=fwd_delta(len(rep), be=7, vm=0, reason="host_rx"))
     vsn("route", "set", "host", "5", "7", "2")
+
+
+# --- reset connections, path liveness, skb priority --------------------------
+CONN_RESET = 16          # VSN_CONN_RESET (include/vsn_types.h)
+CONN_FLAGS_OFF = 16      # struct vsn_conn: offset of flags
+CONN_ID_OFF = 112        # struct vsn_conn: offset of conn_id
+
+
+def conns_bytes():
+    """[(key bytes, value bytes)] of every vsn_conns entry, via bpftool."""
+    r = sh("bpftool", "-j", "map", "dump", "pinned", PIN + "/vsn_conns")
+    return [(bytes(int(x, 16) for x in e["key"]),
+             bytes(int(x, 16) for x in e["value"]))
+            for e in json.loads(r.stdout)]
+
+
+def conn_id_of(vm, src, sport, proto="tcp"):
+    c = conn(vm, src, sport, proto)
+    return c["conn_id"] if c else None
+
+
+def conn_id_entries(cid):
+    return [(k, v) for k, v in conns_bytes()
+            if struct.unpack_from("=I", v, CONN_ID_OFF)[0] == cid]
+
+
+def hexargs(b):
+    return ["hex"] + ["%02x" % x for x in b]
+
+
+def mark_reset(cid):
+    """Set VSN_CONN_RESET in every entry of connection cid (as the
+    controller does); returns how many entries were marked."""
+    n = 0
+    for k, v in conn_id_entries(cid):
+        v = bytearray(v)
+        flags = struct.unpack_from("=I", v, CONN_FLAGS_OFF)[0]
+        struct.pack_into("=I", v, CONN_FLAGS_OFF, flags | CONN_RESET)
+        sh("bpftool", "map", "update", "pinned", PIN + "/vsn_conns",
+           "key", *hexargs(k), "value", *hexargs(v), "exist")
+        n += 1
+    return n
+
+
+def rst_frame(smac, dmac, src, dst, sport, dport, seq, ack, vlan=None):
+    """The expected RST, built by scapy (fresh checksums): fresh IP header
+    (IPv4: TOS 0, id 0, DF, TTL 64; IPv6: class 0, flow label 0, hop limit
+    64), RST|ACK, window 0, no options or payload."""
+    e = Ether(src=smac, dst=dmac)
+    if vlan is not None:
+        e = e / Dot1Q(vlan=vlan)
+    l3 = (IPv6(src=src, dst=dst, hlim=64, tc=0, fl=0) if ":" in src
+          else IP(src=src, dst=dst, tos=0, ttl=64, id=0, flags="DF"))
+    return bytes(e / l3 / TCP(sport=sport, dport=dport, seq=seq, ack=ack,
+                              flags="RA", window=0))
+
+
+def rst_fields(smac, dmac, src, dst, sport, dport, seq, ack, v6):
+    f = {"eth.src": smac, "eth.dst": dmac, "ip.src": canon(src),
+         "ip.dst": canon(dst), "ip.ttl": 64, "ip.tos": 0,
+         "ip.payload_len": 20, "l4.sport": sport, "l4.dport": dport,
+         "l4.seq": seq, "l4.ack": ack, "l4.flags": "RA", "l4.doff": 5,
+         "l4.window": 0, "payload": b"", "trailer": b""}
+    if v6:
+        f["ip.flow_label"] = 0
+    else:
+        f.update({"ip.total_len": 40, "ip.id": 0, "ip.df": True})
+    return f
+
+
+def reset_setup(tag, vm, vip, sport, be, path, vm_id=1, ifname=None,
+                mac=VM1_MAC, gw=GW_MAC):
+    """A SYN creating a connection, then both its entries marked reset.
+    Returns its conn_id (None if something failed, reported)."""
+    syn = tcp(mac, gw, vm, vip, sport, 4420, flags="S")
+    prog = "vsn_up_egress" if vm_id == 0 else "vsn_vm_ingress"
+    rv, _ = run(prog, syn, ctx_for(prog, ifname))
+    cid = conn_id_of(vm_id, vm, sport)
+    ents = conn_id_entries(cid) if cid is not None else []
+    n = mark_reset(cid) if len(ents) == 2 else 0
+    T.ok(rv in (TC_ACT_REDIRECT, TC_ACT_OK) and n == 2,
+         "%s: connection %s:%d created and both entries marked reset"
+         % (tag, vm, sport), "retval %d, %d entries" % (rv, len(ents)))
+    return cid if n == 2 else None
+
+
+def gone(tag, cid):
+    left = conn_id_entries(cid) if cid is not None else [None]
+    T.ok(not left, "%s: both connection entries deleted" % tag,
+         "%d left" % len(left))
+
+
+@case
+def c14_reset_rst():
+    """14: a packet of a connection marked reset is answered with a TCP RST
+    to the initiator (from the address it sent to), the connection is
+    forgotten, and the packet counted as reset."""
+    route(1, 1, 1, 1)
+    route(1, 2, 3, 1)
+    # (name, v6, flags, seq, ack, payload, vlan, options, pad_to,
+    #  expected RST seq, expected RST ack)
+    shapes = [
+        ("IPv4 data", False, "PA", 5001, 777, b"n" * 300, None, None, None,
+         777, 5301),
+        ("IPv4 data, seq wraps", False, "PA", 0xfffffff0, 1234, b"w" * 32,
+         None, None, None, 1234, 0x10),
+        ("IPv4 FIN", False, "FA", 6000, 4242, b"", None, None, None,
+         4242, 6001),
+        ("IPv4 SYN|ACK", False, "SA", 7000, 99, b"", None, None, None,
+         99, 7001),
+        ("IPv4 data without ACK", False, "P", 8000, 555, b"abc", None, None,
+         None, 0, 8003),
+        ("IPv4 padded pure ACK", False, "A", 9000, 31337, b"", None, None, 60,
+         31337, 9000),
+        ("IPv4 tagged, options, FIN with data", False, "FPA", 100, 200,
+         b"x" * 10, 5, [("NOP", None), ("NOP", None),
+                        ("Timestamp", (1, 2))], None, 200, 111),
+        ("IPv6 data", True, "PA", 5001, 777, b"six" * 100, None, None, None,
+         777, 5301),
+        ("IPv6 FIN", True, "FA", 3000, 4000, b"", None, None, None, 4000,
+         3001),
+        ("IPv6 tagged SYN|ACK", True, "SA", 1, 2, b"", 9, None, None, 2, 2),
+    ]
+    for i, (name, v6, fl, seq, ack, pay, vlan, opts, pad, eseq, eack) in \
+            enumerate(shapes):
+        vm, vip, be = (VM1_6, VIP6, 3) if v6 else (VM1, VIP, 1)
+        sport = 42000 + i
+        cid = reset_setup("c14 %s" % name, vm, vip, sport, be, 1)
+        pkt = tcp(VM1_MAC, GW_MAC, vm, vip, sport, 4420, flags=fl, seq=seq,
+                  ack=ack, payload=pay, vlan=vlan, options=opts, pad_to=pad)
+        exp = rst_frame(GW_MAC, VM1_MAC, vip, vm, 4420, sport, eseq, eack,
+                        vlan=vlan)
+        out = check("c14 %s -> RST" % name, "vsn_vm_ingress", pkt,
+                    TC_ACT_REDIRECT, exp=exp,
+                    fields=rst_fields(GW_MAC, VM1_MAC, vip, vm, 4420, sport,
+                                      eseq, eack, v6),
+                    cdelta=fwd_delta(len(pkt), reason="reset"))
+        T.ok(out is not None and len(out) == len(exp) ==
+             14 + (4 if vlan else 0) + (40 if v6 else 20) + 20,
+             "c14 %s: RST trimmed to its headers (%d bytes)"
+             % (name, len(exp)), out and len(out))
+        gone("c14 %s" % name, cid)
+    # A RST from the initiator itself is not answered: dropped, forgotten.
+    for v6 in (False, True):
+        vm, vip, be = (VM1_6, VIP6, 3) if v6 else (VM1, VIP, 1)
+        fam = "IPv6" if v6 else "IPv4"
+        cid = reset_setup("c14 %s RST input" % fam, vm, vip, 42100, be, 1)
+        pkt = tcp(VM1_MAC, GW_MAC, vm, vip, 42100, 4420, flags="RA",
+                  seq=10, ack=20)
+        check("c14 %s RST on a reset connection is not answered" % fam,
+              "vsn_vm_ingress", pkt, TC_ACT_SHOT,
+              cdelta=fwd_delta(len(pkt), reason="reset"))
+        gone("c14 %s RST input" % fam, cid)
+    # The SNAT case: the fabric-side entry is keyed by the SNAT address.
+    route(1, 1, 1, 6)
+    cid = reset_setup("c14 SNAT", VM1, VIP, 42200, 1, 6)
+    pkt = tcp(VM1_MAC, GW_MAC, VM1, VIP, 42200, 4420, seq=50, ack=60,
+              payload=b"q")
+    check("c14 SNAT connection data -> RST from the VIP", "vsn_vm_ingress",
+          pkt, TC_ACT_REDIRECT,
+          exp=rst_frame(GW_MAC, VM1_MAC, VIP, VM1, 4420, 42200, 60, 51),
+          cdelta=fwd_delta(len(pkt), reason="reset"))
+    gone("c14 SNAT", cid)
+    route(1, 1, 1, 1)
+    # Host mode: the RST goes to the local stack, MACs swapped.
+    vsn("route", "set", "host", "5", "7", "2")
+    gw = "02:00:00:00:99:99"
+    cid = reset_setup("c14 host", HOST_ADDR, BE[7], 43100, 7, 2, vm_id=0,
+                      mac=UP0_MAC, gw=gw)
+    pkt = tcp(UP0_MAC, gw, HOST_ADDR, BE[7], 43100, 4420, seq=1, ack=2,
+              payload=b"host")
+    check("c14 host flow data -> RST", "vsn_up_egress", pkt, TC_ACT_REDIRECT,
+          exp=rst_frame(gw, UP0_MAC, BE[7], HOST_ADDR, 4420, 43100, 2, 5),
+          cdelta=fwd_delta(len(pkt), reason="reset"))
+    gone("c14 host", cid)
+
+
+@case
+def c14b_reset_syn_roce():
+    """14b: a SYN on a reset tuple opens a fresh connection; RoCEv2 of a
+    reset connection is dropped and its entry forgotten."""
+    route(1, 1, 1, 1)
+    cid = reset_setup("c14b SYN", VM1, VIP, 42300, 1, 1)
+    syn = tcp(VM1_MAC, GW_MAC, VM1, VIP, 42300, 4420, flags="S", seq=77)
+    check("c14b SYN on a reset tuple is forwarded", "vsn_vm_ingress", syn,
+          TC_ACT_REDIRECT,
+          exp=tcp(*path_macs(1), VM1, BE[1], 42300, BE_PORT, flags="S",
+                  seq=77),
+          cdelta=fwd_delta(len(syn), path=1, be=1, vm=1))
+    c = conn(1, VM1, 42300)
+    T.ok(c and not c["flags"] & CONN_RESET and c["conn_id"] != cid and
+         c["reverse"] and len(conn_id_entries(c["conn_id"])) == 2,
+         "c14b: a fresh connection (new id, not reset, both entries)", c)
+    pkt = P.roce_v4(VM1_MAC, GW_MAC, VM1, ROCE4, 49300, dest_qp=0x33)
+    rv, _ = run("vsn_vm_ingress", pkt, ctx_for("vsn_vm_ingress"))
+    c = conn(1, VM1, 49300, proto="udp")
+    n = mark_reset(c["conn_id"]) if c else 0
+    T.ok(rv == TC_ACT_REDIRECT and n >= 1, "c14b: RoCEv2 flow marked reset",
+         (rv, c))
+    check("c14b RoCEv2 of a reset connection dropped", "vsn_vm_ingress", pkt,
+          TC_ACT_SHOT, cdelta=fwd_delta(len(pkt), reason="reset"))
+    T.ok(conn(1, VM1, 49300, proto="udp") is None,
+         "c14b: the RoCEv2 flow's entry deleted")
+
+
+def path_live(pid):
+    """struct vsn_path_live of path pid: {await, rx, tx} (ns)."""
+    r = sh("bpftool", "-j", "map", "lookup", "pinned", PIN + "/vsn_path_live",
+           "key", *hexargs(struct.pack("=I", pid)))
+    v = bytes(int(x, 16) for x in json.loads(r.stdout)["value"])
+    return dict(zip(("await", "rx", "tx"), struct.unpack_from("=3Q", v)))
+
+
+def path_live_clear(pid):
+    sh("bpftool", "map", "update", "pinned", PIN + "/vsn_path_live", "key",
+       *hexargs(struct.pack("=I", pid)), "value", *hexargs(bytes(32)))
+
+
+def timed(prog, pkt, ifname=None):
+    """Run pkt; returns (retval, t0, t1) with CLOCK_MONOTONIC around it."""
+    t0 = time.monotonic_ns()
+    rv, _ = run(prog, pkt, ctx_for(prog, ifname))
+    return rv, t0, time.monotonic_ns()
+
+
+@case
+def c15_path_live():
+    """15: vsn_path_live: a request-bearing packet towards storage stamps
+    await_ns (a pure ACK does not), anything back on the path clears it;
+    tx_ns / rx_ns stamp the directions; the fabric-side entry follows the
+    connection's path so replies clear the path in use."""
+    P5, P2 = 5, 2
+    route(1, 1, 1, P5)
+    for pid in (P5, P2):
+        path_live_clear(pid)
+    s = 42400
+    rv, t0, t1 = timed("vsn_vm_ingress",
+                       tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420, flags="S"))
+    pl = path_live(P5)
+    T.ok(rv == TC_ACT_REDIRECT and t0 <= pl["await"] <= t1 and
+         t0 <= pl["tx"] <= t1 and pl["rx"] == 0,
+         "c15: SYN stamps await and tx of its path", (rv, t0, t1, pl))
+    raw = conns_raw()
+    fab = [v for k, v in raw.items() if k[0] == 1 and k[6] == s]
+    T.ok(len(fab) == 1 and fab[0]["last_path"] == P5,
+         "c15: the new fabric-side entry knows its path (%d)" % P5, fab)
+    rep = tcp(FAB_MAC, UP0_MAC, BE[1], VM1, BE_PORT, s, flags="SA")
+    rv, t0, t1 = timed("vsn_up_xdp", rep)
+    pl = path_live(P5)
+    T.ok(rv == XDP_REDIRECT and pl["await"] == 0 and t0 <= pl["rx"] <= t1,
+         "c15: reply (XDP) clears await and stamps rx", (rv, pl))
+    path_live_clear(P5)
+    rv, t0, t1 = timed("vsn_vm_ingress",
+                       tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420, flags="A"))
+    pl = path_live(P5)
+    T.ok(rv == TC_ACT_REDIRECT and pl["await"] == 0 and t0 <= pl["tx"] <= t1,
+         "c15: a pure ACK stamps tx but not await", (rv, pl))
+    rv, t0, t1 = timed("vsn_vm_ingress", tcp(VM1_MAC, GW_MAC, VM1, VIP, s,
+                                             4420, payload=b"cmd"))
+    first = path_live(P5)
+    T.ok(rv == TC_ACT_REDIRECT and t0 <= first["await"] <= t1,
+         "c15: a data packet stamps await", (rv, t0, t1, first))
+    rv, _, _ = timed("vsn_vm_ingress", tcp(VM1_MAC, GW_MAC, VM1, VIP, s,
+                                           4420, payload=b"cmd2"))
+    T.ok(path_live(P5)["await"] == first["await"],
+         "c15: a second request keeps the first await stamp")
+    rv, t0, t1 = timed("vsn_up_ingress", tcp(FAB_MAC, UP0_MAC, BE[1], VM1,
+                                             BE_PORT, s, flags="A"))
+    pl = path_live(P5)
+    T.ok(rv == TC_ACT_REDIRECT and pl["await"] == 0 and t0 <= pl["rx"] <= t1,
+         "c15: a pure ACK back (TC) clears await and stamps rx", (rv, pl))
+    # The connection moves to path 2: the fabric-side entry follows, and a
+    # reply clears path 2's await, not path 5's.
+    route(1, 1, 1, P2)
+    for pid in (P5, P2):
+        path_live_clear(pid)
+    timed("vsn_vm_ingress", tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420,
+                                payload=b"moved"))
+    raw = conns_raw()
+    fab = [v for k, v in raw.items() if k[0] == 1 and k[6] == s]
+    T.ok(len(fab) == 1 and fab[0]["last_path"] == P2,
+         "c15: after a route change the fabric-side entry's path is %d" % P2,
+         fab)
+    path_live_clear(P5)
+    timed("vsn_vm_ingress", tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420,
+                                payload=b"again"))
+    before5 = path_live(P5)
+    timed("vsn_up_xdp", rep)
+    p2, p5 = path_live(P2), path_live(P5)
+    T.ok(before5["await"] == 0 and p2["await"] == 0 and p2["rx"] > 0 and
+         p5["rx"] == 0,
+         "c15: the reply stamps path %d (in use), not path %d" % (P2, P5),
+         (p2, p5))
+    route(1, 1, 1, 1)
+    # Host RX and RoCEv2 RX clear their paths too; RoCE always stamps await.
+    vsn("route", "set", "host", "5", "7", "2")
+    path_live_clear(P2)
+    timed("vsn_up_egress", tcp(UP0_MAC, "02:00:00:00:99:99", HOST_ADDR,
+                               BE[7], 43200, 4420, flags="S"))
+    a = path_live(P2)["await"]
+    rv, t0, t1 = timed("vsn_up_xdp", tcp(FAB_MAC, UP0_MAC, BE[7], HOST_ADDR,
+                                         4420, 43200, flags="SA"))
+    pl = path_live(P2)
+    T.ok(a and rv == XDP_PASS and pl["await"] == 0 and t0 <= pl["rx"] <= t1,
+         "c15: host flow: SYN stamps await, host RX clears it", (a, rv, pl))
+    path_live_clear(8)
+    rv, t0, t1 = timed("vsn_vm_ingress", P.roce_v4(VM1_MAC, GW_MAC, VM1,
+                                                   ROCE4, 49301,
+                                                   bth_opcode=0x11))
+    a = path_live(8)["await"]
+    rv2, t2, t3 = timed("vsn_up_xdp", P.roce_v4(FAB_MAC, UP0_MAC, ROCE4, VM1,
+                                               49301))
+    pl = path_live(8)
+    T.ok(rv == TC_ACT_REDIRECT and t0 <= a <= t1 and rv2 == XDP_PASS and
+         pl["await"] == 0 and t2 <= pl["rx"] <= t3,
+         "c15: RoCEv2 (even an ACK) stamps await, RoCE RX clears it",
+         (rv, a, rv2, pl))
+    # A passed packet stamps nothing.
+    path_live_clear(1)
+    timed("vsn_vm_ingress", P.plain(VM1_MAC, GW_MAC, "tcp", VM1, VIP))
+    T.ok(path_live(1) == {"await": 0, "rx": 0, "tx": 0},
+         "c15: a non-storage packet leaves path 1's entry alone")
+
+
+@case
+def c15b_fabric_path_snat_clash():
+    """15b: the fabric-side entry of a connection whose SNAT port differs
+    from the VM's follows a path change (found by the SNAT port), and the
+    other VM's connection with the VM's port keeps its own path."""
+    route(1, 1, 1, 6)
+    route(2, 6, 1, 6)
+    sport = 42500
+    for vm, mac, ifn in ((VM1, VM1_MAC, "vmif"), (VM2, VM2_MAC, "vmif6")):
+        run("vsn_vm_ingress", tcp(mac, GW_MAC, vm, VIP, sport, 4420,
+                                  flags="S"), ctx_for("vsn_vm_ingress", ifn))
+    c2 = conn(2, VM2, sport)
+    route(2, 6, 1, 2)
+    rv, _ = run("vsn_vm_ingress", tcp(VM2_MAC, GW_MAC, VM2, VIP, sport, 4420,
+                                      payload=b"m"),
+                ctx_for("vsn_vm_ingress", "vmif6"))
+    raw = conns_raw()
+    fab = {k[6]: v["last_path"] for k, v in raw.items()
+           if k[0] == 1 and k[5] == canon(SNAT4) and
+           v["conn_id"] in (c2 and c2["conn_id"],
+                            conn_id_of(1, VM1, sport))}
+    port2 = None
+    for k, v in raw.items():
+        if k[0] == 1 and c2 and v["conn_id"] == c2["conn_id"]:
+            port2 = k[6]
+    T.ok(rv == TC_ACT_REDIRECT and port2 not in (None, sport) and
+         fab.get(port2) == 2 and fab.get(sport) == 6,
+         "c15b: vm2's fabric-side entry (SNAT port %s) moved to path 2, "
+         "vm1's (port %d) stays on path 6" % (port2, sport), (rv, fab))
+    route(1, 1, 1, 1)
+    route(2, 6, 1, 1)
+
+
+def vm_if_set(ifname, vm_id, tc_prio):
+    sh("bpftool", "map", "update", "pinned", PIN + "/vsn_vm_if", "key",
+       *hexargs(struct.pack("=I", IFINDEX[ifname])), "value",
+       *hexargs(struct.pack("=II", vm_id, tc_prio)))
+
+
+def prio_run(prog, pkt, prio):
+    ctx = P.skb_ctx(IFINDEX["vmif"], priority=prio)
+    rv, _, _, ctx_out = P.prog_run(PROG[prog], pkt, ctx=ctx, netns=NS_HV)
+    return rv, P.skb_ctx_fields(ctx_out)["priority"] if ctx_out else None
+
+
+@case
+def c16_tc_prio():
+    """16: a VM's tc_prio becomes the skb priority of its steered packets
+    (the uplink qdisc's class), and of nothing else."""
+    route(1, 1, 1, 1)
+    data = tcp(VM1_MAC, GW_MAC, VM1, VIP, 42600, 4420, payload=b"prio")
+    other = P.plain(VM1_MAC, GW_MAC, "tcp", VM1, VIP)
+    try:
+        vm_if_set("vmif", 1, 0x10002)
+        rv, pr = prio_run("vsn_vm_ingress", data, 7)
+        T.ok(rv == TC_ACT_REDIRECT and pr == 0x10002,
+             "c16: steered packet gets the VM's tc_prio 0x10002", (rv, pr))
+        rv, pr = prio_run("vsn_vm_ingress", other, 7)
+        T.ok(rv == TC_ACT_OK and pr == 7,
+             "c16: a passed packet keeps its priority", (rv, pr))
+        cid = reset_setup("c16", VM1, VIP, 42601, 1, 1)
+        rv, pr = prio_run("vsn_vm_ingress", tcp(
+            VM1_MAC, GW_MAC, VM1, VIP, 42601, 4420, payload=b"r"), 7)
+        T.ok(rv == TC_ACT_REDIRECT and pr == 7 and cid is not None,
+             "c16: the RST back to the VM keeps its priority", (rv, pr))
+        vm_if_set("vmif", 1, 0)
+        rv, pr = prio_run("vsn_vm_ingress", data, 7)
+        T.ok(rv == TC_ACT_REDIRECT and pr == 7,
+             "c16: tc_prio 0 leaves the priority alone", (rv, pr))
+    finally:
+        vm_if_set("vmif", 1, 0)
 
 
 @case
