@@ -26,7 +26,22 @@ static __always_inline __u32 mix32(__u32 h)
 	return h;
 }
 
-/* Flow hash for backend choice: stable for a connection's lifetime. */
+/*
+ * Backend choice hashes the initiator, not the connection: every TCP
+ * connection of one NVMe controller (admin and I/O queues, each its own
+ * source port) must reach the same target, which a per-port hash would
+ * split between backends.  Different VMs and addresses still spread.
+ */
+static __always_inline __u32 backend_hash(const struct vsn_pkt *p)
+{
+	__u32 h = p->saddr.a[0] ^ p->saddr.a[1] ^ p->saddr.a[2] ^ p->saddr.a[3];
+
+	h = mix32(h ^ p->dport);
+	h = mix32(h ^ p->daddr.a[3] ^ p->l4_proto);
+	return h;
+}
+
+/* Per-connection hash: spreads SNAT port retries. */
 static __always_inline __u32 flow_hash(const struct vsn_pkt *p)
 {
 	__u32 h = p->saddr.a[0] ^ p->saddr.a[1] ^ p->saddr.a[2] ^ p->saddr.a[3];
@@ -152,7 +167,7 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 		return NULL;
 	}
 	*reason = VSN_R_NO_ROUTE;
-	be = pick_backend(vol, flow_hash(p), &c->backend_id);
+	be = pick_backend(vol, backend_hash(p), &c->backend_id);
 	if (!be)
 		return NULL;
 	c->vm_id = vm_id;
