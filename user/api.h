@@ -13,9 +13,9 @@
 #include "config.h"
 #include "vsn.h"
 
-#define VSN_SOCKET_ENV	 "VSN_SOCKET"
-#define API_MAX_REQUEST	 (64u << 10)
-#define API_TIMEOUT_MS	 5000
+#define VSN_SOCKET_ENV	"VSN_SOCKET"
+#define API_MAX_REQUEST (64u << 10)
+#define API_TIMEOUT_MS	5000
 
 /* $VSN_SOCKET, or the default. */
 const char *api_socket_path(void);

@@ -51,7 +51,8 @@ static int recv_line(int fd, char **out)
 			break;
 		}
 		if (len + 1 >= cap) {
-			char *nb = cap >= 16 * API_MAX_REQUEST ? NULL : realloc(buf, cap * 2);
+			char *nb =
+			    cap >= (size_t)16 * API_MAX_REQUEST ? NULL : realloc(buf, cap * 2);
 
 			if (!nb) {
 				ret = -EMSGSIZE;
@@ -93,7 +94,7 @@ int api_call(const char *path, struct json_object *req, struct json_object **res
 		snprintf(err->msg, sizeof(err->msg), "socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		ret = -errno;
@@ -146,7 +147,8 @@ int api_forward(const struct vsn_opts *o, struct json_object *req)
 	if (json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok)) {
 		ret = 0;
 		if (o->json)
-			printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN));
+			printf("%s\n",
+			       json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN));
 		else if (json_object_object_get_ex(resp, "message", &msg))
 			printf("%s\n", json_object_get_string(msg));
 	} else if (json_object_object_get_ex(resp, "error", &msg)) {

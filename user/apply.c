@@ -151,14 +151,15 @@ static void route_usage(FILE *f)
 }
 
 /* The request the daemon would get for these arguments (already parsed). */
-static struct json_object *route_request(const char *op, const struct vsn_route_key *k,
-					 __u32 path, const struct vsn_conn_key *ck)
+static struct json_object *route_request(const char *op, const struct vsn_route_key *k, __u32 path,
+					 const struct vsn_conn_key *ck)
 {
 	struct json_object *req = json_object_new_object();
-	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
 
 	json_object_object_add(req, "cmd", json_object_new_string(op));
 	if (ck) {
+		char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+
 		json_object_object_add(req, "vm", json_object_new_int64(ck->vm_id));
 		addr_to_str(&ck->saddr, a, sizeof(a));
 		addr_to_str(&ck->daddr, b, sizeof(b));
@@ -241,8 +242,10 @@ int cmd_route(const struct vsn_opts *o, int argc, char **argv)
 		   (argc == 6 && parse_u32(argv[5], "path", VSN_MAX_PATHS - 1, &path))) {
 		return 2;
 	}
-	ret = route_forward(o, conn ? "route-conn" : !strcmp(argv[1], "set") ? "route-set"
-									    : "route-del",
+	ret = route_forward(o,
+			    conn		      ? "route-conn"
+			    : !strcmp(argv[1], "set") ? "route-set"
+						      : "route-del",
 			    &k, path, conn ? &ck : NULL);
 	if (ret >= 0)
 		return ret;

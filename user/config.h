@@ -25,9 +25,9 @@ struct vsn_err {
 };
 
 struct vsn_cfg_vm {
-	char *name;	 /* unique */
-	uint32_t id;	 /* 1..VSN_MAX_VMS-1, unique */
-	char *interface; /* VM-side interface (tap/veth) */
+	char *name;	       /* unique */
+	uint32_t id;	       /* 1..VSN_MAX_VMS-1, unique */
+	char *interface;       /* VM-side interface (tap/veth) */
 	uint64_t min_rate_bps; /* guaranteed on each uplink (HTB rate); 0 = none */
 	uint64_t max_rate_bps; /* cap on each uplink (HTB ceil); 0 = none */
 	unsigned line;
@@ -49,8 +49,8 @@ struct vsn_cfg_backend {
 	uint8_t tier;	 /* default 0, 0..7 */
 	uint32_t *paths; /* path ids usable to reach it; first = default */
 	unsigned n_paths;
-	char *nqn;	 /* subsystem NQN: the controller polls its admin queue */
-	uint8_t health;	 /* enum vsn_health_src */
+	char *nqn;	/* subsystem NQN: the controller polls its admin queue */
+	uint8_t health; /* enum vsn_health_src */
 	unsigned line;
 };
 
@@ -172,7 +172,7 @@ struct vsn_config {
 	struct vsn_cfg_route *routes;
 	unsigned n_routes;
 	struct vsn_cfg_controller ctl; /* defaults when the section is absent */
-	struct vsn_line_map *lines; /* lets config_validate name a field's line; may be NULL */
+	struct vsn_line_map *lines;    /* lets config_validate name a field's line; may be NULL */
 };
 
 /* Parse FILE.  On error returns NULL and fills err (file:line: field: why). */

@@ -26,11 +26,8 @@ static const struct cfg_enum backend_states[] = {
     {"draining", VSN_BE_DRAINING},
 };
 static const struct cfg_enum health_srcs[] = {
-    {"auto", VSN_HEALTH_AUTO},
-    {"nvme-tcp", VSN_HEALTH_REMOTE},
-    {"local", VSN_HEALTH_LOCAL},
-    {"in-band", VSN_HEALTH_INBAND},
-    {"tcp", VSN_HEALTH_TCP},
+    {"auto", VSN_HEALTH_AUTO},	    {"nvme-tcp", VSN_HEALTH_REMOTE}, {"local", VSN_HEALTH_LOCAL},
+    {"in-band", VSN_HEALTH_INBAND}, {"tcp", VSN_HEALTH_TCP},
 };
 static const struct cfg_enum booleans[] = {
     {"false", 0},
@@ -145,8 +142,8 @@ static int conv_rate(const struct item *it, const char *key, const char *in, uin
 {
 	*out = 0;
 	if (in && parse_rate(in, out))
-		return cfg_item_fail(it, key, -1, "invalid rate '%s' (e.g. 10gbit, 100mbit, 1000000)",
-				     in);
+		return cfg_item_fail(it, key, -1,
+				     "invalid rate '%s' (e.g. 10gbit, 100mbit, 1000000)", in);
 	return 0;
 }
 
@@ -303,9 +300,10 @@ static int conv_controller(const struct item *it, const struct raw_controller *r
 	uint8_t observe = 0;
 
 	if (VSN_CTL_NUMBERS(CTL_CONV)
-	    conv_str(it, "hostnqn", r ? r->hostnqn : NULL, false, &ctl->hostnqn) ||
-	    conv_str(it, "metrics_dir", r && r->metrics_dir ? r->metrics_dir : VSN_DEFAULT_METRICS_DIR,
-		     false, &ctl->metrics_dir) ||
+		conv_str(it, "hostnqn", r ? r->hostnqn : NULL, false, &ctl->hostnqn) ||
+	    conv_str(it, "metrics_dir",
+		     r && r->metrics_dir ? r->metrics_dir : VSN_DEFAULT_METRICS_DIR, false,
+		     &ctl->metrics_dir) ||
 	    conv_str(it, "socket", r && r->socket ? r->socket : VSN_DEFAULT_SOCKET, false,
 		     &ctl->socket) ||
 	    conv_enum(it, "observe_only", r ? r->observe_only : NULL, booleans,

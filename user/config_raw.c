@@ -30,7 +30,7 @@ static const cyaml_schema_value_t raw_str_entry = {
 #define RAW_SCHEMA(kind, KEYS)                                                                     \
 	static const cyaml_schema_field_t raw_##kind##_fields[] = {                                \
 	    KEYS(RAW_FIELD_STR, RAW_FIELD_LIST, struct raw_##kind) CYAML_FIELD_END};               \
-	static const cyaml_schema_value_t raw_##kind##_schema __attribute__((unused)) = {         \
+	static const cyaml_schema_value_t raw_##kind##_schema __attribute__((unused)) = {          \
 	    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_##kind, raw_##kind##_fields),       \
 	}
 

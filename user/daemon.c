@@ -33,22 +33,21 @@ enum ev_src { EV_TICK = 1, EV_WATCH, EV_SIGNAL, EV_API, EV_RTNL, EV_RING, EV_HEA
 
 static void daemon_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: vsn daemon -c FILE [--log FILE] [--observe-only]\n"
-		"\n"
-		"Run the controller: watch link state, path liveness, congestion and\n"
-		"backend health, and rewrite the routing maps (see docs/daemon.md).\n"
-		"Requires 'vsn attach' first.  The config's controller section sets the\n"
-		"policy, the API socket and the metrics directory.\n"
-		"\n"
-		"  -c, --config FILE  config file (required); SIGHUP re-reads it\n"
-		"  -l, --log FILE     decision log, one JSON object per line (default stdout)\n"
-		"  --observe-only     measure and log, never change a mapping\n"
-		"\n"
-		"Signals: SIGHUP reloads the config atomically; SIGTERM/SIGINT stop the\n"
-		"daemon and leave the datapath forwarding ('vsn detach' removes it).\n"
-		"Other commands ('vsn route', 'vsn backend', 'vsn apply') go through the\n"
-		"daemon while it runs; 'vsn daemon status' shows its view (-j: JSON).\n");
+	fprintf(f, "usage: vsn daemon -c FILE [--log FILE] [--observe-only]\n"
+		   "\n"
+		   "Run the controller: watch link state, path liveness, congestion and\n"
+		   "backend health, and rewrite the routing maps (see docs/daemon.md).\n"
+		   "Requires 'vsn attach' first.  The config's controller section sets the\n"
+		   "policy, the API socket and the metrics directory.\n"
+		   "\n"
+		   "  -c, --config FILE  config file (required); SIGHUP re-reads it\n"
+		   "  -l, --log FILE     decision log, one JSON object per line (default stdout)\n"
+		   "  --observe-only     measure and log, never change a mapping\n"
+		   "\n"
+		   "Signals: SIGHUP reloads the config atomically; SIGTERM/SIGINT stop the\n"
+		   "daemon and leave the datapath forwarding ('vsn detach' removes it).\n"
+		   "Other commands ('vsn route', 'vsn backend', 'vsn apply') go through the\n"
+		   "daemon while it runs; 'vsn daemon status' shows its view (-j: JSON).\n");
 }
 
 static int timer_arm(int fd, unsigned ms)
@@ -79,7 +78,7 @@ static void sd_notify_ready(void)
 
 	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
 		return;
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (path[0] == '@')
 		sa.sun_path[0] = '\0'; /* abstract namespace */
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
@@ -340,7 +339,8 @@ static int daemon_status(const struct vsn_opts *o)
 	json_object_put(req);
 	if (ret) {
 		vsn_err("%s%s", err.msg,
-			ret == -ENOENT || ret == -ECONNREFUSED ? " (is 'vsn daemon' running?)" : "");
+			ret == -ENOENT || ret == -ECONNREFUSED ? " (is 'vsn daemon' running?)"
+							       : "");
 		return 1;
 	}
 	printf("%s\n", json_object_to_json_string_ext(resp, o->json ? JSON_C_TO_STRING_PLAIN
@@ -352,12 +352,20 @@ static int daemon_status(const struct vsn_opts *o)
 int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"config", required_argument, NULL, 'c'}, {"log", required_argument, NULL, 'l'},
-	    {"observe-only", no_argument, NULL, 'O'}, {"help", no_argument, NULL, 'h'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"observe-only", no_argument, NULL, 'O'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct ctl c = {.o = o, .m = VSN_MAPS_NONE, .epfd = -1, .tick_fd = -1, .watch_fd = -1,
-			.sig_fd = -1, .api_fd = -1, .health_fd = -1};
+	struct ctl c = {.o = o,
+			.m = VSN_MAPS_NONE,
+			.epfd = -1,
+			.tick_fd = -1,
+			.watch_fd = -1,
+			.sig_fd = -1,
+			.api_fd = -1,
+			.health_fd = -1};
 	struct vsn_err err = {.msg = ""};
 	struct vsn_config *held = NULL;
 	char esc[2 * PATH_MAX];
@@ -419,7 +427,8 @@ int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
 	ctl_log(&c, CTL_WHY_RELOAD,
 		"\"event\":\"started\",\"config\":\"%s\",\"paths\":%u,\"backends\":%u,"
 		"\"observe_only\":%s",
-		ctl_esc(esc, sizeof(esc), c.config_file), c.n_paths, c.n_backends, c.cfg->ctl.observe_only ? "true" : "false");
+		ctl_esc(esc, sizeof(esc), c.config_file), c.n_paths, c.n_backends,
+		c.cfg->ctl.observe_only ? "true" : "false");
 	sd_notify_ready();
 	loop(&c, &held);
 	ctl_log(&c, CTL_WHY_RELOAD, "\"event\":\"stopped\",\"datapath\":\"left forwarding\"");

@@ -47,7 +47,7 @@ struct ctl_uplink {
 	bool carrier;
 	uint64_t tx_bytes; /* vsn's bytes through its paths, last tick */
 	double rate_bps;
-	double util; /* 0..1 of capacity; 1 when its qdisc throttled */
+	double util;			/* 0..1 of capacity; 1 when its qdisc throttled */
 	uint64_t q_overlimits, q_drops; /* egress qdisc counters, last tick */
 	bool q_throttled;
 	bool congested;
@@ -131,8 +131,8 @@ struct ctl {
 	uint64_t last_tick_ns;
 	uint64_t ticks;
 	double tick_seconds_last, tick_seconds_max;
-	uint64_t reroutes[CTL_WHY_MAX];	  /* connections moved or reset, by reason */
-	uint64_t decisions[CTL_WHY_MAX];  /* logged changes, by reason */
+	uint64_t reroutes[CTL_WHY_MAX];	 /* connections moved or reset, by reason */
+	uint64_t decisions[CTL_WHY_MAX]; /* logged changes, by reason */
 	uint64_t ring_events, api_requests, api_errors, reloads;
 	uint64_t last_metrics_ns;
 	uint64_t conn_entries; /* vsn_conns, counted every CONN_COUNT_NS */

@@ -33,8 +33,8 @@ static int api_bind(const char *path, struct vsn_err *err)
 		snprintf(err->msg, sizeof(err->msg), "socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
-	strcpy(sa.sun_path, path);
-	strcpy(dir, path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	memcpy(dir, path, strlen(path) + 1);
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -54,7 +54,8 @@ static int api_bind(const char *path, struct vsn_err *err)
 	/* A socket file that nobody answers on is a dead daemon's: replace it. */
 	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		snprintf(err->msg, sizeof(err->msg),
-			 "a daemon already answers on %s (stop it first, or set controller.socket)", path);
+			 "a daemon already answers on %s (stop it first, or set controller.socket)",
+			 path);
 		close(fd);
 		return -EADDRINUSE;
 	}
@@ -136,7 +137,8 @@ struct json_object *ctl_state_json(struct ctl *c)
 		json_object_object_add(o, "carrier", json_object_new_boolean(u->carrier));
 		json_object_object_add(o, "rate_bps", json_object_new_double(u->rate_bps));
 		json_object_object_add(o, "utilisation", json_object_new_double(u->util));
-		json_object_object_add(o, "qdisc_throttled", json_object_new_boolean(u->q_throttled));
+		json_object_object_add(o, "qdisc_throttled",
+				       json_object_new_boolean(u->q_throttled));
 		json_object_object_add(o, "congested", json_object_new_boolean(u->congested));
 		json_object_array_add(a, o);
 	}
@@ -165,10 +167,12 @@ struct json_object *ctl_state_json(struct ctl *c)
 		json_object_object_add(o, "backend", json_object_new_int64(b->id));
 		json_object_object_add(o, "drained", json_object_new_boolean(b->drained));
 		if (b->admin_state)
-			json_object_object_add(o, "operator_state",
-					       json_object_new_string(ops_backend_state_name(b->admin)));
+			json_object_object_add(
+			    o, "operator_state",
+			    json_object_new_string(ops_backend_state_name(b->admin)));
 		if (b->polled) {
-			json_object_object_add(o, "reachable", json_object_new_boolean(b->reachable));
+			json_object_object_add(o, "reachable",
+					       json_object_new_boolean(b->reachable));
 			json_object_object_add(o, "critical_warning",
 					       json_object_new_int(b->critical_warning));
 			json_object_object_add(o, "ana_state", json_object_new_int(b->ana_state));
@@ -313,7 +317,7 @@ static int do_route_conn(struct ctl *c, struct json_object *req, char *msg, size
 	if (ops_conn_path_any(&c->m, &k, path, err))
 		return -ENOENT;
 	if (!bpf_map_lookup_elem(c->m.conns, &k, &v))
-		ctl_move_slot(c, v.conn_id)->operator = path != 0;
+		ctl_move_slot(c, v.conn_id)->operator= path != 0;
 	ctl_log(c, CTL_WHY_OPERATOR,
 		"\"event\":\"connection-pinned\",\"vm\":%u,\"sport\":%u,\"path\":%u", k.vm_id,
 		sport, path);

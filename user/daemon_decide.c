@@ -21,10 +21,10 @@
 #define SETTLE_TICKS 5
 
 static const char *const why_names[CTL_WHY_MAX] = {
-    [CTL_WHY_CARRIER] = "carrier",     [CTL_WHY_SILENT] = "silent",
-    [CTL_WHY_NEIGH] = "neighbour",     [CTL_WHY_CONGESTION] = "congestion",
-    [CTL_WHY_BACKEND] = "backend",     [CTL_WHY_RECOVERED] = "recovered",
-    [CTL_WHY_OPERATOR] = "operator",   [CTL_WHY_RELOAD] = "reload",
+    [CTL_WHY_CARRIER] = "carrier",   [CTL_WHY_SILENT] = "silent",
+    [CTL_WHY_NEIGH] = "neighbour",   [CTL_WHY_CONGESTION] = "congestion",
+    [CTL_WHY_BACKEND] = "backend",   [CTL_WHY_RECOVERED] = "recovered",
+    [CTL_WHY_OPERATOR] = "operator", [CTL_WHY_RELOAD] = "reload",
 };
 
 const char *ctl_why_name(enum ctl_why why)
@@ -152,8 +152,9 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 	struct vsn_conn v;
 
 	if (c->cfg->ctl.observe_only) {
-		ctl_log(c, why, "\"event\":\"observe-only\",\"path\":%u,\"would\":\"move its "
-				"connections\"",
+		ctl_log(c, why,
+			"\"event\":\"observe-only\",\"path\":%u,\"would\":\"move its "
+			"connections\"",
 			p->id);
 		return;
 	}
@@ -190,8 +191,8 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 			continue;
 		if (v.path_override != p->id) {
 			/* Following a route that just moved: counted as moved. */
-			if (!v.path_override && v.last_path == p->id &&
-			    conn_path(c, &v) != p->id && conn_live(&v, now, LIVE_NS))
+			if (!v.path_override && v.last_path == p->id && conn_path(c, &v) != p->id &&
+			    conn_live(&v, now, LIVE_NS))
 				conns++;
 			continue;
 		}
@@ -221,8 +222,9 @@ static void drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why
 
 	ctl_esc(reason, sizeof(reason), b->reason);
 	if (c->cfg->ctl.observe_only) {
-		ctl_log(c, why, "\"event\":\"observe-only\",\"backend\":%u,\"would\":\"drain\","
-				"\"why\":\"%s\"",
+		ctl_log(c, why,
+			"\"event\":\"observe-only\",\"backend\":%u,\"would\":\"drain\","
+			"\"why\":\"%s\"",
 			b->id, reason);
 		return;
 	}
@@ -242,17 +244,20 @@ static void drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why
 static void undrain_backend(struct ctl *c, struct ctl_backend *b)
 {
 	struct vsn_err err = {.msg = ""};
-	char esc[sizeof(err.msg) * 2];
 
 	b->drained = false;
 	if (b->admin_state || c->cfg->ctl.observe_only)
 		return;
-	if (ops_backend_state(&c->m, b->id, VSN_BE_UP, &err))
-		ctl_log(c, CTL_WHY_RECOVERED, "\"event\":\"undrain-failed\",\"backend\":%u,"
-					      "\"error\":\"%s\"",
+	if (ops_backend_state(&c->m, b->id, VSN_BE_UP, &err)) {
+		char esc[sizeof(err.msg) * 2];
+
+		ctl_log(c, CTL_WHY_RECOVERED,
+			"\"event\":\"undrain-failed\",\"backend\":%u,"
+			"\"error\":\"%s\"",
 			b->id, ctl_esc(esc, sizeof(esc), err.msg));
-	else
+	} else {
 		ctl_log(c, CTL_WHY_RECOVERED, "\"event\":\"undrain\",\"backend\":%u", b->id);
+	}
 }
 
 void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
@@ -305,7 +310,7 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 	} else if (b->polled && !b->reachable) {
 		obs = VSN_H_FAILED;
 		snprintf(b->reason, sizeof(b->reason), "%s%s",
-			 b->cfg->health == VSN_HEALTH_TCP	? ""
+			 b->cfg->health == VSN_HEALTH_TCP     ? ""
 			 : b->cfg->health == VSN_HEALTH_LOCAL ? "local controller: "
 							      : "admin queue: ",
 			 b->dev_error);
@@ -436,7 +441,8 @@ void ctl_watch(struct ctl *c, uint64_t now)
 		 * nothing at all came back for silent_ms (a late ACK of older
 		 * data cleared the stamp, and the sender now waits). */
 		if (!since || since > now || p->damp.state == VSN_H_FAILED ||
-		    !(now - since >= limit || (now - since >= limit / 2 && rx < now && now - rx >= limit)))
+		    !(now - since >= limit ||
+		      (now - since >= limit / 2 && rx < now && now - rx >= limit)))
 			continue;
 		if (blame_backend(c, p, be, now)) {
 			c->live[p->id].await_ns = 0;
@@ -534,7 +540,8 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 		if (s->operator)
 			n--; /* counted on its path, never moved */
 	}
-	qsort(cs, n, sizeof(*cs), cand_cmp);
+	if (n)
+		qsort(cs, n, sizeof(*cs), cand_cmp);
 	for (unsigned i = 0; i < n; i++) {
 		const struct vsn_cfg_backend *cb = cfg_backend(c, cs[i].backend);
 		struct ctl_move_slot *s = ctl_move_slot(c, cs[i].conn_id);
@@ -562,7 +569,7 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 		c->reroutes[CTL_WHY_CONGESTION]++;
 		if (from && from->uplink >= 0)
 			c->uplinks[from->uplink].settle_until_ns =
-			    now + SETTLE_TICKS * c->cfg->ctl.tick_ms * NS_PER_MS;
+			    now + (uint64_t)SETTLE_TICKS * c->cfg->ctl.tick_ms * NS_PER_MS;
 		ctl_log(c, CTL_WHY_CONGESTION,
 			"\"event\":\"move\",\"connection\":%u,\"from\":%u,\"to\":%u,\"bytes\":%llu",
 			cs[i].conn_id, cs[i].path, to, (unsigned long long)cs[i].bytes);

@@ -38,10 +38,11 @@ static void u64s(struct mctx *x, const char *k, const char *v, uint64_t val)
 static void dbl2(struct mctx *x, const char *k1, const char *v1, const char *k2, const char *v2,
 		 double val)
 {
-	struct prom_label l[2] = {{k1, v1}, {k2, v2}};
+	if (!x->ret) {
+		struct prom_label l[2] = {{k1, v1}, {k2, v2}};
 
-	if (!x->ret)
 		x->ret = prom_sample(&x->b, l, k1 ? (k2 ? 2 : 1) : 0, val);
+	}
 }
 
 /* bytes and packets of one per-CPU counter array, for the ids given. */
@@ -99,7 +100,7 @@ static void latency(struct mctx *x, const char *label, unsigned base, const uint
 
 static unsigned count_keys(int fd, size_t ksize)
 {
-	char k[256], next[256];
+	char k[256] = {0}, next[256];
 	unsigned n = 0;
 	bool first = true;
 

@@ -226,7 +226,8 @@ static void apply_bandwidth(struct ctl *c)
 	for (i = 0; i < c->n_uplinks; i++) {
 		const struct ctl_uplink *u = &c->uplinks[i];
 		int ret = n ? bw_setup(u->ifindex, u->cfg->capacity_bps, cls, n, msg, sizeof(msg))
-			    : c->bw_active ? bw_teardown(u->ifindex, msg, sizeof(msg)) : 0;
+			  : c->bw_active ? bw_teardown(u->ifindex, msg, sizeof(msg))
+					 : 0;
 
 		if (ret)
 			ctl_log(c, CTL_WHY_RELOAD,

@@ -79,8 +79,8 @@ int ops_route_check(const struct vsn_maps *m, const struct vsn_route_key *k, __u
 	return 0;
 }
 
-int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path,
-		  __u32 flags, struct vsn_err *err)
+int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path, __u32 flags,
+		  struct vsn_err *err)
 {
 	struct vsn_route r = {.path_id = path, .flags = flags};
 	int ret = ops_route_check(m, k, path, err);

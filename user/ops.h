@@ -14,8 +14,8 @@
 int ops_route_check(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path,
 		    struct vsn_err *err);
 /* flags: enum vsn_route_flags (VSN_ROUTE_PINNED for an operator's route). */
-int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path,
-		  __u32 flags, struct vsn_err *err);
+int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path, __u32 flags,
+		  struct vsn_err *err);
 int ops_route_del(const struct vsn_maps *m, const struct vsn_route_key *k, struct vsn_err *err);
 /* Pin (path > 0) or unpin (0) one connection, both of its entries.  k is
  * the VM-side key (dir and vm_id set by the caller). */

@@ -102,19 +102,21 @@ int pol_choose(const struct vsn_cfg_controller *p, const struct pol_path *paths,
 	 * defaults about 10 points of utilisation) so that noise between
 	 * nearly idle paths never moves a flow.
 	 */
-	min_gap = p->margin_pct / 100.0 * (p->weight_util + p->weight_latency + p->weight_errors) / 4;
+	min_gap =
+	    p->margin_pct / 100.0 * (p->weight_util + p->weight_latency + p->weight_errors) / 4;
 	if (best_score < cur_score * (1.0 - p->margin_pct / 100.0) &&
 	    cur_score - best_score >= min_gap)
 		return best;
 	return -1;
 }
 
-unsigned pol_flaps(const struct vsn_cfg_controller *p, const struct pol_damper *d,
-		   uint64_t now_ns)
+unsigned pol_flaps(const struct vsn_cfg_controller *p, const struct pol_damper *d, uint64_t now_ns)
 {
 	uint64_t window = p->flap_window_ms * NS_PER_MS;
-	unsigned i, n = 0, have = d->n_changes < POL_FLAP_HISTORY ? d->n_changes : POL_FLAP_HISTORY;
+	unsigned i, n = 0, have = d->n_changes;
 
+	if (have > POL_FLAP_HISTORY)
+		have = POL_FLAP_HISTORY; /* the ring holds the latest only */
 	for (i = 0; i < have; i++)
 		if (now_ns - d->changes[i] <= window)
 			n++;

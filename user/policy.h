@@ -60,13 +60,13 @@ int pol_choose(const struct vsn_cfg_controller *p, const struct pol_path *paths,
 #define POL_FLAP_HISTORY 32
 
 struct pol_damper {
-	enum vsn_health state;	     /* the effective state */
-	enum vsn_health observed;    /* the last raw observation */
-	uint64_t failed_ns;	     /* when it last failed */
-	uint64_t held_until_ns;	     /* no recovery before this */
+	enum vsn_health state;		    /* the effective state */
+	enum vsn_health observed;	    /* the last raw observation */
+	uint64_t failed_ns;		    /* when it last failed */
+	uint64_t held_until_ns;		    /* no recovery before this */
 	uint64_t changes[POL_FLAP_HISTORY]; /* times of raw state changes, ring */
 	unsigned n_changes;
-	uint64_t transitions;	     /* effective state changes, ever */
+	uint64_t transitions; /* effective state changes, ever */
 };
 
 /* Feed one observation; returns the effective state. */
@@ -76,8 +76,7 @@ enum vsn_health pol_damp(const struct vsn_cfg_controller *p, struct pol_damper *
  * path's): back to healthy at once, the failure not counted as a flap. */
 void pol_damp_forgive(struct pol_damper *d);
 /* Raw state changes within the flap window ending at now_ns. */
-unsigned pol_flaps(const struct vsn_cfg_controller *p, const struct pol_damper *d,
-		   uint64_t now_ns);
+unsigned pol_flaps(const struct vsn_cfg_controller *p, const struct pol_damper *d, uint64_t now_ns);
 
 /* Discretionary moves left this tick; forced moves do not spend it. */
 struct pol_budget {

@@ -86,10 +86,9 @@ static bool link_carrier(const struct nlmsghdr *nlh)
 
 	if (!(ifi->ifi_flags & IFF_UP))
 		return false;
-	mnl_attr_for_each(a, nlh, sizeof(*ifi))
-		if (mnl_attr_get_type(a) == IFLA_CARRIER &&
-		    !mnl_attr_validate(a, MNL_TYPE_U8))
-			return mnl_attr_get_u8(a);
+	mnl_attr_for_each(
+	    a, nlh, sizeof(*ifi)) if (mnl_attr_get_type(a) == IFLA_CARRIER &&
+				      !mnl_attr_validate(a, MNL_TYPE_U8)) return mnl_attr_get_u8(a);
 	return ifi->ifi_flags & IFF_LOWER_UP;
 }
 
@@ -100,7 +99,8 @@ static void neigh_event(const struct nlmsghdr *nlh, const struct ev_ctx *e)
 	struct vsn_addr addr = {.a = {0}};
 	bool have = false;
 
-	mnl_attr_for_each(a, nlh, sizeof(*nd)) {
+	mnl_attr_for_each(a, nlh, sizeof(*nd))
+	{
 		if (mnl_attr_get_type(a) != NDA_DST)
 			continue;
 		if (nd->ndm_family == AF_INET && mnl_attr_get_payload_len(a) == 4) {
@@ -157,14 +157,13 @@ int rtnl_drain(struct rtnl *r, rtnl_link_fn lf, rtnl_neigh_fn nf, void *ctx)
 static int query(struct rtnl *r, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	unsigned seq = ++r->seq;
-	ssize_t n;
 	int ret;
 
 	nlh->nlmsg_seq = seq;
 	if (mnl_socket_sendto(r->q, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	do {
-		n = mnl_socket_recvfrom(r->q, r->buf, MNL_SOCKET_BUFFER_SIZE);
+		ssize_t n = mnl_socket_recvfrom(r->q, r->buf, MNL_SOCKET_BUFFER_SIZE);
 		if (n < 0)
 			return -errno;
 		ret = mnl_cb_run(r->buf, (size_t)n, seq, r->q_portid, cb, data);
@@ -207,10 +206,12 @@ static int qdisc_cb(const struct nlmsghdr *nlh, void *data)
 
 	if ((unsigned)tcm->tcm_ifindex != q->ifindex || tcm->tcm_parent == TC_H_INGRESS)
 		return MNL_CB_OK; /* clsact and ingress hang off TC_H_INGRESS */
-	mnl_attr_for_each(a, nlh, sizeof(*tcm)) {
+	mnl_attr_for_each(a, nlh, sizeof(*tcm))
+	{
 		if (mnl_attr_get_type(a) != TCA_STATS2)
 			continue;
-		mnl_attr_for_each_nested(s, a) {
+		mnl_attr_for_each_nested(s, a)
+		{
 			struct gnet_stats_queue gq;
 
 			if (mnl_attr_get_type(s) != TCA_STATS_QUEUE ||

@@ -15,8 +15,7 @@
 struct rtnl;
 
 typedef void (*rtnl_link_fn)(void *ctx, unsigned ifindex, bool carrier);
-typedef void (*rtnl_neigh_fn)(void *ctx, unsigned ifindex, const struct vsn_addr *a,
-			      bool failed);
+typedef void (*rtnl_neigh_fn)(void *ctx, unsigned ifindex, const struct vsn_addr *a, bool failed);
 
 int rtnl_open(struct rtnl **r, struct vsn_err *err);
 void rtnl_close(struct rtnl *r);

@@ -510,8 +510,9 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	path = route_path(c, &path_id);
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
-	path_live_tx(path_id, c->backend_id, p.l4_proto == IPPROTO_UDP || p.pay_len ||
-				  (p.tcp_flags & (TCPF_SYN | TCPF_FIN)));
+	path_live_tx(path_id, c->backend_id,
+		     p.l4_proto == IPPROTO_UDP || p.pay_len ||
+			 (p.tcp_flags & (TCPF_SYN | TCPF_FIN)));
 	/* Before any rewrite moves the payload (VLAN pop). */
 	if (p.l4_proto == IPPROTO_TCP)
 		nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);

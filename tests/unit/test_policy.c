@@ -81,9 +81,8 @@ static void test_choose_forced_on_failure_ignores_dwell(void **state)
 	bool forced;
 
 	/* Moved 1 ms ago, target busier than anything: still forced out. */
-	assert_int_equal(pol_choose(&p, paths, 2, 0, POL_CLASS_MIXED, 1000 * MS, 1001 * MS,
-				    &forced),
-			 1);
+	assert_int_equal(
+	    pol_choose(&p, paths, 2, 0, POL_CLASS_MIXED, 1000 * MS, 1001 * MS, &forced), 1);
 	assert_true(forced);
 	/* Both failed: nowhere to go. */
 	paths[1].health = VSN_H_FAILED;
@@ -108,13 +107,11 @@ static void test_choose_dwell_and_margin(void **state)
 	/* An improvement inside the margin does not move. */
 	paths[0].util = 0.50;
 	paths[1].util = 0.45;
-	assert_int_equal(pol_choose(&p, paths, 2, 0, POL_CLASS_MIXED, 0, 100000 * MS, &forced),
-			 -1);
+	assert_int_equal(pol_choose(&p, paths, 2, 0, POL_CLASS_MIXED, 0, 100000 * MS, &forced), -1);
 	/* Two idle paths: noise never moves a flow. */
 	paths[0].util = 0.02;
 	paths[1].util = 0.0;
-	assert_int_equal(pol_choose(&p, paths, 2, 0, POL_CLASS_MIXED, 0, 100000 * MS, &forced),
-			 -1);
+	assert_int_equal(pol_choose(&p, paths, 2, 0, POL_CLASS_MIXED, 0, 100000 * MS, &forced), -1);
 }
 
 static void test_damping_failure_immediate_recovery_held(void **state)
@@ -127,8 +124,7 @@ static void test_damping_failure_immediate_recovery_held(void **state)
 	assert_int_equal(pol_damp(&p, &d, VSN_H_FAILED, t + MS), VSN_H_FAILED);
 	/* Recovered at once in reality: still failed until hold_down_ms. */
 	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, t + 2 * MS), VSN_H_FAILED);
-	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, t + (p.hold_down_ms) * MS),
-			 VSN_H_FAILED);
+	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, t + (p.hold_down_ms) * MS), VSN_H_FAILED);
 	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, t + (p.hold_down_ms + 1) * MS),
 			 VSN_H_HEALTHY);
 	assert_int_equal(d.transitions, 2);
@@ -152,8 +148,7 @@ static void test_damping_holds_a_flapping_path(void **state)
 	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, t), VSN_H_FAILED);
 	assert_true(pol_flaps(&p, &d, t) > p.flap_max);
 	/* Quiet for a whole window: back. */
-	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, t + p.flap_window_ms * MS),
-			 VSN_H_HEALTHY);
+	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, t + p.flap_window_ms * MS), VSN_H_HEALTHY);
 }
 
 static void test_damping_forgive(void **state)
