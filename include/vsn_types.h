@@ -116,6 +116,9 @@ struct vsn_volume {
 	 * backend changes state (the datapath reads only the two above). */
 	__u32 n_backends;
 	__u32 backends[VSN_MAX_VOL_BACKENDS];
+	/* The controller's tier for new connections, plus one (0: the best
+	 * tier with a backend up); userspace only. */
+	__u32 tier_pref;
 };
 
 /* vsn_backends: hash, key = backend id. */

@@ -126,6 +126,9 @@ struct vsn_cfg_controller {
 	char *metrics_dir; /* Prometheus textfile directory; "" = off */
 	char *socket;	   /* API socket path */
 	bool observe_only; /* measure and report, never change a mapping */
+	/* New connections of a bulk (sequential) volume go to its highest
+	 * tier with a backend up, of a latency-sensitive one to the lowest. */
+	bool tier_by_class;
 	unsigned line;
 };
 

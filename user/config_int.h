@@ -107,7 +107,8 @@ unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec);
 	S(T, error_rate_pct) S(T, weight_util) S(T, weight_latency)	\
 	S(T, weight_errors) S(T, health_interval_ms)			\
 	S(T, health_timeout_ms) S(T, hostnqn) S(T, metrics_dir)	\
-	S(T, metrics_interval_ms) S(T, socket) S(T, observe_only)
+	S(T, metrics_interval_ms) S(T, socket) S(T, observe_only)	\
+	S(T, tier_by_class)
 /* clang-format on */
 
 #define RAW_MEMBER_STR(T, key) char *key;

@@ -297,7 +297,7 @@ static int conv_route(const struct item *it, const struct raw_route *r, struct v
 static int conv_controller(const struct item *it, const struct raw_controller *r,
 			   struct vsn_cfg_controller *ctl)
 {
-	uint8_t observe = 0;
+	uint8_t observe = 0, tiers = 0;
 
 	if (VSN_CTL_NUMBERS(CTL_CONV)
 		conv_str(it, "hostnqn", r ? r->hostnqn : NULL, false, &ctl->hostnqn) ||
@@ -307,9 +307,12 @@ static int conv_controller(const struct item *it, const struct raw_controller *r
 	    conv_str(it, "socket", r && r->socket ? r->socket : VSN_DEFAULT_SOCKET, false,
 		     &ctl->socket) ||
 	    conv_enum(it, "observe_only", r ? r->observe_only : NULL, booleans,
-		      ARRAY_SIZE(booleans), &observe))
+		      ARRAY_SIZE(booleans), &observe) ||
+	    conv_enum(it, "tier_by_class", r ? r->tier_by_class : NULL, booleans,
+		      ARRAY_SIZE(booleans), &tiers))
 		return -EINVAL;
 	ctl->observe_only = observe;
+	ctl->tier_by_class = tiers;
 	if (ctl->health_timeout_ms >= ctl->health_interval_ms)
 		return cfg_item_fail(it, "health_timeout_ms", -1,
 				     "%u must be below health_interval_ms (%u)",

@@ -241,7 +241,8 @@ static int setup(struct ctl *c, struct vsn_err *err)
 		return -errno;
 	}
 	c->moves = calloc(CTL_MOVE_SLOTS, sizeof(*c->moves));
-	if (!c->moves) {
+	c->vols = calloc(VSN_MAX_VOLUMES, sizeof(*c->vols));
+	if (!c->moves || !c->vols) {
 		snprintf(err->msg, sizeof(err->msg), "out of memory");
 		return -ENOMEM;
 	}
@@ -360,8 +361,92 @@ static void teardown(struct ctl *c)
 		fclose(c->logf);
 	ctl_model_free(c);
 	free(c->moves);
+	free(c->vols);
 	pins_close(&c->m);
 	config_free(c->cfg);
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static double jnum(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
+}
+
+static void print_health(struct json_object *st)
+{
+	struct json_object *a;
+	size_t i;
+
+	if (json_object_object_get_ex(st, "uplinks", &a)) {
+		printf("%-10s %-8s %-12s %s\n", "UPLINK", "CARRIER", "UTILISATION", "CONGESTED");
+		for (i = 0; i < json_object_array_length(a); i++) {
+			struct json_object *u = json_object_array_get_idx(a, i);
+
+			printf("%-10s %-8s %-12.2f %s\n", jstr(u, "interface"), jstr(u, "carrier"),
+			       jnum(u, "utilisation"), jstr(u, "congested"));
+		}
+	}
+	if (json_object_object_get_ex(st, "paths", &a)) {
+		printf("\n%-5s %-10s %-9s %-14s %-11s %s\n", "PATH", "UPLINK", "STATE", "RATE",
+		       "LATENCY", "REASON");
+		for (i = 0; i < json_object_array_length(a); i++) {
+			struct json_object *p = json_object_array_get_idx(a, i);
+
+			printf("%-5s %-10s %-9s %8.1f Mb/s %8.3f ms %s\n", jstr(p, "path"),
+			       jstr(p, "uplink"), jstr(p, "state"), jnum(p, "rate_bps") / 1e6,
+			       jnum(p, "latency_ms"), jstr(p, "reason"));
+		}
+	}
+	if (json_object_object_get_ex(st, "backends", &a)) {
+		printf("\n%-8s %-9s %-8s %s\n", "BACKEND", "STATE", "DRAINED", "REASON");
+		for (i = 0; i < json_object_array_length(a); i++) {
+			struct json_object *b = json_object_array_get_idx(a, i);
+
+			printf("%-8s %-9s %-8s %s\n", jstr(b, "backend"), jstr(b, "state"),
+			       jstr(b, "drained"), jstr(b, "reason"));
+		}
+	}
+}
+
+int show_health(const struct vsn_opts *o)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL, *v;
+	struct vsn_err err = {.msg = ""};
+	int ret;
+
+	json_object_object_add(req, "cmd", json_object_new_string("health"));
+	ret = api_call(api_socket_path(), req, &resp, &err);
+	json_object_put(req);
+	if (ret) {
+		vsn_err("show health: %s%s", err.msg,
+			ret == -ENOENT || ret == -ECONNREFUSED
+			    ? " (health is judged by 'vsn daemon': is it running? $VSN_SOCKET?)"
+			    : "");
+		return 1;
+	}
+	if (o->json) {
+		struct json_object *out = json_object_new_object();
+
+		for (const char *const *k =
+			 (const char *const[]){"uplinks", "paths", "backends", "volumes", NULL};
+		     *k; k++)
+			if (json_object_object_get_ex(resp, *k, &v))
+				json_object_object_add(out, *k, json_object_get(v));
+		printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+		json_object_put(out);
+	} else {
+		print_health(resp);
+	}
+	json_object_put(resp);
+	return 0;
 }
 
 static int daemon_status(const struct vsn_opts *o)

@@ -38,6 +38,7 @@ enum ctl_why {
 	CTL_WHY_RECOVERED,   /* a path or backend came back */
 	CTL_WHY_OPERATOR,    /* an API request */
 	CTL_WHY_RELOAD,	     /* a config reload */
+	CTL_WHY_CLASS,	     /* a volume's workload class changed */
 	CTL_WHY_MAX,
 };
 
@@ -70,6 +71,7 @@ struct ctl_path {
 	uint64_t lat_sum_ns, lat_n; /* this tick, from events */
 	uint64_t cmds, errs;	    /* this tick, from events */
 	double err_rate, ce_rate;
+	uint64_t roce_pkts, roce_marks; /* vsn_roce_path totals, last tick */
 };
 
 struct ctl_backend {
@@ -100,10 +102,19 @@ struct ctl_backend {
 
 struct ctl_move_slot {
 	uint32_t conn_id;
-	bool operator;	/* pinned by 'vsn route conn': congestion leaves it */
-	bool closed;	/* FIN or RST seen (telemetry): nothing to move */
-	uint64_t at_ns; /* last move */
-	uint64_t bytes; /* at the last congestion walk */
+	bool operator;	   /* pinned by 'vsn route conn': congestion leaves it */
+	bool closed;	   /* FIN or RST seen (telemetry): nothing to move */
+	uint64_t next_lba; /* where its last command ended: sequentiality */
+	uint64_t at_ns;	   /* last move */
+	uint64_t bytes;	   /* at the last congestion walk */
+};
+
+/* A volume's workload over the current window, and what it was judged. */
+struct ctl_volume {
+	uint64_t cmds, bytes, seq;
+	enum pol_class cls;	/* the class acted on */
+	enum pol_class pending; /* a new class must hold two windows */
+	uint32_t tier_pref;	/* as written to vsn_volumes (tier + 1, 0: best up) */
 };
 
 struct ctl_log_entry {
@@ -127,6 +138,8 @@ struct ctl {
 	unsigned n_backends;
 
 	struct ctl_move_slot *moves; /* CTL_MOVE_SLOTS */
+	struct ctl_volume *vols;     /* VSN_MAX_VOLUMES, by volume id */
+	uint64_t class_window_ns;    /* start of the current class window */
 	struct pol_budget budget;
 	uint64_t last_tick_ns;
 	uint64_t ticks;
@@ -175,6 +188,7 @@ void ctl_fill_pol(const struct ctl *c, const struct ctl_path *p, struct pol_path
 
 /* daemon_decide.c */
 struct ctl_move_slot *ctl_move_slot(struct ctl *c, uint32_t conn_id);
+enum pol_class ctl_volume_class(const struct ctl *c, uint32_t volume_id);
 void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *ctl_why_name(enum ctl_why why);

@@ -181,6 +181,20 @@ struct json_object *ctl_state_json(struct ctl *c)
 	}
 	json_object_object_add(root, "backends", a);
 	json_object_object_add(root, "pinned_routes", pinned_json(c));
+	a = json_object_new_array();
+	for (i = 1; c->vols && i < VSN_MAX_VOLUMES; i++) {
+		if (c->vols[i].cls == POL_CLASS_MIXED && !c->vols[i].tier_pref)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "volume", json_object_new_int64(i));
+		json_object_object_add(o, "class",
+				       json_object_new_string(pol_class_name(c->vols[i].cls)));
+		if (c->vols[i].tier_pref)
+			json_object_object_add(o, "tier",
+					       json_object_new_int64(c->vols[i].tier_pref - 1));
+		json_object_array_add(a, o);
+	}
+	json_object_object_add(root, "volumes", a);
 	o = json_object_new_object();
 	for (i = 0; i < CTL_WHY_MAX; i++)
 		json_object_object_add(o, ctl_why_name(i),

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "ops.h"
+#include "plan.h"
 
 #define NS_PER_MS 1000000ull
 /* Ticks an uplink is left alone after a congestion move: its queue drains
@@ -25,6 +26,7 @@ static const char *const why_names[CTL_WHY_MAX] = {
     [CTL_WHY_NEIGH] = "neighbour",   [CTL_WHY_CONGESTION] = "congestion",
     [CTL_WHY_BACKEND] = "backend",   [CTL_WHY_RECOVERED] = "recovered",
     [CTL_WHY_OPERATOR] = "operator", [CTL_WHY_RELOAD] = "reload",
+    [CTL_WHY_CLASS] = "workload",
 };
 
 const char *ctl_why_name(enum ctl_why why)
@@ -86,9 +88,14 @@ struct ctl_move_slot *ctl_move_slot(struct ctl *c, uint32_t conn_id)
 	return s;
 }
 
+enum pol_class ctl_volume_class(const struct ctl *c, uint32_t volume_id)
+{
+	return c->vols ? c->vols[volume_id % VSN_MAX_VOLUMES].cls : POL_CLASS_MIXED;
+}
+
 /* Where a connection (or route) of backend cb now on path cur should go. */
 static uint32_t choose(struct ctl *c, const struct vsn_cfg_backend *cb, uint32_t cur,
-		       uint64_t last_move, uint64_t now, bool *forced)
+		       enum pol_class cls, uint64_t last_move, uint64_t now, bool *forced)
 {
 	struct pol_path in[VSN_MAX_BE_PATHS];
 	unsigned n = 0;
@@ -104,7 +111,7 @@ static uint32_t choose(struct ctl *c, const struct vsn_cfg_backend *cb, uint32_t
 			icur = (int)n;
 		ctl_fill_pol(c, p, &in[n++]);
 	}
-	to = pol_choose(&c->cfg->ctl, in, n, icur, POL_CLASS_MIXED, last_move, now, forced);
+	to = pol_choose(&c->cfg->ctl, in, n, icur, cls, last_move, now, forced);
 	return to < 0 ? 0 : in[to].id;
 }
 
@@ -173,7 +180,8 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 				"\"backend\":%u,\"path\":%u",
 				rk.vm_id, rk.volume_id, rk.backend_id, p->id);
 		cb = cfg_backend(c, rk.backend_id);
-		to = cb ? choose(c, cb, p->id, 0, now, &forced) : 0;
+		to = cb ? choose(c, cb, p->id, ctl_volume_class(c, rk.volume_id), 0, now, &forced)
+			: 0;
 		if (!to || ops_route_set(&c->m, &rk, to, 0, &err)) {
 			stuck++;
 			continue;
@@ -197,7 +205,8 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 			continue;
 		}
 		cb = cfg_backend(c, v.backend_id);
-		to = cb ? choose(c, cb, p->id, 0, now, &forced) : 0;
+		to = cb ? choose(c, cb, p->id, ctl_volume_class(c, v.volume_id), 0, now, &forced)
+			: 0;
 		if (!to || ops_conn_path(&c->m, &ck, to, &err)) {
 			stuck++;
 			continue;
@@ -461,7 +470,7 @@ void ctl_watch(struct ctl *c, uint64_t now)
 
 struct cand {
 	struct vsn_conn_key k;
-	uint32_t conn_id, backend, path;
+	uint32_t conn_id, backend, path, volume;
 	uint64_t bytes; /* since the last congestion walk (or in all, the first time) */
 };
 
@@ -533,8 +542,9 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 			cs = nc;
 			cap = cap ? cap * 2 : 64;
 		}
-		cs[n++] = (struct cand){k, v.conn_id, v.backend_id, path,
-					v.bytes >= s->bytes ? v.bytes - s->bytes : v.bytes};
+		cs[n++] = (struct cand){
+		    k,	  v.conn_id,   v.backend_id,
+		    path, v.volume_id, v.bytes >= s->bytes ? v.bytes - s->bytes : v.bytes};
 		s->bytes = v.bytes;
 		on_path[path % VSN_MAX_PATHS]++;
 		if (s->operator)
@@ -552,7 +562,8 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 
 		if (!cb || moved_from[pi] * 2 >= (on_path[pi] > 1 ? on_path[pi] : 2))
 			continue;
-		to = choose(c, cb, cs[i].path, s->at_ns, now, &forced);
+		to = choose(c, cb, cs[i].path, ctl_volume_class(c, cs[i].volume), s->at_ns, now,
+			    &forced);
 		if (!to || !pol_budget_take(&c->budget, forced))
 			continue;
 		if (c->cfg->ctl.observe_only) {
@@ -580,6 +591,79 @@ out:
 	free(moved_from);
 }
 
+#define CLASS_WINDOW_NS (2000 * NS_PER_MS)
+
+/* The tier new connections of a volume of this class should use, plus one
+ * (0: the best tier up), under tier_by_class. */
+static uint32_t class_tier(const struct ctl *c, uint32_t volume_id, enum pol_class cls)
+{
+	const struct vsn_config *cfg = c->cfg;
+	int lo = 256, hi = -1;
+
+	if (!cfg->ctl.tier_by_class || cls == POL_CLASS_MIXED)
+		return 0;
+	for (unsigned i = 0; i < cfg->n_volumes; i++) {
+		if (cfg->volumes[i].id != volume_id)
+			continue;
+		for (unsigned j = 0; j < cfg->volumes[i].n_backends; j++) {
+			const struct vsn_cfg_backend *b =
+			    cfg_backend(c, cfg->volumes[i].backends[j]);
+
+			if (!b)
+				continue;
+			lo = b->tier < lo ? b->tier : lo;
+			hi = b->tier > hi ? b->tier : hi;
+		}
+	}
+	if (hi < 0 || lo == hi)
+		return 0;
+	return (uint32_t)(cls == POL_CLASS_BULK ? hi : lo) + 1;
+}
+
+/*
+ * Each window: classify every volume that issued commands; a new class
+ * that holds for two windows is adopted (scores use it; with tier_by_class
+ * new connections go to its tier).
+ */
+static void classify_volumes(struct ctl *c, uint64_t now)
+{
+	struct vsn_err err = {.msg = ""};
+
+	if (!c->vols || now - c->class_window_ns < CLASS_WINDOW_NS)
+		return;
+	c->class_window_ns = now;
+	for (uint32_t id = 1; id < VSN_MAX_VOLUMES; id++) {
+		struct ctl_volume *v = &c->vols[id];
+		enum pol_class cls;
+		uint32_t tier;
+
+		if (!v->cmds)
+			continue;
+		cls = pol_classify(v->cmds, v->bytes, v->seq);
+		v->cmds = v->bytes = v->seq = 0;
+		if (cls == v->cls || cls != v->pending) {
+			v->pending = cls;
+			continue;
+		}
+		ctl_log(c, CTL_WHY_CLASS,
+			"\"event\":\"volume-class\",\"volume\":%u,\"was\":\"%s\","
+			"\"now\":\"%s\"",
+			id, pol_class_name(v->cls), pol_class_name(cls));
+		v->cls = cls;
+		tier = class_tier(c, id, cls);
+		if (tier == v->tier_pref || c->cfg->ctl.observe_only)
+			continue;
+		if (plan_volume_tier(&c->m, id, tier, &err)) {
+			vsn_warn("%s", err.msg);
+			continue;
+		}
+		v->tier_pref = tier;
+		ctl_log(c, CTL_WHY_CLASS,
+			"\"event\":\"volume-tier\",\"volume\":%u,\"tier\":%d,\"class\":\"%s\"", id,
+			(int)tier - 1, pol_class_name(cls));
+	}
+}
+
 void ctl_tick(struct ctl *c, uint64_t now)
 {
 	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
@@ -592,6 +676,7 @@ void ctl_tick(struct ctl *c, uint64_t now)
 	ctl_measure(c, now, dt);
 	pol_budget_reset(pol, &c->budget);
 	ctl_probe_tick(c, now);
+	classify_volumes(c, now);
 	for (i = 0; i < c->n_paths; i++)
 		ctl_path_observe(c, &c->paths[i], now, CTL_WHY_BACKEND);
 	for (i = 0; i < c->n_backends; i++) {

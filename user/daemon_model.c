@@ -270,6 +270,14 @@ int ctl_apply_config(struct ctl *c, struct vsn_config *cfg, struct vsn_err *err)
 	}
 	for (i = 0; i < plan.n_routes; i++)
 		overlay_route(c, cfg, &plan.routes[i]);
+	for (i = 0; i < plan.n_volumes; i++) {
+		struct vsn_volume cur;
+
+		/* The controller's tier choice outlives a reload. */
+		if (!bpf_map_lookup_elem(c->m.volumes, &plan.volumes[i].k, &cur) &&
+		    cur.volume_id == plan.volumes[i].v.volume_id)
+			plan.volumes[i].v.tier_pref = cur.tier_pref;
+	}
 	ret = plan_apply(&plan, &c->m, err);
 	if (ret) {
 		/* The maps are as before (plan_apply writes nothing it cannot
@@ -304,6 +312,18 @@ void ctl_event(struct ctl *c, const struct vsn_event *e)
 		ctl_move_slot(c, e->conn_id)->closed = e->type == VSN_EV_CONN_CLOSE;
 		return;
 	}
+	if (e->type == VSN_EV_CMD && e->nlb && c->vols) {
+		struct ctl_volume *v = &c->vols[e->volume_id % VSN_MAX_VOLUMES];
+		struct ctl_move_slot *s = ctl_move_slot(c, e->conn_id);
+
+		/* Bytes at 512 per block: the LBA size is the namespace's and
+		 * vsn does not know it; sequentiality does not depend on it. */
+		v->cmds++;
+		v->bytes += (uint64_t)e->nlb * 512;
+		v->seq += s->next_lba == e->slba;
+		s->next_lba = e->slba + e->nlb;
+		return;
+	}
 	if (e->type != VSN_EV_RESP)
 		return;
 	p = ctl_path(c, e->path_id);
@@ -326,6 +346,35 @@ void ctl_event(struct ctl *c, const struct vsn_event *e)
 			b->lat_ms = b->lat_ms ? 0.9 * b->lat_ms + 0.1 * (e->latency_ns / 1e6)
 					      : e->latency_ns / 1e6;
 	}
+}
+
+/*
+ * Congestion marks on a path's RoCEv2 traffic this tick: CNPs and ECN CE
+ * over all its RoCE packets (vsn_roce_path).  TCP flows show congestion as
+ * queueing latency and qdisc throttling instead.
+ */
+static void roce_marks(struct ctl *c, struct ctl_path *p)
+{
+	uint64_t pkts = 0, marks = 0;
+
+	p->ce_rate = 0;
+	if (c->m.roce_path < 0)
+		return;
+	for (uint32_t cl = 0; cl < VSN_ROCE_CLASSES; cl++) {
+		uint32_t idx = p->id * VSN_ROCE_CLASSES + cl;
+		struct vsn_counter s;
+
+		if (percpu_counter(c->m.roce_path, &idx, &s))
+			return;
+		if (cl == VSN_ROCE_CNP || cl == VSN_ROCE_CE)
+			marks += s.packets;
+		if (cl != VSN_ROCE_CE && cl != VSN_ROCE_CE_OUT)
+			pkts += s.packets; /* CE counts packets already counted */
+	}
+	if (pkts > p->roce_pkts && marks >= p->roce_marks)
+		p->ce_rate = (double)(marks - p->roce_marks) / (double)(pkts - p->roce_pkts);
+	p->roce_pkts = pkts;
+	p->roce_marks = marks;
 }
 
 void ctl_measure(struct ctl *c, uint64_t now, double dt)
@@ -367,6 +416,7 @@ void ctl_measure(struct ctl *c, uint64_t now, double dt)
 			p->lat_ms = 0;
 		}
 		p->err_rate = p->cmds >= 20 ? (double)p->errs / (double)p->cmds : 0;
+		roce_marks(c, p);
 		p->lat_sum_ns = p->lat_n = p->cmds = p->errs = 0;
 	}
 	for (i = 0; i < c->n_uplinks; i++) {

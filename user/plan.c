@@ -464,7 +464,8 @@ static int upsert(int fd, const char *name, const void *k, const void *v, struct
 	return 0;
 }
 
-/* Eligible backends: up, and of the best (lowest) tier that has one up. */
+/* Eligible backends: up, and of the controller's preferred tier when one
+ * of those is up, else of the best (lowest) tier that has one up. */
 static int write_table(const struct vsn_maps *m, const struct vsn_volume *vol, __u32 gen,
 		       struct vsn_err *err)
 {
@@ -477,6 +478,10 @@ static int write_table(const struct vsn_maps *m, const struct vsn_volume *vol, _
 	for (i = 0; i < vol->n_backends && i < VSN_MAX_VOL_BACKENDS; i++)
 		if (!bpf_map_lookup_elem(m->backends, &vol->backends[i], &be) &&
 		    be.state == VSN_BE_UP && be.tier < best_tier)
+			best_tier = be.tier;
+	for (i = 0; vol->tier_pref && i < vol->n_backends && i < VSN_MAX_VOL_BACKENDS; i++)
+		if (!bpf_map_lookup_elem(m->backends, &vol->backends[i], &be) &&
+		    be.state == VSN_BE_UP && be.tier == vol->tier_pref - 1)
 			best_tier = be.tier;
 	for (i = 0; i < vol->n_backends && i < VSN_MAX_VOL_BACKENDS; i++)
 		if (!bpf_map_lookup_elem(m->backends, &vol->backends[i], &be) &&
@@ -623,6 +628,26 @@ cleanup:
 	keyset_free(&ro);
 	keyset_free(&vo);
 	return ret;
+}
+
+int plan_volume_tier(const struct vsn_maps *m, __u32 volume_id, __u32 tier_pref,
+		     struct vsn_err *err)
+{
+	struct vsn_volume_key key, next;
+	struct vsn_volume v;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(m->volumes, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(m->volumes, &key, &v) || v.volume_id != volume_id ||
+		    v.tier_pref == tier_pref)
+			continue;
+		v.tier_pref = tier_pref;
+		if (switch_volume(m, &key, v, err))
+			return -EIO;
+	}
+	return 0;
 }
 
 int plan_rehash(const struct vsn_maps *m, __u32 backend_id, struct vsn_err *err)

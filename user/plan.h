@@ -60,5 +60,9 @@ int plan_check_room(const struct vsn_plan *plan, const struct vsn_maps *m, struc
 /* Rebuild the consistent-hash table of every volume that lists backend_id
  * (0: all volumes) from the backends' current states, and switch them in. */
 int plan_rehash(const struct vsn_maps *m, __u32 backend_id, struct vsn_err *err);
+/* Give new connections of volume_id the tier tier_pref - 1 (0: the best
+ * tier up) and switch its table in if that changes it. */
+int plan_volume_tier(const struct vsn_maps *m, __u32 volume_id, __u32 tier_pref,
+		     struct vsn_err *err);
 
 #endif /* VSN_PLAN_H */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "profile.h"
 
 #define NS_PER_MS 1000000ull
 
@@ -13,6 +14,32 @@ void pol_defaults(struct vsn_cfg_controller *p)
 #define POL_DEFAULT(key, lo, hi, dflt) p->key = dflt;
 	VSN_CTL_NUMBERS(POL_DEFAULT)
 #undef POL_DEFAULT
+}
+
+#define POL_CLASS_MIN_CMDS 20
+
+enum pol_class pol_classify(uint64_t cmds, uint64_t bytes, uint64_t seq_cmds)
+{
+	if (cmds < POL_CLASS_MIN_CMDS)
+		return POL_CLASS_MIXED;
+	if (seq_cmds * 100.0 >= PROF_SEQ_PCT * (double)cmds)
+		return POL_CLASS_BULK;
+	if (bytes / cmds <= PROF_SMALL_IO_BYTES)
+		return POL_CLASS_LATENCY;
+	return POL_CLASS_MIXED;
+}
+
+const char *pol_class_name(enum pol_class cls)
+{
+	switch (cls) {
+	case POL_CLASS_LATENCY:
+		return "latency";
+	case POL_CLASS_BULK:
+		return "bulk";
+	case POL_CLASS_MIXED:
+		break;
+	}
+	return "mixed";
 }
 
 const char *pol_health_name(enum vsn_health h)

@@ -36,6 +36,15 @@ struct pol_path {
 	double ce_rate;	  /* share of packets with ECN CE / RoCE CNP, 0..1 */
 };
 
+/*
+ * A workload's class from what its commands looked like over a window:
+ * mostly sequential (each command starting where the previous one of its
+ * connection ended) is bulk; small and random is latency-sensitive; too
+ * few commands or anything else is mixed.  Thresholds: profile.h.
+ */
+enum pol_class pol_classify(uint64_t cmds, uint64_t bytes, uint64_t seq_cmds);
+const char *pol_class_name(enum pol_class cls);
+
 /* Lower is better; a failed path scores +infinity. */
 double pol_score(const struct vsn_cfg_controller *p, const struct pol_path *path,
 		 enum pol_class cls);

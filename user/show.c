@@ -318,6 +318,7 @@ static void show_usage(FILE *f)
 	fprintf(f, "usage: vsn [-j] show [volumes|backends|paths|routes|connections|counters|"
 		   "telemetry]\n"
 		   "       vsn [-j] show profile [--seconds S]   (see vsn profile --help)\n"
+		   "       vsn [-j] show health    (the daemon's view of paths and backends)\n"
 		   "\nWithout a table name, shows all of them.\n");
 }
 
@@ -334,6 +335,9 @@ int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 		show_usage(stdout);
 		return 0;
 	}
+	/* Health is the daemon's judgement, not a map. */
+	if (what && !strcmp(what, "health"))
+		return show_health(o);
 	/* The profile is not a map: it listens to the datapath for a while. */
 	if (what && !strcmp(what, "profile"))
 		return cmd_profile(o, argc - 1, argv + 1);

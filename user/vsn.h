@@ -92,5 +92,7 @@ int cmd_health(const struct vsn_opts *o, int argc, char **argv);
 int cmd_daemon(const struct vsn_opts *o, int argc, char **argv);
 int cmd_bw(const struct vsn_opts *o, int argc, char **argv);
 int show_telemetry(const struct vsn_opts *o, const struct vsn_maps *m);
+/* Paths' and backends' health as the running daemon judges it (daemon.c). */
+int show_health(const struct vsn_opts *o);
 
 #endif /* VSN_H */

@@ -165,6 +165,20 @@ static void test_damping_forgive(void **state)
 	assert_int_equal(pol_damp(&p, &d, VSN_H_HEALTHY, 1002 * MS), VSN_H_HEALTHY);
 }
 
+static void test_classify(void **state)
+{
+	/* Too few commands: no opinion. */
+	assert_int_equal(pol_classify(5, 5 * 4096, 0), POL_CLASS_MIXED);
+	/* 4 KiB random reads: latency-sensitive. */
+	assert_int_equal(pol_classify(1000, 1000 * 4096, 30), POL_CLASS_LATENCY);
+	/* Sequential, whatever the size: bulk. */
+	assert_int_equal(pol_classify(1000, 1000 * 131072ull, 900), POL_CLASS_BULK);
+	assert_int_equal(pol_classify(1000, 1000 * 4096, 600), POL_CLASS_BULK);
+	/* Large and random: neither. */
+	assert_int_equal(pol_classify(1000, 1000 * 262144ull, 100), POL_CLASS_MIXED);
+	assert_string_equal(pol_class_name(POL_CLASS_BULK), "bulk");
+}
+
 static void test_budget(void **state)
 {
 	struct vsn_cfg_controller p = cfg();
@@ -267,6 +281,7 @@ int main(void)
 	    cmocka_unit_test(test_damping_failure_immediate_recovery_held),
 	    cmocka_unit_test(test_damping_holds_a_flapping_path),
 	    cmocka_unit_test(test_damping_forgive),
+	    cmocka_unit_test(test_classify),
 	    cmocka_unit_test(test_budget),
 	    cmocka_unit_test(test_flapping_path_bounded_moves),
 	    cmocka_unit_test(test_congestion_moves_limited_per_tick),
