@@ -148,23 +148,25 @@ static uint32_t conn_path(const struct ctl *c, const struct vsn_conn *v)
  * those following the route), then connections pinned to it by an
  * earlier move.  Failures bypass dwell time and the move budget.
  */
-static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
+static int route_key_cmp(const void *a, const void *b)
 {
-	struct vsn_route_key rk, rnext;
-	struct vsn_conn_key ck, cnext;
+	return memcmp(a, b, sizeof(struct vsn_route_key));
+}
+
+/*
+ * Move every route on the failed path to its best other path; *moved gets
+ * the keys moved (sorted), so that the connections following them can be
+ * counted whatever packet they sent since.
+ */
+static unsigned reroute_routes(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why,
+			       struct vsn_route_key **moved, unsigned *stuck)
+{
+	struct vsn_route_key rk, rnext, *keys = NULL;
 	struct vsn_err err = {.msg = ""};
-	unsigned routes = 0, conns = 0, stuck = 0;
+	unsigned n = 0, cap = 0;
 	bool first = true, forced;
 	struct vsn_route r;
-	struct vsn_conn v;
 
-	if (c->cfg->ctl.observe_only) {
-		ctl_log(c, why,
-			"\"event\":\"observe-only\",\"path\":%u,\"would\":\"move its "
-			"connections\"",
-			p->id);
-		return;
-	}
 	while (!bpf_map_get_next_key(c->m.routes, first ? NULL : &rk, &rnext)) {
 		const struct vsn_cfg_backend *cb;
 		uint32_t to;
@@ -183,13 +185,50 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 		to = cb ? choose(c, cb, p->id, ctl_volume_class(c, rk.volume_id), 0, now, &forced)
 			: 0;
 		if (!to || ops_route_set(&c->m, &rk, to, 0, &err)) {
-			stuck++;
+			(*stuck)++;
 			continue;
 		}
-		routes++;
+		if (n == cap) {
+			struct vsn_route_key *nk =
+			    realloc(keys, (cap ? cap * 2 : 16) * sizeof(*nk));
+
+			if (!nk)
+				continue; /* moved, only not counted */
+			keys = nk;
+			cap = cap ? cap * 2 : 16;
+		}
+		keys[n++] = rk;
 	}
-	first = true;
+	if (n)
+		qsort(keys, n, sizeof(*keys), route_key_cmp);
+	*moved = keys;
+	return n;
+}
+
+/*
+ * Move everything off a failed path: routes first (new connections and
+ * those following the route), then connections pinned to it by an
+ * earlier move.  Failures bypass dwell time and the move budget.
+ */
+static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
+{
+	struct vsn_route_key *moved = NULL;
+	struct vsn_conn_key ck, cnext;
+	struct vsn_err err = {.msg = ""};
+	unsigned routes, conns = 0, stuck = 0;
+	bool first = true, forced;
+	struct vsn_conn v;
+
+	if (c->cfg->ctl.observe_only) {
+		ctl_log(c, why,
+			"\"event\":\"observe-only\",\"path\":%u,\"would\":\"move its "
+			"connections\"",
+			p->id);
+		return;
+	}
+	routes = reroute_routes(c, p, now, why, &moved, &stuck);
 	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &ck, &cnext)) {
+		struct vsn_route_key rk;
 		const struct vsn_cfg_backend *cb;
 		uint32_t to;
 
@@ -199,8 +238,9 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 			continue;
 		if (v.path_override != p->id) {
 			/* Following a route that just moved: counted as moved. */
-			if (!v.path_override && v.last_path == p->id && conn_path(c, &v) != p->id &&
-			    conn_live(&v, now, LIVE_NS))
+			rk = (struct vsn_route_key){v.vm_id, v.volume_id, v.backend_id};
+			if (!v.path_override && conn_live(&v, now, LIVE_NS) && routes &&
+			    bsearch(&rk, moved, routes, sizeof(rk), route_key_cmp))
 				conns++;
 			continue;
 		}
@@ -214,6 +254,7 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 		ctl_move_slot(c, v.conn_id)->at_ns = now;
 		conns += conn_live(&v, now, LIVE_NS);
 	}
+	free(moved);
 	if (c->live)
 		c->live[p->id].await_ns = 0;
 	c->reroutes[why] += conns;
