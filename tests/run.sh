@@ -2,7 +2,7 @@
 # Runs every test suite and closes with one line "N passed, N failed".
 # Each suite prints TAP-style lines ("ok N - name" / "not ok N - name");
 # a suite that crashes or prints nothing counts as one failure.
-# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire bw reset daemon cli e2e)
+# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire bw reset daemon cli e2e e2e-ctl)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -100,7 +100,9 @@ for s in "${suites[@]}"; do
 		run_twice e2e-host bash tests/e2e/test_host_guest.sh
 		run_twice e2e-latency bash tests/e2e/test_latency.sh
 		run_twice e2e-nvmf-health bash tests/e2e/test_nvmf_health.sh
+		run_twice e2e-ctl bash tests/e2e/test_controller.sh
 		;;
+	e2e-ctl) run_twice e2e-ctl bash tests/e2e/test_controller.sh ;;
 	cli) run_suite cli bash tests/cli/test_cli.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
 	esac

@@ -26,7 +26,10 @@
 # the tenant came in on and routes the replies by that mark.  A cut of one
 # fabric therefore breaks only the path through it.  The hypervisor's own
 # route to the targets (the daemon's admin-queue polls) prefers fabric 1
-# (TOPO_POLL_VIA=up1), fabric 0 with a higher metric.
+# (TOPO_POLL_VIA=up1), fabric 0 with a higher metric: a cut of fabric 0 is
+# then a pure path failure.  (The polls follow the kernel's route, not vsn's
+# paths: with TOPO_POLL_VIA=up0 a silent cut of fabric 0 makes every poll
+# time out and the daemon fails and drains every backend.)
 #
 # Faults: `cut N` sets fabric N's bridge port towards the hypervisor to
 # state 0 (disabled: carriers stay up, frames are dropped silently), `heal N`

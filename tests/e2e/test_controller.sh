@@ -40,6 +40,7 @@
 # Usage: tests/e2e/test_controller.sh   (root; builds the testbed on first use)
 #   E2E_MODES="on off"   tap vnet_hdr modes (the first runs all scenarios)
 #   E2E_KEEP=1           keep fio logs and the captures of a passing run
+# shellcheck disable=SC2016,SC2086 # '$x' expands in the guest; $FIOC splits on purpose
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -110,13 +111,32 @@ j = json.load(sys.stdin)
 g = lambda t, k: j[t].get(k, {}).get("packets", 0)
 print(g("paths", "1"), g("paths", "2"), g("backends", "1"), g("backends", "2"))'
 }
-# Guest clock minus host clock (s): fio logs guest time, the daemon host time.
-clock_offset() {
+# wait_io FIELD: until counters() field FIELD grew by 300 packets in at
+# least a second (fio's I/O flows), at most 8 s.
+wait_io() {
+	local c0 c1 i
+	read -r -a c0 <<<"$(counters)"
+	for i in $(seq 80); do
+		sleep 0.1
+		read -r -a c1 <<<"$(counters)"
+		[ $((c1[$1] - c0[$1])) -gt 300 ] && [ "$i" -ge 10 ] && return 0
+	done
+	return 1
+}
+# Guest clock minus host clock (s), as OFF: fio logs guest time, the daemon
+# host time.  UPOFF: the guest's clock minus its uptime (dmesg stamps).
+guest_clock() {
 	local a b g
 	a=$(now)
-	g=$(vm_exec vm1 -t 10 'echo $EPOCHREALTIME')
+	g=$(vm_exec vm1 -t 10 'echo $EPOCHREALTIME $(cut -d" " -f1 /proc/uptime)')
 	b=$(now)
-	awk -v a="$a" -v b="$b" -v g="$g" 'BEGIN {printf "%.3f", g - (a + b) / 2}'
+	read -r OFF UPOFF <<<"$(awk -v a="$a" -v b="$b" -v g="${g% *}" -v u="${g#* }" \
+		'BEGIN {printf "%.3f %.3f", g - (a + b) / 2, g - u}')"
+}
+# dmesg_at REGEX: host time of the tenant's first kernel message matching REGEX.
+dmesg_at() {
+	vm_exec vm1 -t 10 'dmesg' | grep -E "$1" | head -1 |
+		awk -v o="$UPOFF" -v g="$OFF" -F'[][]' '{printf "%.3f", $2 + o - g}'
 }
 
 # fio_start NAME ARGS...: fio in the tenant VM in the background (FIO_PID);
@@ -124,7 +144,7 @@ clock_offset() {
 fio_start() {
 	local name=$1 i
 	shift
-	rm -rf "$(vm_file vm1 "$name")" "$(vm_file vm1 "$name").started" "$OUT/$name"
+	rm -rf "$(vm_file vm1 "$name")" "$(vm_file vm1 "$name").started" "${OUT:?}/$name"
 	vm_exec vm1 -t 240 >"$OUT/$name.out" 2>&1 <<EOF &
 mkdir -p /tmp/$name /share/$name
 touch /share/$name.started
@@ -152,12 +172,14 @@ fio_wait() { # NAME: waits; FIO_RC
 	cp -r "$(vm_file vm1 "$1")" "$OUT/$1" 2>/dev/null
 	grep -v '^FIO rc=' "$OUT/$1.out" | grep -v '^$' | head -20 | diag
 }
-# fio_report NAME OFFSET: "FIOR errors ios gap_ms gap_start gap_end first last"
-# (times in host seconds: the guest's minus OFFSET), then per-job lines.
+# fio_report NAME OFFSET [EVENT]: "FIOR errors ios gap_ms gap_start gap_end
+# first last near_ms near_start" (times in host seconds: the guest's minus
+# OFFSET; near: the largest gap that ends after EVENT and starts at most 3 s
+# after it), then per-job lines.
 fio_report() {
-	$PY - "$OUT/$1" "$2" <<'EOF' 2>&1
+	$PY - "$OUT/$1" "$2" "${3:-0}" <<'EOF' 2>&1
 import glob, json, sys
-d, off = sys.argv[1], float(sys.argv[2])
+d, off, ev = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 try:
     j = json.load(open(d + "/fio.json"))
 except (OSError, ValueError) as e:
@@ -176,8 +198,9 @@ for f in glob.glob(d + "/io_clat.*.log"):
     t += [int(l.split(",")[0]) / 1000.0 - off for l in open(f) if l.strip()]
 t.sort()
 g = max(((b - a, a, b) for a, b in zip(t, t[1:])), default=(0, 0, 0))
-print("FIOR %d %d %d %.3f %.3f %.3f %.3f" % (errs, ios, g[0] * 1000, g[1], g[2],
-      t[0] if t else 0, t[-1] if t else 0))
+near = max(((b - a, a) for a, b in zip(t, t[1:]) if b > ev and a < ev + 3), default=(0, 0))
+print("FIOR %d %d %d %.3f %.3f %.3f %.3f %d %.3f" % (errs, ios, g[0] * 1000, g[1], g[2],
+      t[0] if t else 0, t[-1] if t else 0, near[0] * 1000, near[1]))
 print("%d completions logged" % len(t))
 EOF
 }
@@ -188,10 +211,15 @@ T=$(date +%s%N)
 if topo_up 2>"$OUT/topo_up.err"; then
 	ok "topology up: 3 VMs booted, vsn attached in $P-hv, daemon answering ($(secs "$T") s)"
 else
-	cat "$OUT/topo_up.err" | diag
+	diag <"$OUT/topo_up.err"
 	bail "topology up (scripts/testbed/topo_ctl.sh)" "$OUT/topo.log"
 fi
-out=$(topo_vsn -j daemon status)
+# The first polls take a moment (TCP connect, ICReq, Connect, three reads).
+for _ in $(seq 40); do
+	out=$(topo_vsn -j daemon status)
+	jt "$out" '[.backends[] | select(.reachable and .ana_state == 1)] | length == 2' && break
+	sleep 0.25
+done
 if jt "$out" '[.backends[] | select(.reachable and .ana_state == 1)] | length == 2'; then
 	ok "the daemon's admin-queue polls reach both targets (ANA optimized)"
 else
@@ -219,12 +247,38 @@ EOF
 	return 1
 }
 
+# baseline TAG: each scenario starts from the same state, whatever the one
+# before left: paths and backends healthy, the route of backend 1 on path 1
+# and unpinned, the tenant's controller on backend 1 over path 1 (else it
+# reconnects).
+baseline() {
+	local st i out
+	for i in $(seq 80); do
+		out=$(topo_vsn -j daemon status 2>/dev/null)
+		jt "$out" 'all(.paths[]; .state == "healthy") and
+			all(.backends[]; .state == "healthy" and (.drained | not))' && break
+		sleep 0.25
+	done
+	jt "$out" 'all(.paths[]; .state == "healthy") and all(.backends[]; .state == "healthy")' ||
+		echo "# [$1] not all healthy yet: $(jq -c '[.paths[].state, .backends[].state]' <<<"$out")"
+	topo_vsn route set 1 1 1 1 >/dev/null && topo_vsn route del 1 1 1 >/dev/null
+	st=$(conns "$(guest_ports)" | awk '{print $2 ":" $3}' | sort -u | paste -sd, -)
+	[ "$st" = 1:1 ] && return 0
+	echo "# [$1] tenant on (backend:path) ${st:-none}: reconnecting it"
+	vm_exec vm1 -t 60 "nvme disconnect -n $NQN >/dev/null; nvme connect -t tcp -a $VIP -s 4420 \
+		-n $NQN --reconnect-delay=1 --ctrl-loss-tmo=-1 &&
+		for i in \$(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done" 2>&1 | diag
+	st=$(conns "$(guest_ports)" | awk '{print $2 ":" $3}' | sort -u | paste -sd, -)
+	[ "$st" = 1:1 ]
+}
+
 # ------------------------------------------------------------------ 1. path switch
 # s1 TAG MOVES: route moves between the paths under write+verify and read-verify.
 s1() {
 	local tag=$1 moves=$2 ports be path=1 i c0 c1 d bad=0 idle=0 set_fail=0 n_phase=0
 	local sum1=0 sum2=0 L0 out phases="" r
 	echo "# --- [$tag] 1. path switch under I/O ($moves moves)"
+	baseline "$tag" || { nok "[$tag] 1. the tenant is served by backend 1 over path 1 to start with"; return; }
 	ports=$(guest_ports)
 	be=$(conns "$ports" | awk 'NR == 1 {print $2}')
 	echo "# tenant connections (sport backend path): $(conns "$ports" | paste -sd';' -)"
@@ -234,6 +288,7 @@ s1() {
 	fio_start "s1-$tag" $FIOC --size=8m --name=write --rw=randwrite --do_verify=1 \
 		--name=read --stonewall --rw=randread ||
 		{ nok "[$tag] 1. fio started in the tenant VM"; return; }
+	wait_io 0 || { nok "[$tag] 1. fio's writes reach path 1"; fio_wait "s1-$tag"; return; }
 	for ((i = 1; i <= moves; i++)); do
 		path=$((3 - path))
 		if ! topo_vsn route set 1 1 "$be" "$path" >/dev/null 2>"$OUT/route.err"; then
@@ -259,6 +314,10 @@ s1() {
 	# Back on path 1, and the pin released to the controller.
 	topo_vsn route set 1 1 "$be" 1 >/dev/null && topo_vsn route del 1 1 "$be" >/dev/null
 	echo "# phases (path:packets on path 1/path 2): $phases"
+	out=$(logq "$L0" '.event | test("failed|drain|failover")')
+	[ -n "$out" ] && echo "$out" | diag
+	check "[$tag] 1. the moves alone made the daemon fail nothing (no path-failed, failover, backend-failed or drain decision)" \
+		test -z "$out"
 	out=$(logq "$L0" '.event == "route-pinned"' | wc -l)
 	check "[$tag] 1. the daemon accepted every route move ($n_phase moves, $out route-pinned decisions logged, $set_fail refused)" \
 		test "$set_fail" = 0 -a "$out" -ge "$n_phase" -a "$n_phase" -ge 4
@@ -274,25 +333,23 @@ s1() {
 
 # ------------------------------------------------------------------ 2. silent cut
 s2() {
-	local tag=$1 ports L0 c0 c1 t_cut t_heal line ms off e ios gap gs ge first last i out dm
+	local tag=$1 ports L0 t_cut t_heal line ms e ios gap gs ge first last near ns out dm
 	echo "# --- [$tag] 2. silent cut of fabric 0 under I/O"
+	baseline "$tag" || { nok "[$tag] 2. the tenant is served by backend 1 over path 1 to start with"; return; }
+	# The blocks the passes read, written with their verification headers.
+	vm_exec vm1 -t 90 "fio --name=seed $FIOC --size=4m --rw=randwrite --output-format=terse \
+		--minimal >/dev/null" || { nok "[$tag] 2. 4 MiB written with verification headers"; return; }
 	ports=$(guest_ports)
 	out=$(conns "$ports" | awk '{print $3}' | sort -u | paste -sd, -)
 	echo "# tenant connections (sport backend path): $(conns "$ports" | paste -sd';' -)"
 	[ "$out" = 1 ] || { nok "[$tag] 2. the tenant's connections are on path 1 before the cut (got $out)"; return; }
 	vm_exec vm1 'dmesg -c >/dev/null'
-	off=$(clock_offset)
+	guest_clock
 	L0=$(loglines)
 	fio_start "s2-$tag" $FIOC --size=4m --rw=randread --stonewall \
 		--name=p1 --name=p2 --name=p3 --name=p4 --name=p5 --name=p6 --name=p7 --name=p8 ||
 		{ nok "[$tag] 2. fio started in the tenant VM"; return; }
-	# Reads flowing on path 1 before the cut.
-	read -r -a c0 <<<"$(counters)"
-	for i in $(seq 50); do
-		sleep 0.1
-		read -r -a c1 <<<"$(counters)"
-		[ $((c1[0] - c0[0])) -gt 500 ] && [ "$i" -ge 10 ] && break
-	done
+	wait_io 0 || echo "# no reads seen on path 1 yet"
 	t_cut=$(now)
 	topo_cut 0
 	line=$(wait_log "$L0" '.event == "path-failed" and .path == 1' 5)
@@ -311,9 +368,10 @@ s2() {
 	topo_heal 0
 	t_heal=$(now)
 	fio_wait "s2-$tag"
-	read -r _ e ios gap gs ge first last <<<"$(fio_report "s2-$tag" "$off" | tee >(grep -v '^FIOR' | diag) | grep '^FIOR')"
-	echo "# guest clock - host clock = $off s; fio ran $first .. $last (host time), cut at $t_cut, healed at $t_heal"
+	read -r _ e ios gap gs ge first last near ns <<<"$(fio_report "s2-$tag" "$OFF" "$t_cut" | tee >(grep -v '^FIOR' | diag) | grep '^FIOR')"
+	echo "# guest clock - host clock = $OFF s; fio ran $first .. $last (host time), cut at $t_cut, healed at $t_heal"
 	echo "# largest completion gap ${gap} ms, from $gs to $ge (host time; cut + $(ms_between "$t_cut" "${gs:-0}") ms)"
+	echo "# GAP [$tag] silent cut: largest stall within 3 s after the cut ${near:-?} ms (from cut + $(ms_between "$t_cut" "${ns:-0}") ms, guest clock ±0.3 s); largest anywhere ${gap:-?} ms"
 	check "[$tag] 2. fio: randread passes with crc32c verification across the cut, no error ($ios I/Os)" \
 		test "$FIO_RC" = 0 -a "${e:-1}" = 0 -a "${ios:-0}" -ge 8192
 	check "[$tag] 2. fio kept running across the cut (completions before and after it)" \
@@ -329,8 +387,11 @@ s2() {
 
 # ------------------------------------------------------------------ 3. backend failover
 s3() {
-	local tag=$1 ports out L0 c0 c1 line t_fail t_done ms off e ios gap gs ge first last i sums dm
+	local tag=$1 ports out L0 c0 c1 line t_fail t_done ms e ios gap gs ge first last i sums dm
 	echo "# --- [$tag] 3. backend failover (tgt1's ANA group inaccessible)"
+	baseline "$tag" || { nok "[$tag] 3. the tenant is served by backend 1 over path 1 to start with"; return; }
+	vm_exec vm1 -t 90 "fio --name=seed $FIOC --size=4m --rw=randwrite --output-format=terse \
+		--minimal >/dev/null" || { nok "[$tag] 3. 4 MiB written with verification headers"; return; }
 	ports=$(guest_ports)
 	out=$(conns "$ports" | awk '{print $2}' | sort -u | paste -sd, -)
 	echo "# tenant connections (sport backend path): $(conns "$ports" | paste -sd';' -)"
@@ -346,18 +407,13 @@ s3() {
 	check "[$tag] 3. tgt2 holds a copy of tgt1's first 4 MiB (sha256 ${sums:0:16})" \
 		test "$(wc -l <<<"$sums")" = 1 -a ${#sums} = 16
 	vm_exec vm1 'dmesg -c >/dev/null'
-	off=$(clock_offset)
+	guest_clock
 	L0=$(loglines)
 	fio_start "s3-$tag" $FIOC --size=4m --rw=randread --stonewall --name=p1 --name=p2 \
 		--name=p3 --name=p4 --name=p5 --name=p6 --name=p7 --name=p8 --name=p9 --name=p10 \
 		--name=p11 --name=p12 ||
 		{ nok "[$tag] 3. fio started in the tenant VM"; return; }
-	read -r -a c0 <<<"$(counters)"
-	for i in $(seq 50); do
-		sleep 0.1
-		read -r -a c1 <<<"$(counters)"
-		[ $((c1[2] - c0[2])) -gt 500 ] && [ "$i" -ge 10 ] && break
-	done
+	wait_io 2 || echo "# no reads seen on backend 1 yet"
 	t_fail=$(now)
 	topo_ana 1 inaccessible >/dev/null
 	t_done=$(now)
@@ -373,11 +429,15 @@ s3() {
 		jt "$line" '.connections_reset >= 1'
 	fio_wait "s3-$tag"
 	topo_ana 1 optimized >/dev/null
-	read -r _ e ios gap gs ge first last <<<"$(fio_report "s3-$tag" "$off" | tee >(grep -v '^FIOR' | diag) | grep '^FIOR')"
+	read -r _ e ios gap gs ge first last _ <<<"$(fio_report "s3-$tag" "$OFF" | tee >(grep -v '^FIOR' | diag) | grep '^FIOR')"
 	dm=$(vm_exec vm1 'dmesg | grep -vE "requeuing I/O" | grep -E "nvme" || true')
 	echo "$dm" | diag
-	echo "# guest clock - host clock = $off s; fio ran $first .. $last (host time)"
-	echo "# I/O gap ${gap} ms: from $gs (ANA write + $(ms_between "$t_done" "${gs:-0}") ms) to $ge"
+	echo "# guest clock - host clock = $OFF s; fio ran $first .. $last (host time)"
+	echo "# timeline from the end of the ANA write (ms): backend-failed +$ms," \
+		"tenant's error recovery +$(ms_between "$t_done" "$(dmesg_at 'starting error recovery')")," \
+		"reconnected +$(ms_between "$t_done" "$(dmesg_at 'Successfully reconnected')");" \
+		"I/O stalled from +$(ms_between "$t_done" "${gs:-0}") to +$(ms_between "$t_done" "${ge:-0}")"
+	echo "# GAP [$tag] backend failover: I/O gap $(awk -v g="${gap:-0}" 'BEGIN {printf "%.2f", g / 1000}') s"
 	out=$(vm_exec vm1 'echo "$(cat /sys/class/nvme/nvme0/state) $(cat /sys/class/nvme/nvme0/address)"')
 	check "[$tag] 3. the tenant's controller reconnected through the VIP ($out)" \
 		grep -q "^live traddr=$VIP,trsvcid=4420" <<<"$out"
