@@ -205,6 +205,7 @@ enum vsn_conn_flags {
 	 * with a TCP RST and forgets the connection, so the initiator
 	 * reconnects at once instead of waiting out its timeouts. */
 	VSN_CONN_RESET = 1 << 4,
+	VSN_CONN_RCV_NXT = 1 << 5, /* rcv_nxt holds a value */
 };
 
 struct vsn_conn {
@@ -226,7 +227,11 @@ struct vsn_conn {
 	__u16 vm_port;		   /* the VM's source port, network byte order */
 	__u16 snat_port;	   /* its port after SNAT (differs on a clash) */
 	__u32 conn_id;		   /* the same in both entries: telemetry joins on it */
-	__u32 pad2;
+	/* Fabric-side TCP entry (with VSN_CONN_RCV_NXT): the sequence number
+	 * the initiator expects next, so the controller can reset the
+	 * connection at once without waiting for the initiator's next packet.
+	 * Host byte order. */
+	__u32 rcv_nxt;
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u64 packets;

@@ -231,6 +231,13 @@ static int setup(struct ctl *c, struct vsn_err *err)
 	sigset_t mask;
 	int fd;
 
+	/* Blocked before any thread starts (the health pollers inherit the
+	 * mask), so that only the signalfd ever sees these. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	c->live_len = VSN_MAX_PATHS * sizeof(struct vsn_path_live);
 	c->live = mmap(NULL, c->live_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->m.path_live, 0);
 	if (c->live == MAP_FAILED) {
@@ -260,11 +267,6 @@ static int setup(struct ctl *c, struct vsn_err *err)
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	c->watch_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	c->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (c->epfd < 0 || c->tick_fd < 0 || c->watch_fd < 0 || c->sig_fd < 0 ||
 	    timer_arm(c->tick_fd, c->cfg->ctl.tick_ms) ||

@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/in.h>
 #include <bpf/bpf.h>
 
 #include "daemon.h"
 #include "ops.h"
 #include "plan.h"
+#include "rst_inject.h"
 
 #define NS_PER_MS 1000000ull
 /* Ticks an uplink is left alone after a congestion move: its queue drains
@@ -264,6 +266,45 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 		p->id, routes, conns, stuck);
 }
 
+/* The fabric-side key of connection v (as bpf/lib/conn.h builds it). */
+static void conn_rev_key(const struct vsn_conn *v, struct vsn_conn_key *rk)
+{
+	memset(rk, 0, sizeof(*rk));
+	rk->saddr = v->backend_addr;
+	rk->daddr = (v->flags & VSN_CONN_SNAT) ? v->snat_addr : v->vm_addr;
+	rk->sport = v->backend_port;
+	rk->dport = (v->flags & VSN_CONN_SNAT) ? v->snat_port : v->vm_port;
+	rk->proto = IPPROTO_TCP;
+	rk->dir = VSN_DIR_FROM_STORAGE;
+}
+
+/* Send the RST of every live VM-direct TCP connection of the backend now;
+ * returns how many went out. */
+static unsigned reset_now(struct ctl *c, uint32_t backend_id, uint64_t now)
+{
+	struct vsn_conn_key k, next, rk;
+	struct vsn_conn v, rev;
+	bool first = true;
+	unsigned sent = 0;
+	char err[128];
+
+	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		if (k.dir != VSN_DIR_TO_STORAGE || k.proto != IPPROTO_TCP ||
+		    bpf_map_lookup_elem(c->m.conns, &k, &v) || v.backend_id != backend_id ||
+		    (v.flags & VSN_CONN_HOST) || !conn_live(&v, now, LIVE_NS) ||
+		    ctl_move_slot(c, v.conn_id)->closed)
+			continue;
+		conn_rev_key(&v, &rk);
+		if (bpf_map_lookup_elem(c->m.conns, &rk, &rev) ||
+		    rst_inject(&v, &rev, err, sizeof(err)))
+			continue;
+		sent++;
+	}
+	return sent;
+}
+
 static void drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why)
 {
 	struct vsn_err err = {.msg = ""};
@@ -287,8 +328,9 @@ static void drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why
 	b->drained = true;
 	c->reroutes[why] += n;
 	ctl_log(c, why,
-		"\"event\":\"drain\",\"backend\":%u,\"connections_reset\":%u,\"why\":\"%s\"", b->id,
-		n, reason);
+		"\"event\":\"drain\",\"backend\":%u,\"connections_reset\":%u,\"rst_sent\":%u,"
+		"\"why\":\"%s\"",
+		b->id, n, reset_now(c, b->id, ctl_now_ns()), reason);
 }
 
 static void undrain_backend(struct ctl *c, struct ctl_backend *b)

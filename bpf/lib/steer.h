@@ -298,6 +298,32 @@ static __always_inline void conn_rev_path(const struct vsn_conn *c, __u32 path_i
 		r->last_path = path_id;
 }
 
+/* A path's outstanding requests are answered through another once their
+ * connection moved: the old path's stamp is no longer evidence. */
+static __always_inline void path_live_forget(__u32 path_id)
+{
+	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
+
+	if (pl && pl->await_ns)
+		pl->await_ns = 0;
+}
+
+/* From storage: the sequence number the initiator expects after this
+ * segment (the latest in sequence space, as retransmissions come too). */
+static __always_inline void conn_rcv_nxt(struct vsn_conn *c, const struct vsn_pkt *p)
+{
+	__u32 nxt = p->seq + p->pay_len + !!(p->tcp_flags & TCPF_SYN) + !!(p->tcp_flags & TCPF_FIN);
+
+	if (p->l4_proto != IPPROTO_TCP || (p->tcp_flags & TCPF_RST))
+		return;
+	if (!(c->flags & VSN_CONN_RCV_NXT)) {
+		c->flags |= VSN_CONN_RCV_NXT;
+		c->rcv_nxt = nxt;
+	} else if ((__s32)(nxt - c->rcv_nxt) > 0) {
+		c->rcv_nxt = nxt;
+	}
+}
+
 static __always_inline void conn_touch(struct vsn_conn *c, __u32 bytes, __u32 path_id)
 {
 	c->last_seen_ns = bpf_ktime_get_coarse_ns();
@@ -560,8 +586,11 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	}
 	if (tc_prio)
 		skb->priority = tc_prio;
-	if (c->last_path != path_id && p.l4_proto == IPPROTO_TCP)
-		conn_rev_path(c, path_id);
+	if (c->last_path != path_id) {
+		path_live_forget(c->last_path);
+		if (p.l4_proto == IPPROTO_TCP)
+			conn_rev_path(c, path_id);
+	}
 	conn_touch(c, len, path_id);
 	count(&vsn_path_stats, path_id, len);
 	count(&vsn_be_stats, c->backend_id, len);
@@ -608,6 +637,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 	}
 	nvme_tcp_parse(ctx, &p, c, 0, VSN_DIR_FROM_STORAGE);
 	path_live_rx(c->last_path);
+	conn_rcv_nxt(c, &p);
 	if (c->flags & VSN_CONN_HOST) {
 		/* The host's own flow: observed, left to the kernel. */
 		conn_touch(c, len, c->last_path);
