@@ -93,7 +93,10 @@ for s in "${suites[@]}"; do
 	wire) run_suite wire bash tests/netns/test_wire.sh ;;
 	bw) run_suite bw bash tests/netns/test_bw.sh ;;
 	reset) run_suite reset bash tests/netns/test_reset.sh ;;
-	daemon) run_suite daemon bash tests/netns/test_daemon.sh ;;
+	daemon)
+		run_suite daemon bash tests/netns/test_daemon.sh
+		run_suite cmd-stall bash tests/netns/test_cmd_stall.sh
+		;;
 	e2e)
 		run_twice e2e-nvme bash tests/e2e/test_nvme_vip.sh
 		run_twice e2e-roce bash tests/e2e/test_roce.sh

@@ -247,6 +247,15 @@ static int setup(struct ctl *c, struct vsn_err *err)
 			 strerror(errno));
 		return -errno;
 	}
+	c->cmds_len = (size_t)VSN_MAX_CMDS * sizeof(struct vsn_cmd_slot);
+	c->cmds = mmap(NULL, c->cmds_len, PROT_READ, MAP_SHARED, c->m.cmds, 0);
+	if (c->cmds == MAP_FAILED) {
+		c->cmds = NULL;
+		snprintf(err->msg, sizeof(err->msg),
+			 "cannot map %s: %s (re-attach with this version of vsn)", VSN_MAP_CMDS,
+			 strerror(errno));
+		return -errno;
+	}
 	c->moves = calloc(CTL_MOVE_SLOTS, sizeof(*c->moves));
 	c->vols = calloc(VSN_MAX_VOLUMES, sizeof(*c->vols));
 	if (!c->moves || !c->vols) {
@@ -356,6 +365,8 @@ static void teardown(struct ctl *c)
 	rtnl_close(c->rtnl);
 	if (c->live)
 		munmap(c->live, c->live_len);
+	if (c->cmds)
+		munmap((void *)c->cmds, c->cmds_len);
 	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

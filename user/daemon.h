@@ -63,6 +63,7 @@ struct ctl_path {
 	enum vsn_health observed;
 	bool carrier_down, silent, neigh_failed;
 	uint64_t silent_since_ns; /* await_ns that tripped the silent check */
+	uint64_t cmd_cutoff_ns;	  /* commands sent before its last failover are moot */
 	char reason[CTL_REASON_MAX];
 	uint64_t bytes; /* vsn_path_stats, last tick */
 	double rate_bps;
@@ -105,6 +106,7 @@ struct ctl_move_slot {
 	bool operator;	   /* pinned by 'vsn route conn': congestion leaves it */
 	bool closed;	   /* FIN or RST seen (telemetry): nothing to move */
 	uint64_t next_lba; /* where its last command ended: sequentiality */
+	uint32_t backend;  /* from its open event: who a stall blames */
 	uint64_t at_ns;	   /* last move */
 	uint64_t bytes;	   /* at the last congestion walk */
 };
@@ -129,6 +131,9 @@ struct ctl {
 	struct vsn_maps m;
 	struct vsn_path_live *live; /* mmap of vsn_path_live */
 	size_t live_len;
+	const struct vsn_cmd_slot *cmds; /* mmap of vsn_cmds (outstanding commands) */
+	size_t cmds_len;
+	uint64_t last_cmd_scan_ns;
 
 	struct ctl_uplink *uplinks;
 	unsigned n_uplinks;

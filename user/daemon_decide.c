@@ -259,6 +259,7 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 	free(moved);
 	if (c->live)
 		c->live[p->id].await_ns = 0;
+	p->cmd_cutoff_ns = now;
 	c->reroutes[why] += conns;
 	ctl_log(c, why,
 		"\"event\":\"failover\",\"path\":%u,\"routes_moved\":%u,\"connections_moved\":%u,"
@@ -473,6 +474,76 @@ void ctl_neigh_event(struct ctl *c, unsigned ifindex, const struct vsn_addr *a, 
 	}
 }
 
+#define CMD_SCAN_NS   (100 * NS_PER_MS)
+#define CMD_RECENT_NS (30000 * NS_PER_MS)
+
+/* How long a command may wait on path p: silent_ms, or four times the
+ * path's usual latency when its device is slower than that. */
+static uint64_t cmd_limit(const struct ctl *c, const struct ctl_path *p)
+{
+	uint64_t lim = c->cfg->ctl.silent_ms * NS_PER_MS, lat = (uint64_t)(4e6 * p->lat_base_ms);
+
+	return lat > lim ? lat : lim;
+}
+
+/*
+ * The other sign of a silent cut: NVMe commands outstanding past their
+ * limit on a path from which nothing at all came back for as long (the
+ * target may have acknowledged the command's TCP segment before the cut,
+ * which clears the TCP-level stamp).  The command table is scanned only
+ * while some recently used path is that quiet, at most every 100 ms.
+ */
+static void cmd_stalls(struct ctl *c, uint64_t now)
+{
+	uint64_t limit[VSN_MAX_PATHS] = {0}, oldest[VSN_MAX_PATHS] = {0};
+	uint64_t cutoff[VSN_MAX_PATHS] = {0};
+	bool any = false;
+	unsigned i;
+
+	if (!c->cmds || !c->live || now - c->last_cmd_scan_ns < CMD_SCAN_NS)
+		return;
+	c->last_cmd_scan_ns = now;
+	for (i = 0; i < c->n_paths; i++) {
+		const struct ctl_path *p = &c->paths[i];
+		const struct vsn_path_live *l = &c->live[p->id];
+		uint64_t lim = cmd_limit(c, p);
+
+		if (p->damp.state == VSN_H_FAILED || !l->rx_ns || l->rx_ns > now ||
+		    now - l->rx_ns < lim || now - l->tx_ns > CMD_RECENT_NS)
+			continue;
+		limit[p->id] = lim;
+		cutoff[p->id] = p->cmd_cutoff_ns;
+		any = true;
+	}
+	if (!any)
+		return;
+	for (i = 0; i < VSN_MAX_CMDS; i++) {
+		const struct vsn_cmd_slot *s = &c->cmds[i];
+		uint32_t pid = s->cmd.path_id, conn = s->key.conn_id;
+		uint64_t ts = s->cmd.ts_ns;
+
+		if (!conn || pid >= VSN_MAX_PATHS || !limit[pid] || ts > now || ts < cutoff[pid] ||
+		    now - ts < limit[pid] || now - ts > CMD_RECENT_NS ||
+		    ctl_move_slot(c, conn)->closed)
+			continue;
+		if (!oldest[pid] || ts < oldest[pid])
+			oldest[pid] = ts;
+	}
+	for (i = 0; i < c->n_paths; i++) {
+		struct ctl_path *p = &c->paths[i];
+
+		if (!oldest[p->id])
+			continue;
+		p->silent = true;
+		snprintf(p->reason, sizeof(p->reason),
+			 "NVMe commands outstanding for %llu ms, nothing back for %llu ms",
+			 (unsigned long long)((now - oldest[p->id]) / NS_PER_MS),
+			 (unsigned long long)((now - c->live[p->id].rx_ns) / NS_PER_MS));
+		ctl_path_observe(c, p, now, CTL_WHY_SILENT);
+		p->silent = false;
+	}
+}
+
 /* How soon a stall on a second path must follow the first to be blamed on
  * their common backend. */
 #define BACKEND_STALL_NS (3000 * NS_PER_MS)
@@ -549,6 +620,7 @@ void ctl_watch(struct ctl *c, uint64_t now)
 		/* One observation: recovery is the damper's hold-down. */
 		p->silent = false;
 	}
+	cmd_stalls(c, now);
 }
 
 struct cand {

@@ -309,7 +309,10 @@ void ctl_event(struct ctl *c, const struct vsn_event *e)
 
 	c->ring_events++;
 	if (e->type == VSN_EV_CONN_OPEN || e->type == VSN_EV_CONN_CLOSE) {
-		ctl_move_slot(c, e->conn_id)->closed = e->type == VSN_EV_CONN_CLOSE;
+		struct ctl_move_slot *s = ctl_move_slot(c, e->conn_id);
+
+		s->closed = e->type == VSN_EV_CONN_CLOSE;
+		s->backend = e->backend_id;
 		return;
 	}
 	if (e->type == VSN_EV_CMD && e->nlb && c->vols) {

@@ -134,7 +134,7 @@ static const struct {
     MAP(VSN_MAP_ROCE_PATH, roce_path),
     MAP(VSN_MAP_ROCE_QP, roce_qp),
     MAP(VSN_MAP_PATH_LV, path_live), /* the controller mmap()s it */
-    {VSN_MAP_CMDS, NO_FD},
+    MAP(VSN_MAP_CMDS, cmds), /* mmap()ed too: outstanding commands */
     {"vsn_vm_ingress", NO_FD},
     {"vsn_up_ingress", NO_FD},
     {"vsn_up_egress", NO_FD},

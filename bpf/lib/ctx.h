@@ -141,6 +141,39 @@ static __always_inline int ctx_l4_csum_diff(vsn_ctx_t *ctx, __u32 off, __s64 dif
 #endif
 }
 
+/* A 32-bit field covered by the checksum at off changes from old to new
+ * (addresses): the helpers take both as they are, so no bpf_csum_diff call
+ * is needed; XDP sums ~old + new itself (the same ones' complement sum). */
+static __always_inline __u32 csum_diff4(__be32 old, __be32 new)
+{
+	__u64 s = (__u64)(__u32)~old + (__u32) new;
+
+	return (__u32)s + (__u32)(s >> 32);
+}
+
+static __always_inline int ctx_l3_csum_replace4(vsn_ctx_t *ctx, __u32 off, __be32 old, __be32 new)
+{
+#if defined(VSN_CTX_XDP)
+	return ctx_l3_csum_diff(ctx, off, csum_diff4(old, new));
+#else
+	return bpf_l3_csum_replace(ctx, off, old, new, sizeof(new));
+#endif
+}
+
+static __always_inline int ctx_l4_csum_replace4(vsn_ctx_t *ctx, __u32 off, __be32 old, __be32 new,
+						bool pseudo, bool udp)
+{
+#if defined(VSN_CTX_XDP)
+	return ctx_l4_csum_diff(ctx, off, csum_diff4(old, new), pseudo, udp);
+#else
+	__u64 flags = sizeof(new) | (pseudo ? BPF_F_PSEUDO_HDR : 0);
+
+	if (udp)
+		flags |= BPF_F_MARK_MANGLED_0;
+	return bpf_l4_csum_replace(ctx, off, old, new, flags);
+#endif
+}
+
 /* Remove one inline 802.1Q tag at offset 12 (and, under TC, an offloaded
  * tag).  Returns the number of bytes removed from the front of L3 offsets. */
 static __always_inline int ctx_vlan_pop(vsn_ctx_t *ctx, bool inline_tag)

@@ -212,7 +212,7 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	cmd_remember(&k, &cmd);
 	if (!tel_admit())
 		return;
-	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE);
+	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE, cmd.ts_ns);
 	if (!e)
 		return;
 	e->opcode = opc;
@@ -230,7 +230,7 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 	struct vsn_cmd cmd;
 	struct vsn_event *e;
 	bool found;
-	__u64 lat = 0;
+	__u64 lat = 0, now = 0;
 	__u32 path_id = 0, nlb = 0;
 	__u16 status = le16_at(h, PDU_RSP_STATUS);
 	__u8 opc = 0;
@@ -252,7 +252,8 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 		tel_count(sct <= 3 ? VSN_T_ERR_GENERIC + sct : VSN_T_ERR_OTHER, 1);
 	}
 	if (found) {
-		lat = bpf_ktime_get_ns() - cmd.ts_ns;
+		now = bpf_ktime_get_ns();
+		lat = now - cmd.ts_ns;
 		path_id = cmd.path_id;
 		opc = cmd.opcode;
 		nlb = cmd.nlb;
@@ -263,7 +264,7 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 	}
 	if (!tel_admit())
 		return;
-	e = tel_event(VSN_EV_RESP, c, path_id, VSN_DIR_FROM_STORAGE);
+	e = tel_event(VSN_EV_RESP, c, path_id, VSN_DIR_FROM_STORAGE, now);
 	if (!e)
 		return;
 	e->cid = k.cid;

@@ -51,37 +51,29 @@ static __always_inline int rw_addr(vsn_ctx_t *ctx, const struct vsn_pkt *p, bool
 {
 	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
 	bool udp = p->l4_proto == IPPROTO_UDP;
-	__u32 off, l3 = p->l3_off;
-	__s64 diff;
+	__u32 l3 = p->l3_off;
+	struct vsn_addr old6, *a6;
+	__be32 old, *a;
 
 	if (l3 > ETH_HLEN_ + VLAN_HLEN_)
 		return -1;
 	if (p->l3_proto == ETH_P_IP) {
-		__be32 old, new = to->a[3];
-		__be32 *a;
-
-		off = l3 + (src ? IP4_SADDR_OFF : IP4_DADDR_OFF);
-		a = data + off;
+		a = data + l3 + (src ? IP4_SADDR_OFF : IP4_DADDR_OFF);
 		if ((void *)(a + 1) > end)
 			return -1;
 		old = *a;
-		*a = new;
-		diff = bpf_csum_diff(&old, 4, &new, 4, 0);
-		if (ctx_l3_csum_diff(ctx, l3 + IP4_CSUM_OFF, diff))
+		*a = to->a[3];
+		if (ctx_l3_csum_replace4(ctx, l3 + IP4_CSUM_OFF, old, to->a[3]))
 			return -1;
-	} else {
-		struct vsn_addr old, new = *to;
-		struct vsn_addr *a;
-
-		off = l3 + (src ? IP6_SADDR_OFF : IP6_DADDR_OFF);
-		a = data + off;
-		if ((void *)(a + 1) > end)
-			return -1;
-		old = *a;
-		*a = new;
-		diff = bpf_csum_diff((__be32 *)&old, 16, (__be32 *)&new, 16, 0);
+		return ctx_l4_csum_replace4(ctx, l4_csum_off(p), old, to->a[3], true, udp);
 	}
-	return ctx_l4_csum_diff(ctx, l4_csum_off(p), diff, true, udp);
+	a6 = data + l3 + (src ? IP6_SADDR_OFF : IP6_DADDR_OFF);
+	if ((void *)(a6 + 1) > end)
+		return -1;
+	old6 = *a6;
+	*a6 = *to;
+	return ctx_l4_csum_diff(ctx, l4_csum_off(p),
+				bpf_csum_diff((__be32 *)&old6, 16, (__be32 *)to, 16, 0), true, udp);
 }
 
 static __always_inline int rw_port(vsn_ctx_t *ctx, const struct vsn_pkt *p, bool src, __u16 to)

@@ -156,7 +156,6 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 		return NULL;
 	c = &sc->conn;
 	rk = &sc->rkey;
-	__builtin_memset(c, 0, sizeof(*c));
 	vk.vm_id = vm_id;
 	vk.vip = p->daddr;
 	vk.port = bpf_ntohs(p->dport);
@@ -166,6 +165,8 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 		*reason = VSN_R_NOT_STORAGE;
 		return NULL;
 	}
+	/* Only now: other traffic need not pay for zeroing the entry. */
+	__builtin_memset(c, 0, sizeof(*c));
 	*reason = VSN_R_NO_ROUTE;
 	be = pick_backend(vol, backend_hash(p), &c->backend_id);
 	if (!be)

@@ -34,6 +34,7 @@ struct {
 	__uint(max_entries, VSN_MAX_CMDS);
 	__type(key, __u32);
 	__type(value, struct vsn_cmd_slot);
+	__uint(map_flags, BPF_F_MMAPABLE); /* the controller scans it for stalls */
 	__uint(pinning, VSN_PINNING);
 } vsn_cmds SEC(".maps");
 
@@ -163,9 +164,11 @@ static __always_inline bool tel_admit(void)
 	return true;
 }
 
-/* A zeroed event for connection c, or NULL (counted) when the ring is full. */
+/* A zeroed event for connection c, or NULL (counted) when the ring is full.
+ * ts: when it happened, if the caller read the clock already (a clock read
+ * costs as much as the rest of the event); 0: read it here. */
 static __always_inline struct vsn_event *tel_event(__u32 type, const struct vsn_conn *c,
-						   __u32 path_id, __u32 dir)
+						   __u32 path_id, __u32 dir, __u64 ts)
 {
 	struct vsn_event *e = bpf_ringbuf_reserve(&vsn_events, sizeof(*e), 0);
 
@@ -174,7 +177,7 @@ static __always_inline struct vsn_event *tel_event(__u32 type, const struct vsn_
 		return NULL;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
+	e->ts_ns = ts ? ts : bpf_ktime_get_ns();
 	e->type = type;
 	e->conn_id = c->conn_id;
 	e->vm_id = c->vm_id;
@@ -196,7 +199,7 @@ static __always_inline void tel_submit(struct vsn_event *e)
 static __always_inline void tel_conn_event(__u32 type, const struct vsn_conn *c, __u32 path_id,
 					   __u32 dir)
 {
-	struct vsn_event *e = tel_event(type, c, path_id, dir);
+	struct vsn_event *e = tel_event(type, c, path_id, dir, 0);
 
 	if (e)
 		tel_submit(e);
