@@ -97,6 +97,7 @@ struct ctl_backend {
 	uint64_t probe_start_ns, probe_next_ns;
 	/* The device's own view (health_nvme), when polled. */
 	bool polled, reachable;
+	uint64_t unreach_since_ns; /* first of the current run of failed polls */
 	uint8_t critical_warning, ana_state;
 	char dev_error[CTL_REASON_MAX - 32];
 };
@@ -184,6 +185,7 @@ void ctl_model_free(struct ctl *c);
 struct ctl_path *ctl_path(struct ctl *c, uint32_t id);
 struct ctl_backend *ctl_backend(struct ctl *c, uint32_t id);
 struct ctl_uplink *ctl_uplink_by_ifindex(struct ctl *c, unsigned ifindex);
+uint32_t ctl_best_path(struct ctl *c, const struct vsn_cfg_backend *b);
 /* Apply the config (plan) with the controller's state laid over it. */
 int ctl_apply_config(struct ctl *c, struct vsn_config *cfg, struct vsn_err *err);
 /* Per tick: counters, qdisc, latency -> pol_path inputs. */
@@ -212,6 +214,8 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 int ctl_health_start(struct ctl *c, struct vsn_err *err);
 void ctl_health_stop(struct ctl *c);
 void ctl_health_update(struct ctl *c, uint64_t now);
+/* Point each admin-queue poll at the uplink its backend's traffic uses. */
+void ctl_health_follow_paths(struct ctl *c);
 
 /* daemon_probe.c */
 void ctl_probe_tick(struct ctl *c, uint64_t now);

@@ -392,6 +392,29 @@ void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_
 #define ANA_INACCESSIBLE 3
 #define ANA_PERSIST_LOSS 4
 
+/*
+ * A failed poll right after one of the backend's paths failed may have been
+ * sent through that path: it counts once a poll through the new path had
+ * time to answer (one interval plus the timeout).
+ */
+static bool unreachable_counts(struct ctl *c, const struct ctl_backend *b, uint64_t now)
+{
+	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
+	uint64_t grace = (uint64_t)(pol->health_interval_ms + pol->health_timeout_ms) * NS_PER_MS;
+
+	if (!b->polled || b->reachable)
+		return false;
+	if (now - b->unreach_since_ns >= grace)
+		return true;
+	for (unsigned i = 0; i < b->cfg->n_paths; i++) {
+		const struct ctl_path *p = ctl_path(c, b->cfg->paths[i]);
+
+		if (p && p->damp.failed_ns && now - p->damp.failed_ns < grace)
+			return false;
+	}
+	return true;
+}
+
 void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enum ctl_why why)
 {
 	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
@@ -400,7 +423,7 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 
 	if (b->silent) {
 		obs = VSN_H_FAILED; /* reason written by ctl_watch */
-	} else if (b->polled && !b->reachable) {
+	} else if (unreachable_counts(c, b, now)) {
 		obs = VSN_H_FAILED;
 		snprintf(b->reason, sizeof(b->reason), "%s%s",
 			 b->cfg->health == VSN_HEALTH_TCP     ? ""
@@ -831,6 +854,7 @@ void ctl_tick(struct ctl *c, uint64_t now)
 	ctl_measure(c, now, dt);
 	pol_budget_reset(pol, &c->budget);
 	ctl_probe_tick(c, now);
+	ctl_health_follow_paths(c);
 	classify_volumes(c, now);
 	for (i = 0; i < c->n_paths; i++)
 		ctl_path_observe(c, &c->paths[i], now, CTL_WHY_BACKEND);

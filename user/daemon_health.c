@@ -78,6 +78,23 @@ out:
 	return ret;
 }
 
+/*
+ * A poll must see what the storage traffic sees: it leaves through the
+ * uplink of the backend's best path, so a cut fabric fails the path (and
+ * moves the traffic) without also failing the backend behind it.
+ */
+void ctl_health_follow_paths(struct ctl *c)
+{
+	for (unsigned i = 0; c->health && i < c->n_health; i++) {
+		struct ctl_backend *b = ctl_backend(c, c->health_ids[i]);
+		struct ctl_path *p = b ? ctl_path(c, ctl_best_path(c, b->cfg)) : NULL;
+
+		if (p && p->uplink >= 0 && b->cfg->health != VSN_HEALTH_LOCAL)
+			health_worker_set_ifname(c->health, i,
+						 c->uplinks[p->uplink].cfg->interface);
+	}
+}
+
 /* The worst ANA state of the groups holding namespaces: what its I/O would
  * see (nvmet lists empty groups too, a new one as inaccessible). */
 static uint8_t worst_ana(const struct nvme_health *h)
@@ -112,6 +129,10 @@ void ctl_health_update(struct ctl *c, uint64_t now)
 			continue; /* no result yet */
 		b->polled = true;
 		b->reachable = res[i].reachable;
+		if (b->reachable)
+			b->unreach_since_ns = 0;
+		else if (!b->unreach_since_ns)
+			b->unreach_since_ns = now;
 		b->critical_warning = res[i].critical_warning;
 		b->ana_state = res[i].ana_supported ? worst_ana(&res[i]) : 0;
 		snprintf(b->dev_error, sizeof(b->dev_error), "%s",

@@ -146,7 +146,7 @@ static bool backend_has_path(const struct vsn_cfg_backend *b, uint32_t path)
 }
 
 /* The healthiest of a backend's paths, or 0. */
-static uint32_t best_path(struct ctl *c, const struct vsn_cfg_backend *b)
+uint32_t ctl_best_path(struct ctl *c, const struct vsn_cfg_backend *b)
 {
 	double best = INFINITY;
 	uint32_t id = 0;
@@ -200,7 +200,7 @@ static void overlay_route(struct ctl *c, const struct vsn_config *cfg, struct pl
 	p = ctl_path(c, r->v.path_id);
 	if (p && p->damp.state != VSN_H_FAILED)
 		return;
-	id = best_path(c, cb);
+	id = ctl_best_path(c, cb);
 	if (id)
 		r->v.path_id = id;
 }

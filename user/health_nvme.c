@@ -600,6 +600,7 @@ struct health_slot {
 	struct nvme_health cur; /* under w->mu */
 	bool have;
 	bool started;
+	bool rebind; /* src.remote.ifname changed: reconnect (under w->mu) */
 	pthread_t th;
 };
 
@@ -645,6 +646,14 @@ static void *slot_main(void *arg)
 		uint64_t t;
 		bool changed;
 
+		pthread_mutex_lock(&w->mu);
+		if (sl->rebind && !sl->src.local) {
+			/* The storage traffic's interface changed: so does ours. */
+			nvmf_admin_free(s);
+			s = nvmf_admin_new(&sl->src.remote, &o);
+			sl->rebind = false;
+		}
+		pthread_mutex_unlock(&w->mu);
 		memset(h, 0, sizeof(*h));
 		h->backend_id = sl->src.backend_id;
 		if (sl->src.local) {
@@ -758,6 +767,21 @@ int health_worker_snapshot(struct health_worker *w, struct nvme_health *out, uns
 		out[i] = w->slot[i].cur;
 	pthread_mutex_unlock(&w->mu);
 	return (int)k;
+}
+
+void health_worker_set_ifname(struct health_worker *w, unsigned idx, const char *ifname)
+{
+	struct health_slot *sl;
+
+	if (!w || idx >= w->n)
+		return;
+	sl = &w->slot[idx];
+	pthread_mutex_lock(&w->mu);
+	if (!sl->src.local && strcmp(sl->src.remote.ifname, ifname)) {
+		snprintf(sl->src.remote.ifname, sizeof(sl->src.remote.ifname), "%s", ifname);
+		sl->rebind = true;
+	}
+	pthread_mutex_unlock(&w->mu);
 }
 
 void health_worker_stop(struct health_worker *w)

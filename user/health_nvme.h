@@ -121,5 +121,8 @@ int health_worker_start(struct health_worker **w, const struct health_src *srcs,
 /* Latest result per source, in srcs order; returns how many were copied. */
 int health_worker_snapshot(struct health_worker *w, struct nvme_health *out, unsigned n);
 void health_worker_stop(struct health_worker *w);
+/* Poll source idx (a remote one) through interface ifname from its next
+ * poll on ("" : the kernel's route); a change reconnects. */
+void health_worker_set_ifname(struct health_worker *w, unsigned idx, const char *ifname);
 
 #endif /* VSN_HEALTH_NVME_H */

@@ -640,7 +640,24 @@ int nvmf_admin_tcp_connect(struct nvmf_admin *s)
 		r = broken(s, F_SYS, "TCP_NODELAY: %s", strerror(errno));
 		goto out;
 	}
-	if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
+	if (s->t.ifname[0] &&
+	    setsockopt(s->fd, SOL_SOCKET, SO_BINDTODEVICE, s->t.ifname, strlen(s->t.ifname))) {
+		r = broken(s, F_SYS, "bind to %s: %s", s->t.ifname, strerror(errno));
+		goto out;
+	}
+	r = connect(s->fd, ai->ai_addr, ai->ai_addrlen);
+	if (r && s->t.ifname[0] && (errno == ENETUNREACH || errno == EHOSTUNREACH)) {
+		/* No route through that interface: the kernel's own then, on a
+		 * fresh socket (a failed connect leaves this one unusable). */
+		close(s->fd);
+		s->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (s->fd < 0 || setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))) {
+			r = broken(s, F_SYS, "socket: %s", strerror(errno));
+			goto out;
+		}
+		r = connect(s->fd, ai->ai_addr, ai->ai_addrlen);
+	}
+	if (r && errno != EINPROGRESS) {
 		r = broken(s, F_CLOSED, "%s", strerror(errno));
 		goto out;
 	}

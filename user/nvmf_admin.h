@@ -144,6 +144,9 @@ struct nvmf_target {
 	char subnqn[NVME_NQN_LENGTH];
 	char hostnqn[NVME_NQN_LENGTH]; /* /etc/nvme/hostnqn or one from hostid when empty */
 	uint8_t hostid[16];	       /* /etc/nvme/hostid, or random, when all zero */
+	/* Leave through this interface (SO_BINDTODEVICE), as the storage
+	 * traffic does; "" or no route through it: the kernel's route. */
+	char ifname[16];
 };
 
 /* How the 1 KiB Connect data reaches the target. */
