@@ -353,11 +353,32 @@ static void undrain_backend(struct ctl *c, struct ctl_backend *b)
 	}
 }
 
+/*
+ * One observation of a path or backend (kind) through its damper; a change
+ * of the effective state is logged with its reason (cleared on recovery).
+ * Returns the effective state.
+ */
+static enum vsn_health judge(struct ctl *c, const char *kind, uint32_t id, struct pol_damper *d,
+			     enum vsn_health obs, char *reason, enum ctl_why why, uint64_t now)
+{
+	enum vsn_health before = d->state, after = pol_damp(&c->cfg->ctl, d, obs, now);
+	char esc[CTL_REASON_MAX * 2];
+
+	if (after == before)
+		return after;
+	if (after != VSN_H_FAILED && obs == VSN_H_HEALTHY)
+		reason[0] = '\0';
+	ctl_log(c, after == VSN_H_HEALTHY ? CTL_WHY_RECOVERED : why,
+		"\"event\":\"%s-%s\",\"%s\":%u,\"was\":\"%s\",\"why\":\"%s\"", kind,
+		pol_health_name(after), kind, id, pol_health_name(before),
+		ctl_esc(esc, sizeof(esc), reason));
+	return after;
+}
+
 void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
 {
 	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
 	enum vsn_health obs = VSN_H_HEALTHY, before = p->damp.state, after;
-	char reason[CTL_REASON_MAX * 2];
 
 	if (p->carrier_down) {
 		obs = VSN_H_FAILED;
@@ -374,15 +395,9 @@ void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_
 			 p->err_rate * 100);
 	}
 	p->observed = obs;
-	after = pol_damp(pol, &p->damp, obs, now);
+	after = judge(c, "path", p->id, &p->damp, obs, p->reason, why, now);
 	if (after == before)
 		return;
-	if (after != VSN_H_FAILED && obs == VSN_H_HEALTHY)
-		p->reason[0] = '\0';
-	ctl_esc(reason, sizeof(reason), p->reason);
-	ctl_log(c, after == VSN_H_HEALTHY ? CTL_WHY_RECOVERED : why,
-		"\"event\":\"path-%s\",\"path\":%u,\"was\":\"%s\",\"why\":\"%s\"",
-		pol_health_name(after), p->id, pol_health_name(before), reason);
 	if (after == VSN_H_FAILED)
 		reroute_path(c, p, now, why);
 }
@@ -419,7 +434,6 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 {
 	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
 	enum vsn_health obs = VSN_H_HEALTHY, before = b->damp.state, after;
-	char reason[CTL_REASON_MAX * 2];
 
 	if (b->silent) {
 		obs = VSN_H_FAILED; /* reason written by ctl_watch */
@@ -448,15 +462,9 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 		snprintf(b->reason, sizeof(b->reason), "ANA state non-optimized");
 	}
 	b->observed = obs;
-	after = pol_damp(pol, &b->damp, obs, now);
+	after = judge(c, "backend", b->id, &b->damp, obs, b->reason, why, now);
 	if (after == before)
 		return;
-	if (obs == VSN_H_HEALTHY)
-		b->reason[0] = '\0';
-	ctl_esc(reason, sizeof(reason), b->reason);
-	ctl_log(c, after == VSN_H_HEALTHY ? CTL_WHY_RECOVERED : why,
-		"\"event\":\"backend-%s\",\"backend\":%u,\"was\":\"%s\",\"why\":\"%s\"",
-		pol_health_name(after), b->id, pol_health_name(before), reason);
 	if (after == VSN_H_FAILED)
 		drain_backend(c, b, why);
 	else if (before == VSN_H_FAILED && b->drained)
