@@ -306,6 +306,30 @@ static unsigned reset_now(struct ctl *c, uint32_t backend_id, uint64_t now)
 	return sent;
 }
 
+/* Would draining backend id leave one of its volumes without a backend up? */
+static bool last_backend_up(struct ctl *c, uint32_t id)
+{
+	const struct vsn_config *cfg = c->cfg;
+
+	for (unsigned i = 0; i < cfg->n_volumes; i++) {
+		const struct vsn_cfg_volume *v = &cfg->volumes[i];
+		bool uses = false, other = false;
+
+		for (unsigned j = 0; j < v->n_backends; j++) {
+			const struct ctl_backend *o = ctl_backend(c, v->backends[j]);
+
+			if (v->backends[j] == id)
+				uses = true;
+			else if (o && !o->drained && o->damp.state != VSN_H_FAILED &&
+				 !(o->admin_state && o->admin != VSN_BE_UP))
+				other = true;
+		}
+		if (uses && !other)
+			return true;
+	}
+	return false;
+}
+
 static void drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why)
 {
 	struct vsn_err err = {.msg = ""};
@@ -317,6 +341,15 @@ static void drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why
 		ctl_log(c, why,
 			"\"event\":\"observe-only\",\"backend\":%u,\"would\":\"drain\","
 			"\"why\":\"%s\"",
+			b->id, reason);
+		return;
+	}
+	if (last_backend_up(c, b->id)) {
+		/* Nowhere better to send its initiators: keep the last good
+		 * mapping rather than reset them into nothing. */
+		ctl_log(c, why,
+			"\"event\":\"drain-skipped\",\"backend\":%u,\"why\":\"%s\","
+			"\"because\":\"the last backend up of a volume\"",
 			b->id, reason);
 		return;
 	}
@@ -408,26 +441,17 @@ void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_
 #define ANA_PERSIST_LOSS 4
 
 /*
- * A failed poll right after one of the backend's paths failed may have been
- * sent through that path: it counts once a poll through the new path had
- * time to answer (one interval plus the timeout).
+ * Unreachable by its health polls for an interval plus the timeout: two
+ * polls in a row, the second possibly through another path.
  */
 static bool unreachable_counts(struct ctl *c, const struct ctl_backend *b, uint64_t now)
 {
 	const struct vsn_cfg_controller *pol = &c->cfg->ctl;
 	uint64_t grace = (uint64_t)(pol->health_interval_ms + pol->health_timeout_ms) * NS_PER_MS;
 
-	if (!b->polled || b->reachable)
-		return false;
-	if (now - b->unreach_since_ns >= grace)
-		return true;
-	for (unsigned i = 0; i < b->cfg->n_paths; i++) {
-		const struct ctl_path *p = ctl_path(c, b->cfg->paths[i]);
-
-		if (p && p->damp.failed_ns && now - p->damp.failed_ns < grace)
-			return false;
-	}
-	return true;
+	/* One failed poll is not enough: a busy host can miss a timeout;
+	 * the failure counts once it lasted a whole interval. */
+	return b->polled && !b->reachable && now - b->unreach_since_ns >= grace;
 }
 
 void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enum ctl_why why)
@@ -753,6 +777,7 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 		if (!to || !pol_budget_take(&c->budget, forced))
 			continue;
 		if (c->cfg->ctl.observe_only) {
+			s->at_ns = now; /* as if moved: said once per dwell time */
 			ctl_log(c, CTL_WHY_CONGESTION,
 				"\"event\":\"observe-only\",\"connection\":%u,\"from\":%u,"
 				"\"would_move_to\":%u",

@@ -89,9 +89,11 @@ void ctl_health_follow_paths(struct ctl *c)
 		struct ctl_backend *b = ctl_backend(c, c->health_ids[i]);
 		struct ctl_path *p = b ? ctl_path(c, ctl_best_path(c, b->cfg)) : NULL;
 
-		if (p && p->uplink >= 0 && b->cfg->health != VSN_HEALTH_LOCAL)
+		if (p && p->uplink >= 0 && b->cfg->health != VSN_HEALTH_LOCAL) {
 			health_worker_set_ifname(c->health, i,
 						 c->uplinks[p->uplink].cfg->interface);
+			b->poll_path = p->id;
+		}
 	}
 }
 
@@ -106,6 +108,27 @@ static uint8_t worst_ana(const struct nvme_health *h)
 		if (h->ana[i].nnsids && rank[h->ana[i].state & 15] > rank[worst & 15])
 			worst = h->ana[i].state;
 	return worst;
+}
+
+/*
+ * A silently cut path comes back on its hold-down, untested; the first
+ * polls through it then fail.  A failed poll through a path that failed
+ * within the flap window is evidence against that path, not the backend:
+ * the path fails again, the next poll leaves by another one.
+ */
+static bool poll_blames_path(struct ctl *c, struct ctl_backend *b, uint64_t now)
+{
+	struct ctl_path *p = ctl_path(c, b->poll_path);
+
+	if (!p || p->damp.state == VSN_H_FAILED || !p->damp.failed_ns ||
+	    now - p->damp.failed_ns > c->cfg->ctl.flap_window_ms * 1000000ull)
+		return false;
+	p->silent = true;
+	snprintf(p->reason, sizeof(p->reason),
+		 "backend %u's admin-queue poll through it went unanswered", b->id);
+	ctl_path_observe(c, p, now, CTL_WHY_SILENT);
+	p->silent = false;
+	return true;
 }
 
 void ctl_health_update(struct ctl *c, uint64_t now)
@@ -127,6 +150,8 @@ void ctl_health_update(struct ctl *c, uint64_t now)
 
 		if (!b || !res[i].ts_ns)
 			continue; /* no result yet */
+		if (!res[i].reachable && poll_blames_path(c, b, now))
+			continue;
 		b->polled = true;
 		b->reachable = res[i].reachable;
 		if (b->reachable)
