@@ -28,7 +28,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-a
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test lint format clean demo testbed e2e bench
+.PHONY: all deps test lint format clean demo demo-netns testbed e2e bench
 
 all: $(BUILD)/vsn
 
@@ -63,14 +63,29 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS:$(BUILD)/user/%.o=user/%.c) $(USER_HD
 $(BUILD)/ring_flood.bpf.o: tests/pkt/ring_flood.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -c $< -o $@
 
-$(BUILD)/pkt_bench.bpf.o: tests/bench/pkt_bench.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
-	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -c $< -o $@
+# make bench: its BPF wrappers and its tool (tests/bench/), and every part
+# of it, or one: make bench PART=pkt|tput|react|scale|guest.  Not part of
+# make test.
+BENCH_DEPS := $(BUILD)/bench/pkt_bench_tc.bpf.o $(BUILD)/bench/pkt_bench_xdp.bpf.o \
+	      $(BUILD)/bench/xdp_pass.bpf.o $(BUILD)/bench/vbn-tool $(BUILD)/bench/vbn-rr \
+	      $(BUILD)/ring_flood.bpf.o
+$(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(wildcard tests/bench/*.h) $(BPF_HDRS) \
+			$(BUILD)/vmlinux.h
+	@mkdir -p $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -Itests/bench -c $< -o $@
 
-# Performance figures (not part of make test).  So far: per-packet cost.
+$(BUILD)/bench/vbn-tool: tests/bench/vbn_tool.c tests/bench/pkt_bench.h include/vsn_types.h
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CFLAGS) -Itests/bench $< -o $@ -lbpf -lpthread
+
+$(BUILD)/bench/vbn-rr: tests/bench/vbn_rr.c
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CFLAGS) $< -o $@ -lpthread
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/pkt_bench.bpf.o
+	@$(MAKE) --no-print-directory all $(BENCH_DEPS)
 	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-	@$(PYTHON) tests/bench/pkt_cost.py
+	@bash scripts/bench.sh $(PART)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/ring_flood.bpf.o
@@ -93,6 +108,13 @@ e2e: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/run.sh e2e
 
+# The demo on real kernels (QEMU guests: scripts/demo.sh), and the older one
+# in network namespaces with iperf3 (scripts/demo_netns.sh).
 demo: deps
 	@$(MAKE) --no-print-directory all
+	@bash scripts/testbed/build.sh
 	@bash scripts/demo.sh
+
+demo-netns: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo_netns.sh

@@ -175,7 +175,8 @@ static __always_inline bool cmd_take(const struct vsn_cmd_key *k, struct vsn_cmd
 	return true;
 }
 
-static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id)
+/* now: when the packet carrying it was seen (0: read the clock here). */
+static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id, __u64 now)
 {
 	struct vsn_cmd_key k = {};
 	struct vsn_cmd cmd = {};
@@ -208,7 +209,7 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_BLKS : VSN_T_WRITE_BLKS, cmd.nlb);
 	}
 	tel_count(VSN_T_CMDS, 1);
-	cmd.ts_ns = bpf_ktime_get_ns();
+	cmd.ts_ns = now ? now : bpf_ktime_get_ns();
 	cmd_remember(&k, &cmd);
 	if (!tel_admit())
 		return;
@@ -224,7 +225,7 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	tel_submit(e);
 }
 
-static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
+static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u64 ts)
 {
 	struct vsn_cmd_key k = {};
 	struct vsn_cmd cmd;
@@ -252,7 +253,7 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c)
 		tel_count(sct <= 3 ? VSN_T_ERR_GENERIC + sct : VSN_T_ERR_OTHER, 1);
 	}
 	if (found) {
-		now = bpf_ktime_get_ns();
+		now = ts ? ts : bpf_ktime_get_ns();
 		lat = now - cmd.ts_ns;
 		path_id = cmd.path_id;
 		opc = cmd.opcode;
@@ -419,9 +420,9 @@ static long pdu_step(__u32 i, void *data)
 	st->hdr_have = 0;
 	tel_count(VSN_T_PDUS, 1);
 	if (hb[0] == NVME_TCP_CMD && w->dir == VSN_DIR_TO_STORAGE)
-		pdu_command(hb, c, w->path_id);
+		pdu_command(hb, c, w->path_id, p->ts);
 	else if (hb[0] == NVME_TCP_RSP && w->dir == VSN_DIR_FROM_STORAGE)
-		pdu_response(hb, c);
+		pdu_response(hb, c, p->ts);
 	else if (hb[0] == NVME_TCP_H2C_DATA || hb[0] == NVME_TCP_C2H_DATA)
 		tel_count(hb[0] == NVME_TCP_H2C_DATA ? VSN_T_H2C_BYTES : VSN_T_C2H_BYTES,
 			  le32_at(hb, PDU_DATA_LEN));

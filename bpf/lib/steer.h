@@ -251,16 +251,14 @@ nat_ports:
  * CPU's packets on a path share its cache line. */
 #define PATH_LIVE_STEP_NS 1000000ull
 
-/* A packet towards storage on path_id; request: one the other end must
- * answer (payload, SYN, FIN; RoCEv2 always). */
-static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, bool request)
+/* A packet towards storage on path_id, seen at now; request: one the other
+ * end must answer (payload, SYN, FIN; RoCEv2 always). */
+static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, bool request, __u64 now)
 {
 	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
-	__u64 now;
 
 	if (!pl || !path_id)
 		return;
-	now = bpf_ktime_get_ns();
 	if (request && !pl->await_ns) {
 		pl->await_ns = now;
 		pl->await_be = backend_id;
@@ -269,15 +267,13 @@ static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, bool r
 		pl->tx_ns = now;
 }
 
-/* Anything from storage on path_id: the path answers. */
-static __always_inline void path_live_rx(__u32 path_id)
+/* Anything from storage on path_id, seen at now: the path answers. */
+static __always_inline void path_live_rx(__u32 path_id, __u64 now)
 {
 	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
-	__u64 now;
 
 	if (!pl || !path_id)
 		return;
-	now = bpf_ktime_get_ns();
 	if (pl->await_ns)
 		pl->await_ns = 0;
 	if (now - pl->rx_ns > PATH_LIVE_STEP_NS)
@@ -509,6 +505,7 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	struct vsn_path *path;
 	__u32 reason, path_id, len = skb->len;
 	int vlan_removed, act;
+	bool request;
 
 	reason = vsn_parse(skb, &p);
 	if (reason != VSN_R_FORWARDED)
@@ -537,9 +534,9 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	path = route_path(c, &path_id);
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
-	path_live_tx(path_id, c->backend_id,
-		     p.l4_proto == IPPROTO_UDP || p.pay_len ||
-			 (p.tcp_flags & (TCPF_SYN | TCPF_FIN)));
+	request = p.l4_proto == IPPROTO_UDP || p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN));
+	p.ts = bpf_ktime_get_ns();
+	path_live_tx(path_id, c->backend_id, request, p.ts);
 	/* Before any rewrite moves the payload (VLAN pop). */
 	if (p.l4_proto == IPPROTO_TCP)
 		nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);
@@ -621,7 +618,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 		c = bpf_map_lookup_elem(&vsn_conns, &k);
 		if (c && route_path(c, &path_id)) {
 			/* Observed, then routed to the VM by the kernel. */
-			path_live_rx(path_id);
+			path_live_rx(path_id, bpf_ktime_get_ns());
 			roce_account(ctx, &p, c->vm_id, path_id, VSN_DIR_FROM_STORAGE, len);
 			count(&vsn_be_stats, c->backend_id, len);
 			count(&vsn_vm_stats, c->vm_id, len);
@@ -636,8 +633,9 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 			return pass(VSN_R_NO_CONN, len);
 		return pass(VSN_R_NOT_STORAGE, len);
 	}
+	p.ts = bpf_ktime_get_ns();
 	nvme_tcp_parse(ctx, &p, c, 0, VSN_DIR_FROM_STORAGE);
-	path_live_rx(c->last_path);
+	path_live_rx(c->last_path, p.ts);
 	conn_rcv_nxt(c, &p);
 	if (c->flags & VSN_CONN_HOST) {
 		/* The host's own flow: observed, left to the kernel. */

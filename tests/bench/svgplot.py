@@ -1,0 +1,155 @@
+"""Plain SVG charts for the bench report, no plotting library: grouped bars
+and dot strips.  Each function returns the SVG text."""
+import math
+from xml.sax.saxutils import escape
+
+COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
+          "#9c755f")
+W_LABEL = 110    # left margin: axis labels, and room for the slanted group labels
+H_TOP = 46       # title and legend
+H_BOTTOM = 120   # group labels
+
+
+def _nice_max(v):
+    if v <= 0:
+        return 1.0
+    e = 10 ** math.floor(math.log10(v))
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if m * e >= v:
+            return m * e
+    return 10 * e
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return "%.0f" % v
+    if abs(v) >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def _head(w, h, title):
+    return ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+            'viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">' % (w, h, w, h),
+            '<rect width="100%%" height="100%%" fill="white"/>',
+            '<text x="%d" y="18" font-size="14" font-weight="bold">%s</text>'
+            % (W_LABEL, escape(title))]
+
+
+def _legend(series, x0, y):
+    out, x = [], x0
+    for i, s in enumerate(series):
+        out.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/>'
+                   % (x, y - 9, COLORS[i % len(COLORS)]))
+        out.append('<text x="%d" y="%d">%s</text>' % (x + 14, y, escape(s)))
+        x += 24 + 7 * len(s)
+    return out
+
+
+def _yaxis(out, ymax, plot_h, plot_w, ylabel, log=False, ymin=None):
+    ticks = []
+    if log:
+        e = math.floor(math.log10(ymin))
+        while 10 ** e <= ymax * 1.0001:
+            ticks.append(10 ** e)
+            e += 1
+    else:
+        ticks = [ymax * i / 5 for i in range(6)]
+    for t in ticks:
+        y = H_TOP + plot_h - _ypos(t, ymax, plot_h, log, ymin)
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
+                   % (W_LABEL, W_LABEL + plot_w, y, y))
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>'
+                   % (W_LABEL - 4, y + 4, _fmt(t)))
+    out.append('<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>'
+               % (H_TOP + plot_h // 2, H_TOP + plot_h // 2, escape(ylabel)))
+
+
+def _ypos(v, ymax, plot_h, log, ymin):
+    if log:
+        v = max(v, ymin)
+        return plot_h * (math.log10(v) - math.log10(ymin)) / (math.log10(ymax) -
+                                                                math.log10(ymin))
+    return plot_h * v / ymax
+
+
+def bars(title, ylabel, groups, series, values, log=False, width=None, height=420):
+    """values[g][s]: a number or None; groups along x, series side by side."""
+    nb = len(series)
+    gw = max(64, 14 * nb + 16)
+    plot_w = width - W_LABEL - 10 if width else gw * len(groups)
+    gw = plot_w / max(1, len(groups))
+    w = plot_w + W_LABEL + 10
+    plot_h = height - H_TOP - H_BOTTOM
+    vals = [v for g in values for v in g if v is not None and v > 0]
+    ymax = _nice_max(max(vals) if vals else 1)
+    ymin = None
+    if log:
+        ymin = 10 ** math.floor(math.log10(min(vals))) if vals else 1
+        ymax = 10 ** math.ceil(math.log10(ymax))
+    out = _head(w, height, title)
+    out += _legend(series, W_LABEL, 36)
+    _yaxis(out, ymax, plot_h, plot_w, ylabel, log, ymin)
+    bw = (gw - 10) / max(1, nb)
+    for gi, g in enumerate(groups):
+        x0 = W_LABEL + gi * gw + 5
+        for si in range(nb):
+            v = values[gi][si]
+            if v is None:
+                continue
+            h = _ypos(v, ymax, plot_h, log, ymin) if v > 0 else 0
+            x = x0 + si * bw
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
+                       '<title>%s, %s: %s</title></rect>'
+                       % (x, H_TOP + plot_h - h, bw - 1, h, COLORS[si % len(COLORS)],
+                          escape(g), escape(series[si]), _fmt(v)))
+            if bw >= 16:
+                out.append('<text x="%.1f" y="%.1f" font-size="8" text-anchor="middle">%s'
+                           '</text>' % (x + bw / 2, H_TOP + plot_h - h - 2, _fmt(v)))
+        out.append('<text x="%.1f" y="%d" text-anchor="end" transform="rotate(-30 %.1f %d)">'
+                   '%s</text>' % (x0 + gw / 2, H_TOP + plot_h + 14, x0 + gw / 2,
+                                  H_TOP + plot_h + 14, escape(g)))
+    out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>'
+               % (W_LABEL, W_LABEL + plot_w, H_TOP + plot_h, H_TOP + plot_h))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def strips(title, ylabel, groups, points, limits=None, height=320):
+    """points[g]: list of numbers (one dot each, log y axis); limits[g]: a
+    target drawn as a red line, or None."""
+    gw = 120
+    plot_w = gw * len(groups)
+    w = plot_w + W_LABEL + 10
+    plot_h = height - H_TOP - H_BOTTOM
+    vals = [v for g in points for v in g if v and v > 0]
+    vals += [v for v in (limits or []) if v]
+    ymin = 10 ** math.floor(math.log10(min(vals))) if vals else 0.1
+    ymax = 10 ** math.ceil(math.log10(max(vals))) if vals else 10
+    out = _head(w, height, title)
+    _yaxis(out, ymax, plot_h, plot_w, ylabel, True, ymin)
+    for gi, g in enumerate(groups):
+        x0 = W_LABEL + gi * gw
+        pts = sorted(v for v in points[gi] if v and v > 0)
+        for k, v in enumerate(pts):
+            y = H_TOP + plot_h - _ypos(v, ymax, plot_h, True, ymin)
+            x = x0 + gw / 2 - 20 + (k % 9) * 5
+            out.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s" fill-opacity="0.7">'
+                       '<title>%s</title></circle>' % (x, y, COLORS[gi % len(COLORS)], _fmt(v)))
+        if pts:
+            med = pts[len(pts) // 2]
+            y = H_TOP + plot_h - _ypos(med, ymax, plot_h, True, ymin)
+            out.append('<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="black" '
+                       'stroke-width="2"/>' % (x0 + 20, x0 + gw - 20, y, y))
+        if limits and limits[gi]:
+            y = H_TOP + plot_h - _ypos(limits[gi], ymax, plot_h, True, ymin)
+            out.append('<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="red" '
+                       'stroke-dasharray="4 3"/>' % (x0 + 10, x0 + gw - 10, y, y))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                   % (x0 + gw / 2, H_TOP + plot_h + 16, escape(g)))
+    out.append('<text x="%d" y="%d" font-size="10">dots: trials; black: median; red dashes: '
+               'target</text>' % (W_LABEL, height - 10))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
