@@ -340,6 +340,10 @@ def measure_group(b, size, group, res):
                 # The parser's state follows the sequence numbers of the runs
                 # with parsing on: they share one count; parsing off its own.
                 key = "%d/%s/%s/%s" % (size, group, var, "parse" if step and parse else name)
+                if key not in b.ctr and not (step and parse):
+                    # Each case starts its round robin elsewhere: a run never
+                    # visits the connections the run before it just warmed.
+                    b.ctr[key] = order.index(name) * rep
                 r = b.run(key, prog, pkt, ctx, n=nn, field=field,
                           addr0=addr0, flags=flags, seq_step=step, repeat=rep, drain=drain,
                           stage=stage)
