@@ -307,7 +307,7 @@ for line in open(sys.argv[1]):
             "trial %s: %s" % (n, r["events"]))
     if r.get("fio_error"):
         notes.append("%s %s trial %s: fio error %s" % (setup, fault, n, r["fio_error"]))
-    if r.get("open_ended"):
+    if r.get("open_ended") and r["gap_s"] >= 1:
         notes.append("%s %s trial %s: I/O had not resumed when fio ended (the gap is a lower "
                      "bound)" % (setup, fault, n))
 for s, fs in trials.items():
@@ -316,6 +316,7 @@ json.dump({"part": "guest", "trials": trials, "stall_s": stall, "notes": notes,
            "failover_gap_s": fo, "resumed_during_fault": resumed,
            "gap_from_fault_s": after, "events": events,
            "seconds": float(sys.argv[3]), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+           "loadavg": open("/proc/loadavg").read().split()[:3],
            "config": {"trials": int(sys.argv[4]), "guest_clock_offset_s": float(sys.argv[5]),
                       "fault_s": float(sys.argv[6])},
            "method": "fio 4 KiB random reads, iodepth 8, in the tenant VM (QEMU TCG, Debian "

@@ -335,7 +335,10 @@ def pkt_section(pkt, md, plots):
         md.append("| %d %s | %s |" % (i, name, " | ".join(fmt(x, 0) for x in vals)))
     md.append("| whole hit path (stage 8) | %s |" % " | ".join(
         fmt(pkt["sizes"][s][v]["derived"].get("stage8_above_empty"), 0) for s, v in cols))
-    md.append("")
+    md.append("\nWhere every packet misses the cache (the largest table, a different connection "
+              "each time), one cache miss more or less moves a figure by hundreds of ns from run "
+              "to run: the steps there are noise around the connection lookup's miss, not costs."
+              "\n")
     pc = pkt.get("per_call")
     if pc:
         m = pc["median"]
@@ -529,7 +532,7 @@ def guest_section(g, md):
         md.append("Not done: %s\n" % g["not_done"])
         return
     md.append(g.get("method", "") + "\n")
-    md.append("| setup | fault | trials | largest gap s (median) | each trial: largest gap / "
+    md.append("| setup | fault | trials | largest gap s (longest trial) | each trial: largest gap / "
               "failover gap (within 3 s of the fault), s | I/O ran again before the fault ended |")
     md.append("|---|---|---|---|---|---|")
     for setup, faults in g.get("trials", {}).items():
@@ -543,6 +546,8 @@ def guest_section(g, md):
     md.append("")
     for n in g.get("notes", []):
         md.append("- " + n)
+    for fault, evs in g.get("events", {}).get("vsn", {}).items():
+        md.append("- vsn, %s: the daemon's decisions from the fault on: %s" % (fault, "; ".join(evs)))
     md.append("")
 
 

@@ -37,6 +37,7 @@ work runs on the machine).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -295,6 +296,7 @@ def main():
         for s in servers:
             stop(s)
         teardown()
+        shutil.rmtree(tmp, ignore_errors=True)
     med = {}
     for s in SETUPS:
         med[s] = {}
