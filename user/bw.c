@@ -15,6 +15,7 @@
 #include <linux/rtnetlink.h>
 
 #include "bw.h"
+#include "config.h"
 
 #define BW_HANDLE   TC_H_MAKE(BW_MAJOR << 16, 0)
 #define BW_MTU	    1600 /* the rate table's largest cell, as tc assumes */
@@ -550,13 +551,7 @@ out:
 
 int bw_parse_rate(const char *s, uint64_t *bps)
 {
-	static const struct {
-		const char *suffix;
-		double mult;
-	} units[] = {
-	    {"", 1},	   {"bit", 1}, {"k", 1e3},    {"kbit", 1e3}, {"m", 1e6},
-	    {"mbit", 1e6}, {"g", 1e9}, {"gbit", 1e9}, {"t", 1e12},   {"tbit", 1e12},
-	};
+	uint64_t mult;
 	char *end;
 	double v;
 
@@ -566,14 +561,13 @@ int bw_parse_rate(const char *s, uint64_t *bps)
 	v = strtod(s, &end);
 	if (errno || end == s || !(v >= 0))
 		return -EINVAL;
-	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(end, units[i].suffix))
-			continue;
-		v *= units[i].mult;
-		if (v >= 18446744073709551615.0)
-			return -ERANGE;
-		*bps = (uint64_t)(v + 0.5);
-		return 0;
-	}
-	return -EINVAL;
+	/* The units of the config file (parse_rate); fractions allowed here. */
+	mult = rate_unit(end);
+	if (!mult)
+		return -EINVAL;
+	v *= (double)mult;
+	if (v >= 18446744073709551615.0)
+		return -ERANGE;
+	*bps = (uint64_t)(v + 0.5);
+	return 0;
 }

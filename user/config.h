@@ -191,6 +191,8 @@ int parse_addr(const char *s, struct vsn_addr *out, bool *is_v6);
 const char *addr_to_str(const struct vsn_addr *a, char *buf, size_t len);
 int parse_mac(const char *s, uint8_t mac[6]);
 int parse_rate(const char *s, uint64_t *bps);
+/* Bits per second of one unit ("", "k", "mbit", ...); 0 if unknown. */
+uint64_t rate_unit(const char *suffix);
 const struct vsn_cfg_vm *config_find_vm(const struct vsn_config *cfg, const char *name);
 
 #endif /* VSN_CONFIG_H */

@@ -74,9 +74,9 @@ int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-int parse_rate(const char *s, uint64_t *bps)
+/* No "bps" units: tc reads those as bytes, which would confuse. */
+uint64_t rate_unit(const char *suffix)
 {
-	/* No "bps" units: tc reads those as bytes, which would confuse. */
 	static const struct {
 		const char *suffix;
 		uint64_t mult;
@@ -92,9 +92,17 @@ int parse_rate(const char *s, uint64_t *bps)
 	    {"t", 1000000000000ULL},
 	    {"tbit", 1000000000000ULL},
 	};
+
+	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcasecmp(suffix, units[i].suffix))
+			return units[i].mult;
+	return 0;
+}
+
+int parse_rate(const char *s, uint64_t *bps)
+{
 	const char *p = s;
-	uint64_t v = 0;
-	unsigned i;
+	uint64_t v = 0, mult;
 
 	if (!s || !bps || !isdigit((unsigned char)*p))
 		return -EINVAL;
@@ -102,15 +110,13 @@ int parse_rate(const char *s, uint64_t *bps)
 		if (__builtin_mul_overflow(v, 10, &v) ||
 		    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
 			return -ERANGE;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(p, units[i].suffix))
-			continue;
-		if (__builtin_mul_overflow(v, units[i].mult, &v))
-			return -ERANGE;
-		*bps = v;
-		return 0;
-	}
-	return -EINVAL;
+	mult = rate_unit(p);
+	if (!mult)
+		return -EINVAL;
+	if (__builtin_mul_overflow(v, mult, &v))
+		return -ERANGE;
+	*bps = v;
+	return 0;
 }
 
 /* Decimal or 0x-hex; strtoll's base 0 would read "010" as octal. */
