@@ -178,6 +178,10 @@ struct vsn_config {
 	struct vsn_line_map *lines;    /* lets config_validate name a field's line; may be NULL */
 };
 
+/* Fill err from a format; returns ret (a negative errno) for "return vsn_errf(...)". */
+int vsn_errf(struct vsn_err *err, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Parse FILE.  On error returns NULL and fills err (file:line: field: why). */
 struct vsn_config *config_load(const char *file, struct vsn_err *err);
 /* Whole-model checks (ids, references, duplicates, ranges, families).

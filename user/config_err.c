@@ -71,6 +71,16 @@ int cfg_item_fail(const struct item *it, const char *key, long sub, const char *
 	return ret;
 }
 
+int vsn_errf(struct vsn_err *err, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
 struct item cfg_item_at(const struct ectx *c, const char *sec, unsigned idx, unsigned line)
 {
 	struct item it = {.c = c, .sec = sec, .idx = idx, .line = line};

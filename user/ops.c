@@ -10,19 +10,6 @@
 #include "ops.h"
 #include "plan.h"
 
-static int fail(struct vsn_err *err, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct vsn_err *err, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 static bool volume_lists_backend(const struct vsn_maps *m, __u32 vm, __u32 vol, __u32 be)
 {
 	struct vsn_volume_key key, next;
@@ -65,17 +52,18 @@ int ops_route_check(const struct vsn_maps *m, const struct vsn_route_key *k, __u
 		    struct vsn_err *err)
 {
 	if (!volume_lists_backend(m, k->vm_id, k->volume_id, k->backend_id))
-		return fail(err, -ENOENT,
-			    "route set: VM %u has no volume %u with backend %u (see 'vsn show "
-			    "volumes')",
-			    k->vm_id, k->volume_id, k->backend_id);
+		return vsn_errf(err, -ENOENT,
+				"route set: VM %u has no volume %u with backend %u (see 'vsn show "
+				"volumes')",
+				k->vm_id, k->volume_id, k->backend_id);
 	if (!path_exists(m, path))
-		return fail(err, -ENOENT, "route set: no path %u (see 'vsn show paths')", path);
+		return vsn_errf(err, -ENOENT, "route set: no path %u (see 'vsn show paths')", path);
 	if (!backend_allows_path(m, k->backend_id, path))
-		return fail(err, -EINVAL,
-			    "route set: path %u is not one of backend %u's paths (see 'vsn show "
-			    "backends')",
-			    path, k->backend_id);
+		return vsn_errf(
+		    err, -EINVAL,
+		    "route set: path %u is not one of backend %u's paths (see 'vsn show "
+		    "backends')",
+		    path, k->backend_id);
 	return 0;
 }
 
@@ -88,15 +76,15 @@ int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32
 	if (ret)
 		return ret;
 	if (bpf_map_update_elem(m->routes, k, &r, BPF_ANY))
-		return fail(err, -errno, "route set: cannot update %s: %s", VSN_MAP_ROUTES,
-			    strerror(errno));
+		return vsn_errf(err, -errno, "route set: cannot update %s: %s", VSN_MAP_ROUTES,
+				strerror(errno));
 	return 0;
 }
 
 int ops_route_del(const struct vsn_maps *m, const struct vsn_route_key *k, struct vsn_err *err)
 {
 	if (bpf_map_delete_elem(m->routes, k))
-		return fail(err, -ENOENT, "route del: no such route");
+		return vsn_errf(err, -ENOENT, "route del: no such route");
 	return 0;
 }
 
@@ -106,18 +94,20 @@ int ops_conn_path(const struct vsn_maps *m, const struct vsn_conn_key *k, __u32 
 	struct vsn_conn c;
 
 	if (path && !path_exists(m, path))
-		return fail(err, -ENOENT, "route conn: no path %u (see 'vsn show paths')", path);
+		return vsn_errf(err, -ENOENT, "route conn: no path %u (see 'vsn show paths')",
+				path);
 	if (bpf_map_lookup_elem(m->conns, k, &c))
-		return fail(err, -ENOENT,
-			    "route conn: no such connection (see 'vsn show connections')");
+		return vsn_errf(err, -ENOENT,
+				"route conn: no such connection (see 'vsn show connections')");
 	if (path && !backend_allows_path(m, c.backend_id, path))
-		return fail(err, -EINVAL, "route conn: path %u is not one of backend %u's paths",
-			    path, c.backend_id);
+		return vsn_errf(err, -EINVAL,
+				"route conn: path %u is not one of backend %u's paths", path,
+				c.backend_id);
 	c.path_override = path;
 	/* BPF_EXIST: never resurrect an entry the LRU just evicted. */
 	if (bpf_map_update_elem(m->conns, k, &c, BPF_EXIST))
-		return fail(err, -errno, "route conn: cannot update the connection: %s",
-			    strerror(errno));
+		return vsn_errf(err, -errno, "route conn: cannot update the connection: %s",
+				strerror(errno));
 	return 0;
 }
 
@@ -164,14 +154,14 @@ int ops_backend_state(const struct vsn_maps *m, __u32 id, __u8 state, struct vsn
 	struct vsn_backend be;
 
 	if (bpf_map_lookup_elem(m->backends, &id, &be))
-		return fail(err, -ENOENT, "backend set: no backend %u (see 'vsn show backends')",
-			    id);
+		return vsn_errf(err, -ENOENT,
+				"backend set: no backend %u (see 'vsn show backends')", id);
 	if (be.state == state)
 		return 0;
 	be.state = state;
 	if (bpf_map_update_elem(m->backends, &id, &be, BPF_EXIST))
-		return fail(err, -errno, "backend set: cannot update %s: %s", VSN_MAP_BACKENDS,
-			    strerror(errno));
+		return vsn_errf(err, -errno, "backend set: cannot update %s: %s", VSN_MAP_BACKENDS,
+				strerror(errno));
 	if (plan_rehash(m, id, err))
 		return -EIO;
 	return 0;
@@ -192,8 +182,8 @@ int ops_backend_reset(const struct vsn_maps *m, __u32 id, unsigned *n, struct vs
 			continue;
 		c.flags |= VSN_CONN_RESET;
 		if (bpf_map_update_elem(m->conns, &key, &c, BPF_EXIST) && errno != ENOENT)
-			return fail(err, -errno, "cannot mark a connection for reset: %s",
-				    strerror(errno));
+			return vsn_errf(err, -errno, "cannot mark a connection for reset: %s",
+					strerror(errno));
 		(*n)++;
 	}
 	return 0;

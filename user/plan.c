@@ -14,17 +14,8 @@
 #include "maglev.h"
 #include "plan.h"
 
-static int errf(struct vsn_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int errf(struct vsn_err *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+/* Every plan error is a config the host cannot take: -EINVAL. */
+#define errf(err, ...) vsn_errf(err, -EINVAL, __VA_ARGS__)
 
 static int iface_mac(const char *name, __u8 mac[6])
 {
