@@ -9,12 +9,12 @@ BPFTOOL  ?= bpftool
 PYTHON   ?= /usr/bin/python3
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
-BPF_HDRS  := $(wildcard bpf/lib/*.h) include/vsn_types.h include/vsn_telemetry.h
+BPF_HDRS  := $(wildcard bpf/lib/*.h) $(wildcard include/*.h)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 USER_SRCS := $(wildcard user/*.c)
-USER_HDRS := $(wildcard user/*.h) include/vsn_types.h
+USER_HDRS := $(wildcard user/*.h) $(wildcard include/*.h)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
 
@@ -74,7 +74,7 @@ $(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(wildcard tests/bench/*.h) $(BPF_HD
 	@mkdir -p $(BUILD)/bench
 	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -Itests/bench -c $< -o $@
 
-$(BUILD)/bench/vbn-tool: tests/bench/vbn_tool.c tests/bench/pkt_bench.h include/vsn_types.h
+$(BUILD)/bench/vbn-tool: tests/bench/vbn_tool.c tests/bench/pkt_bench.h $(wildcard include/*.h)
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(CFLAGS) -Itests/bench $< -o $@ -lbpf -lpthread
 

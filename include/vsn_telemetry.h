@@ -46,6 +46,7 @@ enum vsn_pdu_flags {
 	VSN_PDU_SYNCED = 1 << 0, /* skip counts to the next header */
 	VSN_PDU_QID = 1 << 1,	 /* qid learned from Fabrics Connect */
 	VSN_PDU_CLOSED = 1 << 2, /* FIN or RST seen (close event sent) */
+	VSN_PDU_LBA = 1 << 3,	 /* next_lba and lba_nsid hold a read/write's end */
 };
 
 /* One direction of one NVMe/TCP connection, kept in its vsn_conn entry. */
@@ -55,7 +56,8 @@ struct vsn_pdu_state {
 	__u16 qid;	/* queue id (valid with VSN_PDU_QID) */
 	__u8 hdr_have;	/* bytes of a split header kept in hdr */
 	__u8 flags;	/* enum vsn_pdu_flags */
-	__u32 pad;
+	__u32 lba_nsid; /* namespace of the last read or write (VSN_PDU_LBA) */
+	__u64 next_lba; /* where it ended: the next one starting here is sequential */
 	__u8 hdr[VSN_PDU_HDR_MAX];
 };
 
@@ -84,13 +86,25 @@ struct vsn_event {
 	__u32 nlb; /* blocks (NLB + 1), 0 when not a read/write */
 	__u64 slba;
 	__u64 latency_ns; /* response matched to its command; else 0 */
+	__u32 flags;	  /* enum vsn_event_flags */
+	__u32 pad;
+};
+
+enum vsn_event_flags {
+	/* A read or write starting where the previous one on its queue (the
+	 * connection) and namespace ended, as biopattern counts it.  Decided
+	 * in the datapath, which sees every command, so that it stays right
+	 * when only one command in N is reported. */
+	VSN_EVF_SEQ = 1 << 0,
 };
 
 /* vsn_tel_cfg: array[1], written by userspace. */
 struct vsn_tel_cfg {
-	__u32 enabled;	    /* parse NVMe/TCP at all */
-	__u32 sample_every; /* emit one command/response event in N (0, 1: all) */
-	__u32 max_per_sec;  /* per CPU; 0 = no cap */
+	__u32 enabled; /* parse NVMe/TCP at all */
+	/* Report and time one command in N (0, 1: all); every command is
+	 * counted.  A response is reported when its command was. */
+	__u32 sample_every;
+	__u32 max_per_sec; /* per CPU; 0 = no cap */
 	__u32 pad;
 };
 
@@ -101,7 +115,8 @@ enum vsn_tel_stat {
 	VSN_T_RESPS,	   /* responses seen */
 	VSN_T_ADMIN,	   /* admin-queue commands (not counted as I/O) */
 	VSN_T_MATCHED,	   /* responses matched to a command */
-	VSN_T_UNMATCHED,   /* responses without a known command */
+	VSN_T_UNMATCHED,   /* responses without a known command (not counted
+			    * while sampling: most commands are not kept) */
 	VSN_T_RESYNCS,	   /* times the parser lost track */
 	VSN_T_CAPPED,	   /* PDUs past the per-packet cap */
 	VSN_T_EV_SENT,	   /* events written to the ring */
@@ -119,6 +134,7 @@ enum vsn_tel_stat {
 	VSN_T_ERR_MEDIA,   /* media and data integrity */
 	VSN_T_ERR_PATH,	   /* path related */
 	VSN_T_ERR_OTHER,   /* vendor specific and reserved types */
+	VSN_T_SEQ_CMDS,	   /* reads and writes that were sequential (VSN_EVF_SEQ) */
 	VSN_T_MAX,
 };
 

@@ -37,6 +37,7 @@
 #define VSN_MAP_REASONS	 "vsn_reasons"
 #define VSN_MAP_IFACES	 "vsn_ifaces"
 #define VSN_MAP_PATH_LV	 "vsn_path_live"
+#define VSN_MAP_GEN	 "vsn_gen"
 
 #define VSN_PORT_NVME_TCP  4420
 #define VSN_PORT_NVME_DISC 8009
@@ -173,6 +174,15 @@ struct vsn_route {
 	__u32 flags; /* enum vsn_route_flags; the datapath reads only path_id */
 };
 
+/*
+ * vsn_gen: array of one.  Connections cache their route's path (a hash
+ * lookup saved per packet) under the generation they read it in; whoever
+ * changes vsn_routes bumps routes afterwards, and every cache goes stale.
+ */
+struct vsn_gen {
+	__u64 routes;
+};
+
 #include "vsn_telemetry.h"
 
 /*
@@ -236,6 +246,8 @@ struct vsn_conn {
 	__u64 last_seen_ns;
 	__u64 packets;
 	__u64 bytes;
+	__u32 route_path; /* vsn_routes' path for this connection, cached, */
+	__u32 route_gen;  /* valid while vsn_gen.routes equals this */
 	/* NVMe/TCP parser state of this direction */
 	struct vsn_pdu_state pdu;
 };

@@ -105,12 +105,11 @@ struct ctl_backend {
 
 struct ctl_move_slot {
 	uint32_t conn_id;
-	bool operator;	   /* pinned by 'vsn route conn': congestion leaves it */
-	bool closed;	   /* FIN or RST seen (telemetry): nothing to move */
-	uint64_t next_lba; /* where its last command ended: sequentiality */
-	uint32_t backend;  /* from its open event: who a stall blames */
-	uint64_t at_ns;	   /* last move */
-	uint64_t bytes;	   /* at the last congestion walk */
+	bool operator;	  /* pinned by 'vsn route conn': congestion leaves it */
+	bool closed;	  /* FIN or RST seen (telemetry): nothing to move */
+	uint32_t backend; /* from its open event: who a stall blames */
+	uint64_t at_ns;	  /* last move */
+	uint64_t bytes;	  /* at the last congestion walk */
 };
 
 /* A volume's workload over the current window, and what it was judged. */

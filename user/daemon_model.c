@@ -317,14 +317,12 @@ void ctl_event(struct ctl *c, const struct vsn_event *e)
 	}
 	if (e->type == VSN_EV_CMD && e->nlb && c->vols) {
 		struct ctl_volume *v = &c->vols[e->volume_id % VSN_MAX_VOLUMES];
-		struct ctl_move_slot *s = ctl_move_slot(c, e->conn_id);
 
 		/* Bytes at 512 per block: the LBA size is the namespace's and
 		 * vsn does not know it; sequentiality does not depend on it. */
 		v->cmds++;
 		v->bytes += (uint64_t)e->nlb * 512;
-		v->seq += s->next_lba == e->slba;
-		s->next_lba = e->slba + e->nlb;
+		v->seq += !!(e->flags & VSN_EVF_SEQ);
 		return;
 	}
 	if (e->type != VSN_EV_RESP)

@@ -67,6 +67,22 @@ int ops_route_check(const struct vsn_maps *m, const struct vsn_route_key *k, __u
 	return 0;
 }
 
+int ops_routes_changed(const struct vsn_maps *m, struct vsn_err *err)
+{
+	struct vsn_gen g;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(m->gen, &zero, &g))
+		return vsn_errf(err, -errno, "cannot read %s: %s", VSN_MAP_GEN, strerror(errno));
+	g.routes++;
+	if (bpf_map_update_elem(m->gen, &zero, &g, BPF_ANY))
+		return vsn_errf(err, -errno,
+				"cannot update %s: %s (connections keep their "
+				"cached paths until it succeeds)",
+				VSN_MAP_GEN, strerror(errno));
+	return 0;
+}
+
 int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path, __u32 flags,
 		  struct vsn_err *err)
 {
@@ -78,14 +94,14 @@ int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32
 	if (bpf_map_update_elem(m->routes, k, &r, BPF_ANY))
 		return vsn_errf(err, -errno, "route set: cannot update %s: %s", VSN_MAP_ROUTES,
 				strerror(errno));
-	return 0;
+	return ops_routes_changed(m, err);
 }
 
 int ops_route_del(const struct vsn_maps *m, const struct vsn_route_key *k, struct vsn_err *err)
 {
 	if (bpf_map_delete_elem(m->routes, k))
 		return vsn_errf(err, -ENOENT, "route del: no such route");
-	return 0;
+	return ops_routes_changed(m, err);
 }
 
 int ops_conn_path(const struct vsn_maps *m, const struct vsn_conn_key *k, __u32 path,

@@ -115,19 +115,31 @@ static const struct {
 	const char *name;
 	size_t fd_off;
 } pinned[] = {
-    MAP(VSN_MAP_VM_IF, vm_if),	       MAP(VSN_MAP_VOLUMES, volumes),
-    MAP(VSN_MAP_BACKENDS, backends),   MAP(VSN_MAP_CHASH, chash),
-    MAP(VSN_MAP_PATHS, paths),	       MAP(VSN_MAP_ROUTES, routes),
-    MAP(VSN_MAP_CONNS, conns),	       MAP(VSN_MAP_IFACES, ifaces),
-    MAP(VSN_MAP_PATH_ST, path_stats),  MAP(VSN_MAP_BE_ST, be_stats),
-    MAP(VSN_MAP_VM_ST, vm_stats),      MAP(VSN_MAP_REASONS, reasons),
-    MAP(VSN_MAP_EVENTS, events),       MAP(VSN_MAP_TEL_CFG, tel_cfg),
-    MAP(VSN_MAP_TEL_ST, tel_stats),    MAP(VSN_MAP_LAT_HIST, lat_hist),
-    MAP(VSN_MAP_ROCE_PATH, roce_path), MAP(VSN_MAP_ROCE_QP, roce_qp),
+    MAP(VSN_MAP_VM_IF, vm_if),
+    MAP(VSN_MAP_VOLUMES, volumes),
+    MAP(VSN_MAP_BACKENDS, backends),
+    MAP(VSN_MAP_CHASH, chash),
+    MAP(VSN_MAP_PATHS, paths),
+    MAP(VSN_MAP_ROUTES, routes),
+    MAP(VSN_MAP_CONNS, conns),
+    MAP(VSN_MAP_IFACES, ifaces),
+    MAP(VSN_MAP_PATH_ST, path_stats),
+    MAP(VSN_MAP_BE_ST, be_stats),
+    MAP(VSN_MAP_VM_ST, vm_stats),
+    MAP(VSN_MAP_REASONS, reasons),
+    MAP(VSN_MAP_EVENTS, events),
+    MAP(VSN_MAP_TEL_CFG, tel_cfg),
+    MAP(VSN_MAP_TEL_ST, tel_stats),
+    MAP(VSN_MAP_LAT_HIST, lat_hist),
+    MAP(VSN_MAP_ROCE_PATH, roce_path),
+    MAP(VSN_MAP_ROCE_QP, roce_qp),
     MAP(VSN_MAP_PATH_LV, path_live), /* the controller mmap()s it */
     MAP(VSN_MAP_CMDS, cmds),	     /* mmap()ed too: outstanding commands */
-    {"vsn_vm_ingress", NO_FD},	       {"vsn_up_ingress", NO_FD},
-    {"vsn_up_egress", NO_FD},	       {"vsn_up_xdp", NO_FD},
+    MAP(VSN_MAP_GEN, gen),
+    {"vsn_vm_ingress", NO_FD},
+    {"vsn_up_ingress", NO_FD},
+    {"vsn_up_egress", NO_FD},
+    {"vsn_up_xdp", NO_FD},
 };
 
 int pins_open(const struct vsn_opts *o, struct vsn_maps *m)

@@ -12,6 +12,7 @@
 
 #include "bw.h"
 #include "maglev.h"
+#include "ops.h"
 #include "plan.h"
 
 /* Every plan error is a config the host cannot take: -EINVAL. */
@@ -588,6 +589,8 @@ int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn
 	for (i = 0; i < plan->n_routes; i++)
 		if (upsert(m->routes, VSN_MAP_ROUTES, &plan->routes[i].k, &plan->routes[i].v, err))
 			goto cleanup;
+	if (ops_routes_changed(m, err))
+		goto cleanup;
 	for (i = 0; i < plan->n_volumes; i++)
 		if (switch_volume(m, &plan->volumes[i].k, plan->volumes[i].v, err))
 			goto cleanup;
@@ -610,7 +613,7 @@ int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn
 	if (delete_stale(m->volumes, VSN_MAP_VOLUMES, &vo, err) ||
 	    delete_stale(m->routes, VSN_MAP_ROUTES, &ro, err) ||
 	    delete_stale(m->paths, VSN_MAP_PATHS, &pa, err) ||
-	    delete_stale(m->backends, VSN_MAP_BACKENDS, &be, err))
+	    delete_stale(m->backends, VSN_MAP_BACKENDS, &be, err) || ops_routes_changed(m, err))
 		goto cleanup;
 	ret = 0;
 cleanup:

@@ -25,13 +25,12 @@ struct prof_rec {
 /* Per connection state carried across the window (in time order). */
 struct prof_conn {
 	__u32 conn_id;
-	__u64 next_lba;
-	bool have_lba;
 	__u32 outstanding;
 };
 
 struct prof {
 	unsigned lba_size;
+	unsigned sample_every; /* the datapath reports one command in this many */
 	struct prof_rec *rec;
 	size_t n, cap;
 	struct prof_conn *conn;
@@ -54,9 +53,16 @@ struct prof *prof_new(unsigned lba_size)
 {
 	struct prof *p = calloc(1, sizeof(*p));
 
-	if (p)
+	if (p) {
 		p->lba_size = lba_size ? lba_size : 4096;
+		p->sample_every = 1;
+	}
 	return p;
+}
+
+void prof_set_sampling(struct prof *p, unsigned sample_every)
+{
+	p->sample_every = sample_every > 1 ? sample_every : 1;
 }
 
 void prof_free(struct prof *p)
@@ -120,13 +126,9 @@ int prof_add(struct prof *p, const struct vsn_event *e)
 	r->nlb = e->nlb;
 	r->latency_ns = e->latency_ns;
 	if (e->type == VSN_EV_CMD) {
-		if (e->nlb) {
-			/* biopattern's rule: sequential if it starts where the
-			 * previous command on this queue ended. */
-			r->seq = c->have_lba && e->slba == c->next_lba;
-			c->next_lba = e->slba + e->nlb;
-			c->have_lba = true;
-		}
+		/* The datapath decides (it sees every command, sampled or
+		 * not): biopattern's rule, per queue and namespace. */
+		r->seq = e->nlb && (e->flags & VSN_EVF_SEQ);
 		r->qd = ++c->outstanding;
 	} else if (c->outstanding) {
 		c->outstanding--;
@@ -272,6 +274,9 @@ static void classify(const struct prof *p, const struct prof_sum *s, char *out, 
 static void print_sum(const struct prof *p, struct prof_sum *s, double secs, bool json,
 		      const char *kind, bool first, FILE *f)
 {
+	/* Reported commands stand for sample_every each (shares, sizes and
+	 * latencies are the sample's own). */
+	double w = p->sample_every;
 	__u64 rw = s->reads + s->writes;
 	double rp = rw ? 100.0 * s->reads / rw : 0, sp = rw ? 100.0 * s->seq / rw : 0;
 	double p50 = pct(s->lat, s->n_lat, 0.5), p99 = pct(s->lat, s->n_lat, 0.99);
@@ -281,10 +286,10 @@ static void print_sum(const struct prof *p, struct prof_sum *s, double secs, boo
 	classify(p, s, cls, sizeof(cls));
 	if (!json) {
 		fprintf(f, "%-5s %-10u %9.0f %8.1f %8.1f %5.1f %5.1f %4u %9.1f %9.1f  %s\n", kind,
-			s->id, secs > 0 ? s->cmds / secs : 0,
-			secs > 0 ? s->read_blks * p->lba_size / secs / 1e6 : 0,
-			secs > 0 ? s->write_blks * p->lba_size / secs / 1e6 : 0, rp, sp, s->qd_max,
-			p50 / 1e3, p99 / 1e3, cls);
+			s->id, secs > 0 ? w * s->cmds / secs : 0,
+			secs > 0 ? w * s->read_blks * p->lba_size / secs / 1e6 : 0,
+			secs > 0 ? w * s->write_blks * p->lba_size / secs / 1e6 : 0, rp, sp,
+			s->qd_max, p50 / 1e3, p99 / 1e3, cls);
 		return;
 	}
 	fprintf(f,
@@ -293,10 +298,10 @@ static void print_sum(const struct prof *p, struct prof_sum *s, double secs, boo
 		"\"write_bytes_s\":%.0f,\"reads\":%llu,\"writes\":%llu,\"read_pct\":%.2f,"
 		"\"seq_pct\":%.2f,\"qd_max\":%u,\"io_blocks\":{",
 		first ? "" : ",", s->id, s->vm_id, s->backend_id, s->path_id,
-		(unsigned long long)s->cmds, secs > 0 ? s->cmds / secs : 0,
-		secs > 0 ? s->reads / secs : 0, secs > 0 ? s->writes / secs : 0,
-		secs > 0 ? s->read_blks * p->lba_size / secs : 0,
-		secs > 0 ? s->write_blks * p->lba_size / secs : 0, (unsigned long long)s->reads,
+		(unsigned long long)s->cmds, secs > 0 ? w * s->cmds / secs : 0,
+		secs > 0 ? w * s->reads / secs : 0, secs > 0 ? w * s->writes / secs : 0,
+		secs > 0 ? w * s->read_blks * p->lba_size / secs : 0,
+		secs > 0 ? w * s->write_blks * p->lba_size / secs : 0, (unsigned long long)s->reads,
 		(unsigned long long)s->writes, rp, sp, s->qd_max);
 	for (unsigned i = 0; i < s->n_sizes; i++)
 		fprintf(f, "%s\"%u\":%u", i ? "," : "", s->sizes[i][0], s->sizes[i][1]);
@@ -342,7 +347,8 @@ void prof_print(struct prof *p, __u64 from_ns, __u64 to_ns, bool json, FILE *f)
 	secs =
 	    (to_ns != UINT64_MAX && from_ns) ? (to_ns - from_ns) / 1e9 : (last_ts - first_ts) / 1e9;
 	if (json) {
-		fprintf(f, "{\"window_s\":%.3f,\"lba_size\":%u,\"vms\":[", secs, p->lba_size);
+		fprintf(f, "{\"window_s\":%.3f,\"lba_size\":%u,\"sample_every\":%u,\"vms\":[", secs,
+			p->lba_size, p->sample_every);
 		for (size_t i = 0; i < n_vm; i++)
 			print_sum(p, &vm[i], secs, true, "vm", !i, f);
 		fprintf(f, "],\"connections\":[");
@@ -356,7 +362,13 @@ void prof_print(struct prof *p, __u64 from_ns, __u64 to_ns, bool json, FILE *f)
 			print_sum(p, &path[i], secs, true, "path", !i, f);
 		fprintf(f, "]}\n");
 	} else {
-		fprintf(f, "window %.1f s, LBA %u bytes\n", secs, p->lba_size);
+		fprintf(f, "window %.1f s, LBA %u bytes", secs, p->lba_size);
+		if (p->sample_every > 1)
+			fprintf(f,
+				", 1 command in %u reported (rates scaled; QD and latency "
+				"from the sample)",
+				p->sample_every);
+		fputc('\n', f);
 		fprintf(f, "%-5s %-10s %9s %8s %8s %5s %5s %4s %9s %9s  %s\n", "", "ID", "IOPS",
 			"rd MB/s", "wr MB/s", "rd%", "seq%", "QD", "p50 us", "p99 us", "CLASS");
 		for (size_t i = 0; i < n_vm; i++)
@@ -426,5 +438,9 @@ int prof_parse_line(const char *line, struct vsn_event *e)
 	e->nlb = v[9];
 	e->slba = v[10];
 	e->latency_ns = v[11];
+	/* Optional: lines written before the datapath marked sequential
+	 * commands have no "seq". */
+	if (!json_u64(line, "seq", &v[0]) && v[0])
+		e->flags |= VSN_EVF_SEQ;
 	return 0;
 }

@@ -31,6 +31,8 @@ struct prof;
 
 struct prof *prof_new(unsigned lba_size);
 void prof_free(struct prof *p);
+/* The datapath's sample_every (vsn_tel_cfg): rates are scaled by it. */
+void prof_set_sampling(struct prof *p, unsigned sample_every);
 /* Feed one event (in time order). */
 int prof_add(struct prof *p, const struct vsn_event *e);
 /* Forget what is older than now_ns - keep_ns (live views). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "profile.h"
@@ -68,6 +69,20 @@ static int from_file(struct prof *p, const char *file)
 	if (bad)
 		vsn_warn("%s: %d lines were not vsn events, skipped", file, bad);
 	return n;
+}
+
+/* The datapath's sampling, so that rates count every command. */
+static int use_sampling(struct prof *p, const struct vsn_maps *m)
+{
+	struct vsn_tel_cfg cfg;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(m->tel_cfg, &zero, &cfg)) {
+		vsn_err("cannot read %s: %s", VSN_MAP_TEL_CFG, strerror(errno));
+		return -1;
+	}
+	prof_set_sampling(p, cfg.sample_every);
+	return 0;
 }
 
 static void profile_usage(FILE *f)
@@ -141,7 +156,7 @@ int cmd_profile(const struct vsn_opts *o, int argc, char **argv)
 		ret = 0;
 		goto cleanup;
 	}
-	if (pins_open(o, &m))
+	if (pins_open(o, &m) || use_sampling(p, &m))
 		goto cleanup;
 	rb = ring_buffer__new(m.events, feed, p, NULL);
 	if (!rb) {
@@ -181,7 +196,7 @@ int cmd_top(const struct vsn_opts *o, int argc, char **argv)
 		return f == stdout ? 0 : 2;
 	}
 	p = prof_new(4096);
-	if (!p || pins_open(o, &m))
+	if (!p || pins_open(o, &m) || use_sampling(p, &m))
 		goto cleanup;
 	rb = ring_buffer__new(m.events, feed, p, NULL);
 	if (!rb) {

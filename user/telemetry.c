@@ -39,6 +39,7 @@ static const char *const stat_names[VSN_T_MAX] = {
     [VSN_T_ERR_MEDIA] = "errors_media",
     [VSN_T_ERR_PATH] = "errors_path",
     [VSN_T_ERR_OTHER] = "errors_other",
+    [VSN_T_SEQ_CMDS] = "seq_cmds",
 };
 
 static const char *event_name(__u32 type)
@@ -105,11 +106,12 @@ static int print_event(void *ctx, void *data, size_t size)
 	if (run->o->json)
 		printf("{\"ts_ns\":%llu,\"type\":\"%s\",\"conn_id\":%u,\"vm\":%u,\"volume\":%u,"
 		       "\"backend\":%u,\"path\":%u,\"qid\":%u,\"cid\":%u,\"opcode\":%u,\"dir\":%u,"
-		       "\"status\":%u,\"nsid\":%u,\"nlb\":%u,\"slba\":%llu,\"latency_ns\":%llu}\n",
+		       "\"status\":%u,\"nsid\":%u,\"nlb\":%u,\"slba\":%llu,\"latency_ns\":%llu,"
+		       "\"seq\":%u}\n",
 		       (unsigned long long)e->ts_ns, event_name(e->type), e->conn_id, e->vm_id,
 		       e->volume_id, e->backend_id, e->path_id, e->qid, e->cid, e->opcode, e->dir,
 		       e->status, e->nsid, e->nlb, (unsigned long long)e->slba,
-		       (unsigned long long)e->latency_ns);
+		       (unsigned long long)e->latency_ns, !!(e->flags & VSN_EVF_SEQ));
 	else
 		printf("%-10s conn %08x vm %u vol %u be %u path %u q %u cid %u opc 0x%02x nsid %u "
 		       "slba %llu nlb %u status 0x%x lat %.1fus\n",

@@ -42,6 +42,7 @@ struct vsn_maps {
 	int roce_qp;
 	int path_live;
 	int cmds;
+	int gen;
 };
 
 /* Before pins_open(): pins_close() of this is a no-op. */
@@ -50,7 +51,8 @@ struct vsn_maps {
 		.vm_if = -1, .volumes = -1, .backends = -1, .chash = -1, .paths = -1,              \
 		.routes = -1, .conns = -1, .ifaces = -1, .path_stats = -1, .be_stats = -1,         \
 		.vm_stats = -1, .reasons = -1, .events = -1, .tel_cfg = -1, .tel_stats = -1,       \
-		.lat_hist = -1, .roce_path = -1, .roce_qp = -1, .path_live = -1, .cmds = -1        \
+		.lat_hist = -1, .roce_path = -1, .roce_qp = -1, .path_live = -1, .cmds = -1,       \
+		.gen = -1                                                                          \
 	}
 
 /* Messages: errors go to stderr prefixed "vsn: ", and say what to do. */

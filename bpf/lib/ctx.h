@@ -74,8 +74,8 @@ static __always_inline __u32 ctx_ifindex(vsn_ctx_t *ctx)
 #endif
 }
 
-/* Checksum fix-ups from a bpf_csum_diff() result.  Under TC the kernel
- * helpers also keep CHECKSUM_PARTIAL/COMPLETE skbs consistent, which XDP
+/* Checksum fix-ups from a bpf_csum_diff() result.  Under TC the kernel's
+ * L4 helper also keeps CHECKSUM_PARTIAL/COMPLETE skbs consistent, which XDP
  * frames (always complete checksums) do not need. */
 /* ~fold(~old + diff), carried in 64 bits so no carry is lost (RFC 1624). */
 static __always_inline __u16 csum_apply_diff(__u16 old, __s64 diff)
@@ -90,9 +90,12 @@ static __always_inline __u16 csum_apply_diff(__u16 old, __s64 diff)
 	return (__u16)~s;
 }
 
+/* The IPv4 header checksum at off: the same incremental update the kernel's
+ * bpf_l3_csum_replace makes (the header is not part of any skb->csum the
+ * update would have to keep), done inline under both hooks: one helper
+ * call less per NAT. */
 static __always_inline int ctx_l3_csum_diff(vsn_ctx_t *ctx, __u32 off, __s64 diff)
 {
-#if defined(VSN_CTX_XDP)
 	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
 	__u16 *p;
 
@@ -106,9 +109,6 @@ static __always_inline int ctx_l3_csum_diff(vsn_ctx_t *ctx, __u32 off, __s64 dif
 		return -1;
 	*p = csum_apply_diff(*p, diff);
 	return 0;
-#else
-	return bpf_l3_csum_replace(ctx, off, 0, diff, 0);
-#endif
 }
 
 static __always_inline int ctx_l4_csum_diff(vsn_ctx_t *ctx, __u32 off, __s64 diff, bool pseudo,
@@ -153,11 +153,7 @@ static __always_inline __u32 csum_diff4(__be32 old, __be32 new)
 
 static __always_inline int ctx_l3_csum_replace4(vsn_ctx_t *ctx, __u32 off, __be32 old, __be32 new)
 {
-#if defined(VSN_CTX_XDP)
 	return ctx_l3_csum_diff(ctx, off, csum_diff4(old, new));
-#else
-	return bpf_l3_csum_replace(ctx, off, old, new, sizeof(new));
-#endif
 }
 
 static __always_inline int ctx_l4_csum_replace4(vsn_ctx_t *ctx, __u32 off, __be32 old, __be32 new,

@@ -62,6 +62,14 @@ struct {
 } vsn_routes SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vsn_gen);
+	__uint(pinning, VSN_PINNING);
+} vsn_gen SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, VSN_MAX_CONNS);
 	__type(key, struct vsn_conn_key);
@@ -126,6 +134,7 @@ struct vsn_scratch {
 	struct vsn_conn conn;
 	__u8 hdr[VSN_PDU_HDR_MAX];
 	__u8 tmp[VSN_PDU_HDR_MAX];
+	__u64 pkt_now; /* the NVMe/TCP parser's clock read for this packet, 0: none yet */
 	/* A host packet redirected from one uplink's egress to another's,
 	 * whose egress runs vsn again at once on this CPU: seen, not counted
 	 * twice. */

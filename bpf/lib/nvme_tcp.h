@@ -175,13 +175,42 @@ static __always_inline bool cmd_take(const struct vsn_cmd_key *k, struct vsn_cmd
 	return true;
 }
 
-/* now: when the packet carrying it was seen (0: read the clock here). */
-static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id, __u64 now)
+/*
+ * When the packet was seen, for command timing: the precise clock costs as
+ * much as the rest of a command's handling, so it is read only here, once
+ * per packet and only when the packet holds a command or response (the
+ * forwarding path makes do with the coarse clock).
+ */
+static __always_inline __u64 pkt_now(__u64 *now)
+{
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	return *now;
+}
+
+/* The read or write of nlb blocks in capsule h: does it start where the
+ * previous one on this connection (one queue) and namespace ended? */
+static __always_inline bool pdu_sequential(struct vsn_pdu_state *st, const __u8 *h, __u32 nlb)
+{
+	__u32 nsid = le32_at(h, PDU_CMD_NSID);
+	__u64 slba = le64_at(h, PDU_CMD_SLBA);
+	bool seq = (st->flags & VSN_PDU_LBA) && st->lba_nsid == nsid && st->next_lba == slba;
+
+	st->next_lba = slba + nlb;
+	st->lba_nsid = nsid;
+	st->flags |= VSN_PDU_LBA;
+	return seq;
+}
+
+/* now: pkt_now()'s cache for the packet carrying it. */
+static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id,
+					__u64 *now)
 {
 	struct vsn_cmd_key k = {};
 	struct vsn_cmd cmd = {};
 	struct vsn_event *e;
 	__u8 opc = h[PDU_CMD_OPC];
+	bool seq = false;
 
 	if (opc == NVME_OPC_FABRICS && h[PDU_CMD_FCTYPE] == NVME_FCTYPE_CONNECT)
 		pdu_set_qid(c, le16_at(h, PDU_CONNECT_QID));
@@ -205,14 +234,19 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	cmd.path_id = path_id;
 	if (opc == NVME_OPC_READ || opc == NVME_OPC_WRITE) {
 		cmd.nlb = le16_at(h, PDU_CMD_NLB) + 1;
+		seq = pdu_sequential(&c->pdu, h, cmd.nlb);
 		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_CMDS : VSN_T_WRITE_CMDS, 1);
 		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_BLKS : VSN_T_WRITE_BLKS, cmd.nlb);
+		if (seq)
+			tel_count(VSN_T_SEQ_CMDS, 1);
 	}
 	tel_count(VSN_T_CMDS, 1);
-	cmd.ts_ns = now ? now : bpf_ktime_get_ns();
-	cmd_remember(&k, &cmd);
-	if (!tel_admit())
+	/* Only the commands reported are timed: the clock read and the
+	 * record are most of a command's cost. */
+	if (!tel_admit_cmd())
 		return;
+	cmd.ts_ns = pkt_now(now);
+	cmd_remember(&k, &cmd);
 	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE, cmd.ts_ns);
 	if (!e)
 		return;
@@ -222,11 +256,13 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	e->nlb = cmd.nlb;
 	if (cmd.nlb)
 		e->slba = le64_at(h, PDU_CMD_SLBA);
+	e->flags = seq ? VSN_EVF_SEQ : 0;
 	tel_submit(e);
 }
 
-static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u64 ts)
+static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u64 *ts)
 {
+	struct vsn_tel_cfg *cfg = tel_cfg();
 	struct vsn_cmd_key k = {};
 	struct vsn_cmd cmd;
 	struct vsn_event *e;
@@ -253,17 +289,17 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 		tel_count(sct <= 3 ? VSN_T_ERR_GENERIC + sct : VSN_T_ERR_OTHER, 1);
 	}
 	if (found) {
-		now = ts ? ts : bpf_ktime_get_ns();
+		now = pkt_now(ts);
 		lat = now - cmd.ts_ns;
 		path_id = cmd.path_id;
 		opc = cmd.opcode;
 		nlb = cmd.nlb;
 		tel_count(VSN_T_MATCHED, 1);
 		tel_latency(c, path_id, lat);
-	} else {
+	} else if (cfg && cfg->sample_every <= 1) {
 		tel_count(VSN_T_UNMATCHED, 1);
 	}
-	if (!tel_admit())
+	if (!tel_admit_resp(found))
 		return;
 	e = tel_event(VSN_EV_RESP, c, path_id, VSN_DIR_FROM_STORAGE, now);
 	if (!e)
@@ -359,7 +395,7 @@ struct pdu_walk {
 	vsn_ctx_t *ctx;
 	const struct vsn_pkt *p;
 	struct vsn_conn *c;
-	__u8 *hb;
+	struct vsn_scratch *sc; /* hdr: the header buffer; pkt_now */
 	__u32 pos;
 	__u32 path_id;
 	__u32 dir;
@@ -373,7 +409,7 @@ static long pdu_step(__u32 i, void *data)
 	struct vsn_conn *c = w->c;
 	const struct vsn_pkt *p = w->p;
 	struct vsn_pdu_state *st = &c->pdu;
-	__u8 *hb = w->hb;
+	__u8 *hb = w->sc->hdr;
 	__u32 want, plen;
 	int have;
 
@@ -420,9 +456,9 @@ static long pdu_step(__u32 i, void *data)
 	st->hdr_have = 0;
 	tel_count(VSN_T_PDUS, 1);
 	if (hb[0] == NVME_TCP_CMD && w->dir == VSN_DIR_TO_STORAGE)
-		pdu_command(hb, c, w->path_id, p->ts);
+		pdu_command(hb, c, w->path_id, &w->sc->pkt_now);
 	else if (hb[0] == NVME_TCP_RSP && w->dir == VSN_DIR_FROM_STORAGE)
-		pdu_response(hb, c, p->ts);
+		pdu_response(hb, c, &w->sc->pkt_now);
 	else if (hb[0] == NVME_TCP_H2C_DATA || hb[0] == NVME_TCP_C2H_DATA)
 		tel_count(hb[0] == NVME_TCP_H2C_DATA ? VSN_T_H2C_BYTES : VSN_T_C2H_BYTES,
 			  le32_at(hb, PDU_DATA_LEN));
@@ -462,7 +498,8 @@ static __noinline void nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, s
 	w.ctx = ctx;
 	w.p = p;
 	w.c = c;
-	w.hb = sc->hdr;
+	w.sc = sc;
+	sc->pkt_now = 0;
 	w.pos = start;
 	w.path_id = path_id;
 	w.dir = dir;

@@ -35,9 +35,6 @@ struct vsn_pkt {
 	__u32 seq;     /* TCP: sequence number, host order */
 	__u32 pay_off; /* TCP: payload offset in the packet */
 	__u32 pay_len; /* TCP: payload bytes (IP length, not frame padding) */
-	/* When the packet was seen (bpf_ktime_get_ns), 0 until read: one clock
-	 * read serves its path stamps and every NVMe/TCP PDU in it. */
-	__u64 ts;
 };
 
 #define TCPF_FIN 0x01
@@ -82,7 +79,6 @@ static __always_inline int vsn_parse(vsn_ctx_t *ctx, struct vsn_pkt *p)
 	__u16 proto;
 
 	p->len = ctx_len(ctx);
-	p->ts = 0;
 	if (ctx_pull(ctx, p->len < VSN_MAX_HDR ? p->len : VSN_MAX_HDR))
 		return VSN_R_MALFORMED;
 	data = ctx_data(ctx);

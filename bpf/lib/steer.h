@@ -51,19 +51,36 @@ static __always_inline __u32 flow_hash(const struct vsn_pkt *p)
 	return h;
 }
 
-static __always_inline struct vsn_path *route_path(const struct vsn_conn *c, __u32 *path_id)
+/*
+ * The path connection c takes now: its own override, else its route's path,
+ * cached in the entry while vsn_gen says no route changed.  The generation
+ * is read before the route, so a cache filled under the newest generation
+ * holds a route at least as new as the change that bumped it.
+ */
+static __always_inline struct vsn_path *route_path(struct vsn_conn *c, __u32 *path_id)
 {
 	struct vsn_route_key rk = {
 	    .vm_id = c->vm_id, .volume_id = c->volume_id, .backend_id = c->backend_id};
 	struct vsn_route *r;
 	struct vsn_path *path;
-	__u32 id = c->path_override;
+	struct vsn_gen *g;
+	__u32 id = c->path_override, zero = 0, gen;
 
 	if (!id) {
-		r = bpf_map_lookup_elem(&vsn_routes, &rk);
-		if (!r)
+		g = bpf_map_lookup_elem(&vsn_gen, &zero);
+		if (!g)
 			return NULL;
-		id = r->path_id;
+		gen = (__u32)g->routes;
+		if (c->route_path && c->route_gen == gen) {
+			id = c->route_path;
+		} else {
+			r = bpf_map_lookup_elem(&vsn_routes, &rk);
+			if (!r)
+				return NULL;
+			id = r->path_id;
+			c->route_path = id;
+			c->route_gen = gen;
+		}
 	}
 	path = bpf_map_lookup_elem(&vsn_paths, &id);
 	if (!path || !path->ifindex)
@@ -321,9 +338,10 @@ static __always_inline void conn_rcv_nxt(struct vsn_conn *c, const struct vsn_pk
 	}
 }
 
-static __always_inline void conn_touch(struct vsn_conn *c, __u32 bytes, __u32 path_id)
+/* now: bpf_ktime_get_coarse_ns(), read once per packet. */
+static __always_inline void conn_touch(struct vsn_conn *c, __u32 bytes, __u32 path_id, __u64 now)
 {
-	c->last_seen_ns = bpf_ktime_get_coarse_ns();
+	c->last_seen_ns = now;
 	c->packets++;
 	c->bytes += bytes;
 	if (c->last_path != path_id)
@@ -506,6 +524,7 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	__u32 reason, path_id, len = skb->len;
 	int vlan_removed, act;
 	bool request;
+	__u64 now;
 
 	reason = vsn_parse(skb, &p);
 	if (reason != VSN_R_FORWARDED)
@@ -535,8 +554,9 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
 	request = p.l4_proto == IPPROTO_UDP || p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN));
-	p.ts = bpf_ktime_get_ns();
-	path_live_tx(path_id, c->backend_id, request, p.ts);
+	/* Coarse (a tick) is fine for liveness, and ten times cheaper. */
+	now = bpf_ktime_get_coarse_ns();
+	path_live_tx(path_id, c->backend_id, request, now);
 	/* Before any rewrite moves the payload (VLAN pop). */
 	if (p.l4_proto == IPPROTO_TCP)
 		nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);
@@ -589,7 +609,7 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 		if (p.l4_proto == IPPROTO_TCP)
 			conn_rev_path(c, path_id);
 	}
-	conn_touch(c, len, path_id);
+	conn_touch(c, len, path_id, now);
 	count(&vsn_path_stats, path_id, len);
 	count(&vsn_be_stats, c->backend_id, len);
 	count(&vsn_vm_stats, vm_id, len);
@@ -605,6 +625,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 	struct vsn_pkt p;
 	struct vsn_conn *c;
 	__u32 reason, len = ctx_len(ctx);
+	__u64 now;
 
 	reason = vsn_parse(ctx, &p);
 	if (reason != VSN_R_FORWARDED)
@@ -618,7 +639,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 		c = bpf_map_lookup_elem(&vsn_conns, &k);
 		if (c && route_path(c, &path_id)) {
 			/* Observed, then routed to the VM by the kernel. */
-			path_live_rx(path_id, bpf_ktime_get_ns());
+			path_live_rx(path_id, bpf_ktime_get_coarse_ns());
 			roce_account(ctx, &p, c->vm_id, path_id, VSN_DIR_FROM_STORAGE, len);
 			count(&vsn_be_stats, c->backend_id, len);
 			count(&vsn_vm_stats, c->vm_id, len);
@@ -633,13 +654,13 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 			return pass(VSN_R_NO_CONN, len);
 		return pass(VSN_R_NOT_STORAGE, len);
 	}
-	p.ts = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();
 	nvme_tcp_parse(ctx, &p, c, 0, VSN_DIR_FROM_STORAGE);
-	path_live_rx(c->last_path, p.ts);
+	path_live_rx(c->last_path, now);
 	conn_rcv_nxt(c, &p);
 	if (c->flags & VSN_CONN_HOST) {
 		/* The host's own flow: observed, left to the kernel. */
-		conn_touch(c, len, c->last_path);
+		conn_touch(c, len, c->last_path, now);
 		count(&vsn_be_stats, c->backend_id, len);
 		count(&vsn_vm_stats, c->vm_id, len);
 		return pass(VSN_R_HOST_RX, len);
@@ -657,7 +678,7 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 		return drop(VSN_R_REWRITE_ERR, len);
 	if (rw_macs(ctx, c->gw_mac, c->vm_mac))
 		return drop(VSN_R_REWRITE_ERR, len);
-	conn_touch(c, len, c->last_path);
+	conn_touch(c, len, c->last_path, now);
 	count(&vsn_be_stats, c->backend_id, len);
 	count(&vsn_vm_stats, c->vm_id, len);
 	count_reason(VSN_R_FORWARDED, len);

@@ -46,12 +46,12 @@ struct {
 	__uint(pinning, VSN_PINNING);
 } vsn_lat_hist SEC(".maps");
 
-/* Per-CPU sampling counter and rate-cap window (not pinned: CPU-local
+/* Per-CPU sampling countdown and rate-cap window (not pinned: CPU-local
  * bookkeeping, nothing to inspect). */
 struct tel_rate {
 	__u64 window_ns;
 	__u32 in_window;
-	__u32 sample_ctr;
+	__u32 sample_left; /* commands still to skip before the next sample */
 };
 
 struct {
@@ -131,37 +131,73 @@ static __always_inline void tel_latency(const struct vsn_conn *c, __u32 path_id,
 		hist_add(VSN_LAT_VM_BASE, c->vm_id, b);
 }
 
-/* Sampling and the per-second cap apply to command/response events only:
- * connection and resync events are rare and always wanted. */
-static __always_inline bool tel_admit(void)
+static __always_inline struct tel_rate *tel_rate(void)
 {
-	struct vsn_tel_cfg *cfg = tel_cfg();
-	struct tel_rate *r;
 	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vsn_tel_rate, &zero);
+}
+
+/* Is this command one in sample_every?  A countdown, not a modulo: a
+ * division costs more than the rest of the check. */
+static __always_inline bool tel_sample(const struct vsn_tel_cfg *cfg, struct tel_rate *r)
+{
+	if (cfg->sample_every <= 1)
+		return true;
+	if (r->sample_left > 1) {
+		r->sample_left--;
+		return false;
+	}
+	r->sample_left = cfg->sample_every;
+	return true;
+}
+
+/* The per-second cap on command/response events (connection and resync
+ * events are rare and always wanted). */
+static __always_inline bool tel_cap(const struct vsn_tel_cfg *cfg, struct tel_rate *r)
+{
 	__u64 now;
 
-	if (!cfg)
-		return false;
-	r = bpf_map_lookup_elem(&vsn_tel_rate, &zero);
-	if (!r)
-		return false;
-	if (cfg->sample_every > 1 && r->sample_ctr++ % cfg->sample_every) {
-		tel_count(VSN_T_EV_SAMPLED, 1);
-		return false;
+	if (!cfg->max_per_sec)
+		return true;
+	now = bpf_ktime_get_coarse_ns();
+	if (now - r->window_ns >= 1000000000ull) {
+		r->window_ns = now;
+		r->in_window = 0;
 	}
-	if (cfg->max_per_sec) {
-		now = bpf_ktime_get_coarse_ns();
-		if (now - r->window_ns >= 1000000000ull) {
-			r->window_ns = now;
-			r->in_window = 0;
-		}
-		if (r->in_window >= cfg->max_per_sec) {
-			tel_count(VSN_T_EV_SAMPLED, 1);
-			return false;
-		}
-		r->in_window++;
-	}
+	if (r->in_window >= cfg->max_per_sec)
+		return false;
+	r->in_window++;
 	return true;
+}
+
+/* A command to time and report: sampled, and within the cap. */
+static __always_inline bool tel_admit_cmd(void)
+{
+	struct vsn_tel_cfg *cfg = tel_cfg();
+	struct tel_rate *r = tel_rate();
+
+	if (!cfg || !r)
+		return false;
+	if (tel_sample(cfg, r) && tel_cap(cfg, r))
+		return true;
+	tel_count(VSN_T_EV_SAMPLED, 1);
+	return false;
+}
+
+/* A response to report: its command was (found), or, when every command
+ * is reported, one whose command is unknown; within the cap either way. */
+static __always_inline bool tel_admit_resp(bool found)
+{
+	struct vsn_tel_cfg *cfg = tel_cfg();
+	struct tel_rate *r = tel_rate();
+
+	if (!cfg || !r || (!found && cfg->sample_every > 1))
+		return false;
+	if (tel_cap(cfg, r))
+		return true;
+	tel_count(VSN_T_EV_SAMPLED, 1);
+	return false;
 }
 
 /* A zeroed event for connection c, or NULL (counted) when the ring is full.

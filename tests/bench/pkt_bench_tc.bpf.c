@@ -146,6 +146,7 @@ int b_w_stage(struct __sk_buff *skb)
 	struct vsn_conn *c;
 	struct vsn_pkt p;
 	int act = TC_ACT_OK;
+	__u64 now;
 
 	if (bench_pre(skb, &r))
 		return TC_ACT_SHOT;
@@ -160,9 +161,9 @@ int b_w_stage(struct __sk_buff *skb)
 	path = route_path(c, &path_id);
 	if (!path || st < 4)
 		goto out;
-	p.ts = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();
 	path_live_tx(path_id, c->backend_id, p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN)),
-		     p.ts);
+		     now);
 	if (st < 5)
 		goto out;
 	nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);
@@ -178,7 +179,7 @@ int b_w_stage(struct __sk_buff *skb)
 	act = bpf_redirect(path->ifindex, 0);
 	if (st < 8)
 		goto out;
-	conn_touch(c, len, path_id);
+	conn_touch(c, len, path_id, now);
 	count(&vsn_path_stats, path_id, len);
 	count(&vsn_be_stats, c->backend_id, len);
 	count(&vsn_vm_stats, vm->vm_id, len);

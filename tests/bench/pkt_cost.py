@@ -49,7 +49,7 @@ OBJ_XDP = os.path.join(B.OUT, "pkt_bench_xdp.bpf.o")
 VSN_MAPS = ("vsn_vm_if vsn_volumes vsn_backends vsn_chash vsn_paths vsn_routes vsn_conns "
             "vsn_ifaces vsn_path_stats vsn_be_stats vsn_vm_stats vsn_reasons vsn_events "
             "vsn_tel_cfg vsn_tel_stats vsn_cmds vsn_lat_hist vsn_roce_path vsn_roce_qp "
-            "vsn_path_live").split()
+            "vsn_path_live vsn_gen").split()
 BENCH_MAPS = ("bench_cfg", "bench_save", "bench_floor")
 VIP, BE1, BE_PORT, ROCE_BE = "192.168.100.10", "10.3.1.2", 4421, "10.3.2.2"
 VM0, SYN0, CALL_VM, SUPER_VM = "10.64.0.0", "10.96.0.0", "10.63.0.1", "10.63.0.2"

@@ -80,15 +80,19 @@ routes:
 # enum vsn_tel_stat order (include/vsn_telemetry.h) and the CLI's JSON keys.
 STATS = ["pdus", "cmds", "resps", "admin", "matched", "unmatched", "resyncs",
          "capped", "events_sent", "events_dropped", "events_sampled",
-         "read_cmds", "write_cmds", "read_blocks", "write_blocks", "errors"]
+         "read_cmds", "write_cmds", "read_blocks", "write_blocks", "errors",
+         "h2c_data_bytes", "c2h_data_bytes", "errors_generic",
+         "errors_cmd_specific", "errors_media", "errors_path", "errors_other",
+         "seq_cmds"]  # enum vsn_tel_stat, in order
 EV_TYPES = {1: "cmd", 2: "resp", 3: "conn_open", 4: "conn_close",
             5: "resync"}
-# struct vsn_event (64 bytes, native endian)
-EV_FMT = "=QIIIIIIHHBBHIIQQ"
+# struct vsn_event (72 bytes, native endian)
+EV_FMT = "=QIIIIIIHHBBHIIQQII"
 EV_FIELDS = ["ts_ns", "type", "conn_id", "vm", "volume", "backend", "path",
              "qid", "cid", "opcode", "dir", "status", "nsid", "nlb", "slba",
-             "latency_ns"]
+             "latency_ns", "flags", "pad"]
 EV_SIZE = struct.calcsize(EV_FMT)
+EVF_SEQ = 1                    # enum vsn_event_flags
 LAT_BUCKETS = 32
 
 
@@ -442,6 +446,10 @@ def ev_matches(g, e, conn):
     if e["type"] == "cmd":
         want.update(opcode=e["opcode"], cid=e["cid"], nsid=e["nsid"],
                     slba=e["slba"], nlb=e["nlb"], dir=0)
+        if "seq" in e:
+            if bool(g.get("flags", 0) & EVF_SEQ) != e["seq"]:
+                bad.append("sequential mark %s (want %s)"
+                           % (bool(g.get("flags", 0) & EVF_SEQ), e["seq"]))
     else:
         want.update(cid=e["cid"], dir=1)
     for k, v in want.items():
@@ -1149,6 +1157,67 @@ def c06f_sampling():
                                    events_sampled=12 - len(ph.ev)))
     T.ok(2 <= len(ph.ev) <= 10, "c06f: %d of 12 command events sent with "
          "sample_every 2" % len(ph.ev))
+
+
+def seq_plan(cid0):
+    """Reads on one queue with the sequential mark each must carry, decided
+    here from the plan itself: biopattern's rule, per queue and namespace
+    (the first command of a connection has nothing before it)."""
+    plan = [(0, 7, 1), (8, 7, 1), (16, 7, 1), (100, 0, 1), (101, 3, 1),
+            (105, 0, 2), (106, 0, 2), (106, 0, 1)]
+    cmds, seq, end = [], [], None
+    for i, (slba, nlb0, nsid) in enumerate(plan):
+        cmds.append(N.read_cmd(cid0 + i, nsid=nsid, slba=slba, nlb=nlb0))
+        seq.append(end == (nsid, slba))
+        end = (nsid, slba + nlb0 + 1)
+    return cmds, seq
+
+
+@case
+def c06g_sequential_and_sampled_timing():
+    """(2) The datapath marks sequential reads and writes (per queue and
+    namespace), so the mark stays right when only 1 command in N is
+    reported; with sample_every 3 only the reported commands are timed:
+    their responses come matched, the others' are counted, not reported."""
+    c = Conn()
+    c.open()
+    c.nvme_init(qid=21)
+    cmds, seq = seq_plan(0x6100)
+    with Phase() as ph:
+        n = c.send("i2t", N.per_segment(cmds, 1))
+    check_fed("c06g", n)
+    exp = [dict(exp_cmd(x, 21), seq=q) for x, q in zip(cmds, seq)]
+    check_events("c06g every command: sequential marks", ph.ev, exp, c)
+    check_stats("c06g", ph.d, dict(counts(exp), seq_cmds=sum(seq)),
+                nevents=len(ph.ev))
+    c2 = Conn()
+    c2.open()
+    c2.nvme_init(qid=22)
+    cmds, seq = seq_plan(0x6200)
+    resp = [N.capsule_resp(0x6200 + i, 0, sqid=22) for i in range(len(cmds))]
+    try:
+        set_tel_cfg(1, 3, 0)
+        with Phase() as ph:
+            n = c2.send("i2t", N.per_segment(cmds, 1))
+            time.sleep(0.01)
+            n += c2.send("t2i", N.per_segment(resp, 1))
+    finally:
+        set_tel_cfg(1, 0, 0)
+    check_fed("c06g sampled", n)
+    got_cmd = [g["cid"] for g in ph.ev if g.get("type") == "cmd"]
+    exp = [dict(exp_cmd(x, 22, must=False), seq=q) for x, q in zip(cmds, seq)]
+    exp += [exp_resp(x, 22, True, must=False) for x in resp]
+    io = check_events("c06g sample_every 3: reported commands keep their "
+                      "marks, their responses are matched", ph.ev, exp, c2)
+    got_resp = [g["cid"] for g in io if g["type"] == "resp"]
+    T.ok(2 <= len(got_cmd) <= 4 and got_resp == got_cmd,
+         "c06g: %d of 8 commands reported with sample_every 3, and exactly "
+         "their responses" % len(got_cmd),
+         "commands %s responses %s" % (got_cmd, got_resp))
+    check_stats("c06g sampled", ph.d,
+                dict(cmds=8, resps=8, seq_cmds=sum(seq), matched=len(got_cmd),
+                     unmatched=0, events_sampled=8 - len(got_cmd)),
+                nevents=len(ph.ev))
 
 
 @case

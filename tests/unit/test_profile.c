@@ -13,8 +13,13 @@
 
 #include "profile.h"
 
+/* Where each connection's last command ended: stands in for the
+ * datapath, which marks sequential commands (VSN_EVF_SEQ) itself. */
+static __u64 conn_end[16];
+
 static void cmd(struct prof *p, __u64 ts, __u32 conn, __u8 opc, __u64 slba, __u32 nlb)
 {
+	__u64 *end = &conn_end[conn % 16];
 	struct vsn_event e = {.ts_ns = ts,
 			      .type = VSN_EV_CMD,
 			      .conn_id = conn,
@@ -25,7 +30,17 @@ static void cmd(struct prof *p, __u64 ts, __u32 conn, __u8 opc, __u64 slba, __u3
 			      .slba = slba,
 			      .nlb = nlb};
 
+	if (*end && *end == slba)
+		e.flags |= VSN_EVF_SEQ;
+	*end = slba + nlb;
 	assert_int_equal(prof_add(p, &e), 0);
+}
+
+/* A profiler, and the stand-in datapath's connections forgotten. */
+static struct prof *fresh(void)
+{
+	memset(conn_end, 0, sizeof(conn_end));
+	return prof_new(4096);
 }
 
 static void resp(struct prof *p, __u64 ts, __u32 conn, __u64 lat)
@@ -56,7 +71,7 @@ static char *render(struct prof *p)
 
 static void test_random_read_heavy_small(void **state)
 {
-	struct prof *p = prof_new(4096);
+	struct prof *p = fresh();
 	char *out;
 
 	(void)state;
@@ -77,7 +92,7 @@ static void test_random_read_heavy_small(void **state)
 
 static void test_sequential_write_large(void **state)
 {
-	struct prof *p = prof_new(4096);
+	struct prof *p = fresh();
 	char *out;
 
 	(void)state;
@@ -95,7 +110,7 @@ static void test_sequential_write_large(void **state)
 
 static void test_mixed_and_per_connection_sequence(void **state)
 {
-	struct prof *p = prof_new(4096);
+	struct prof *p = fresh();
 	char *out;
 
 	(void)state;
@@ -130,13 +145,43 @@ static void test_parse_line(void **state)
 	assert_int_equal(e.cid, 77);
 	assert_int_equal(e.nlb, 8);
 	assert_int_equal(e.slba, 4096);
+	assert_int_equal(e.flags, 0); /* no "seq": not sequential */
+	{
+		char seq_line[512];
+
+		snprintf(seq_line, sizeof(seq_line), "%.*s,\"seq\":1}", (int)strlen(line) - 1,
+			 line);
+		assert_int_equal(prof_parse_line(seq_line, &e), 0);
+		assert_int_equal(e.flags, VSN_EVF_SEQ);
+	}
 	assert_int_not_equal(prof_parse_line("{\"type\":\"cmd\"}", &e), 0);
 	assert_int_not_equal(prof_parse_line("not json", &e), 0);
 }
 
+/* One command in 4 reported: rates count all four, shares stay the
+ * sample's. */
+static void test_sampling_scales_rates(void **state)
+{
+	struct prof *p = fresh();
+	char *out;
+
+	(void)state;
+	prof_set_sampling(p, 4);
+	/* 11 reads over 1 s of event time: 10 intervals. */
+	for (int i = 0; i <= 10; i++)
+		cmd(p, 1000000000ull + i * 100000000ull, 5, 0x02, (__u64)i * 1000, 8);
+	out = render(p);
+	assert_non_null(strstr(out, "\"sample_every\":4"));
+	assert_non_null(strstr(out, "\"commands\":11"));
+	assert_non_null(strstr(out, "\"iops\":44.0"));
+	assert_non_null(strstr(out, "\"read_pct\":100.00"));
+	free(out);
+	prof_free(p);
+}
+
 static void test_expire(void **state)
 {
-	struct prof *p = prof_new(4096);
+	struct prof *p = fresh();
 	char *out;
 
 	(void)state;
@@ -155,6 +200,7 @@ int main(void)
 	    cmocka_unit_test(test_random_read_heavy_small),
 	    cmocka_unit_test(test_sequential_write_large),
 	    cmocka_unit_test(test_mixed_and_per_connection_sequence),
+	    cmocka_unit_test(test_sampling_scales_rates),
 	    cmocka_unit_test(test_parse_line),
 	    cmocka_unit_test(test_expire),
 	};
