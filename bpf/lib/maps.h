@@ -138,7 +138,9 @@ struct vsn_scratch {
 	/* A host packet redirected from one uplink's egress to another's,
 	 * whose egress runs vsn again at once on this CPU: seen, not counted
 	 * twice. */
-	struct vsn_conn_key rkey; /* a new connection's fabric-side key */
+	/* A new connection's fabric-side key; the parser's key of a
+	 * connection's other entry. */
+	struct vsn_conn_key rkey;
 	struct bpf_fib_lookup fib;
 	struct bpf_redir_neigh nh;
 	__u32 redir_ifindex;

@@ -107,16 +107,20 @@ static __always_inline void pdu_lose_track(struct vsn_conn *c, __u32 path_id, __
 }
 
 /* The queue id lives in the command direction's Connect; responses come on
- * the other entry, which learns it here. */
+ * the other entry, which learns it here.  Keys of the other entry are built
+ * in scratch (its rkey is free while the parser runs): the parser's frames
+ * sit on top of the deepest call chain, at the verifier's stack limit. */
 static __always_inline void pdu_set_qid(struct vsn_conn *c, __u16 qid)
 {
-	struct vsn_conn_key rk;
+	struct vsn_scratch *sc = scratch();
 	struct vsn_conn *rc;
 
 	c->pdu.qid = qid;
 	c->pdu.flags |= VSN_PDU_QID;
-	conn_rev_key(&rk, c, IPPROTO_TCP);
-	rc = bpf_map_lookup_elem(&vsn_conns, &rk);
+	if (!sc)
+		return;
+	conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+	rc = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);
 	if (rc) {
 		rc->pdu.qid = qid;
 		rc->pdu.flags |= VSN_PDU_QID;
@@ -127,15 +131,17 @@ static __always_inline void pdu_set_qid(struct vsn_conn *c, __u16 qid)
  * entries learn it. */
 static __always_inline void pdu_closed(struct vsn_conn *c, __u32 path_id, __u32 dir)
 {
-	struct vsn_conn_key k;
+	struct vsn_scratch *sc = scratch();
 	struct vsn_conn *other;
 
 	c->pdu.flags |= VSN_PDU_CLOSED;
+	if (!sc)
+		return;
 	if (dir == VSN_DIR_TO_STORAGE)
-		conn_rev_key(&k, c, IPPROTO_TCP);
+		conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
 	else
-		conn_fwd_key(&k, c, IPPROTO_TCP);
-	other = bpf_map_lookup_elem(&vsn_conns, &k);
+		conn_fwd_key(&sc->rkey, c, IPPROTO_TCP);
+	other = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);
 	if (other) {
 		if (other->pdu.flags & VSN_PDU_CLOSED)
 			return;
@@ -153,26 +159,32 @@ static __always_inline struct vsn_cmd_slot *cmd_slot(const struct vsn_cmd_key *k
 	return bpf_map_lookup_elem(&vsn_cmds, &idx);
 }
 
-static __always_inline void cmd_remember(const struct vsn_cmd_key *k, const struct vsn_cmd *cmd)
+/* Fields written one by one into the slot: a struct vsn_cmd on the stack
+ * would cost the parser's frame, and the stack of the deepest call chain
+ * is at the verifier's limit. */
+static __always_inline void cmd_remember(const struct vsn_cmd_key *k, __u8 opcode, __u32 nlb,
+					 __u32 path_id, __u64 ts)
 {
 	struct vsn_cmd_slot *s = cmd_slot(k);
 
 	if (s) {
-		s->cmd = *cmd;
+		s->cmd.ts_ns = ts;
+		s->cmd.nlb = nlb;
+		s->cmd.path_id = path_id;
+		s->cmd.opcode = opcode;
 		s->key = *k;
 	}
 }
 
-/* The command's record if its slot still holds it; the slot is freed. */
-static __always_inline bool cmd_take(const struct vsn_cmd_key *k, struct vsn_cmd *out)
+/* The slot holding k's command, or NULL.  The caller reads it and frees it
+ * (key.conn_id = 0). */
+static __always_inline struct vsn_cmd_slot *cmd_find(const struct vsn_cmd_key *k)
 {
 	struct vsn_cmd_slot *s = cmd_slot(k);
 
 	if (!s || s->key.conn_id != k->conn_id || s->key.qid != k->qid || s->key.cid != k->cid)
-		return false;
-	*out = s->cmd;
-	s->key.conn_id = 0;
-	return true;
+		return NULL;
+	return s;
 }
 
 /*
@@ -207,10 +219,11 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 					__u64 *now)
 {
 	struct vsn_cmd_key k = {};
-	struct vsn_cmd cmd = {};
 	struct vsn_event *e;
 	__u8 opc = h[PDU_CMD_OPC];
 	bool seq = false;
+	__u32 nlb = 0;
+	__u64 ts;
 
 	if (opc == NVME_OPC_FABRICS && h[PDU_CMD_FCTYPE] == NVME_FCTYPE_CONNECT)
 		pdu_set_qid(c, le16_at(h, PDU_CONNECT_QID));
@@ -226,17 +239,14 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	if (opc == NVME_OPC_FABRICS) {
 		/* An I/O queue's Connect: remembered only so that its response
 		 * is known and not counted as an I/O completion. */
-		cmd.opcode = opc;
-		cmd_remember(&k, &cmd);
+		cmd_remember(&k, opc, 0, 0, 0);
 		return;
 	}
-	cmd.opcode = opc;
-	cmd.path_id = path_id;
 	if (opc == NVME_OPC_READ || opc == NVME_OPC_WRITE) {
-		cmd.nlb = le16_at(h, PDU_CMD_NLB) + 1;
-		seq = pdu_sequential(&c->pdu, h, cmd.nlb);
+		nlb = le16_at(h, PDU_CMD_NLB) + 1;
+		seq = pdu_sequential(&c->pdu, h, nlb);
 		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_CMDS : VSN_T_WRITE_CMDS, 1);
-		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_BLKS : VSN_T_WRITE_BLKS, cmd.nlb);
+		tel_count(opc == NVME_OPC_READ ? VSN_T_READ_BLKS : VSN_T_WRITE_BLKS, nlb);
 		if (seq)
 			tel_count(VSN_T_SEQ_CMDS, 1);
 	}
@@ -245,16 +255,16 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	 * record are most of a command's cost. */
 	if (!tel_admit_cmd())
 		return;
-	cmd.ts_ns = pkt_now(now);
-	cmd_remember(&k, &cmd);
-	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE, cmd.ts_ns);
+	ts = pkt_now(now);
+	cmd_remember(&k, opc, nlb, path_id, ts);
+	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE, ts);
 	if (!e)
 		return;
 	e->opcode = opc;
 	e->cid = k.cid;
 	e->nsid = le32_at(h, PDU_CMD_NSID);
-	e->nlb = cmd.nlb;
-	if (cmd.nlb)
+	e->nlb = nlb;
+	if (nlb)
 		e->slba = le64_at(h, PDU_CMD_SLBA);
 	e->flags = seq ? VSN_EVF_SEQ : 0;
 	tel_submit(e);
@@ -264,9 +274,8 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 {
 	struct vsn_tel_cfg *cfg = tel_cfg();
 	struct vsn_cmd_key k = {};
-	struct vsn_cmd cmd;
+	struct vsn_cmd_slot *s;
 	struct vsn_event *e;
-	bool found;
 	__u64 lat = 0, now = 0;
 	__u32 path_id = 0, nlb = 0;
 	__u16 status = le16_at(h, PDU_RSP_STATUS);
@@ -277,9 +286,12 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 	k.conn_id = c->conn_id;
 	k.qid = c->pdu.qid;
 	k.cid = le16_at(h, PDU_RSP_CID);
-	found = cmd_take(&k, &cmd);
-	if (found && cmd.opcode == NVME_OPC_FABRICS)
-		return;
+	s = cmd_find(&k);
+	if (s) {
+		s->key.conn_id = 0;
+		if (s->cmd.opcode == NVME_OPC_FABRICS)
+			return;
+	}
 	tel_count(VSN_T_RESPS, 1);
 	if (status >> 1) { /* bit 0 is the phase tag */
 		/* Status code type: bits 9..11 of the status field. */
@@ -288,18 +300,18 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 		tel_count(VSN_T_ERRORS, 1);
 		tel_count(sct <= 3 ? VSN_T_ERR_GENERIC + sct : VSN_T_ERR_OTHER, 1);
 	}
-	if (found) {
+	if (s) {
 		now = pkt_now(ts);
-		lat = now - cmd.ts_ns;
-		path_id = cmd.path_id;
-		opc = cmd.opcode;
-		nlb = cmd.nlb;
+		lat = now - s->cmd.ts_ns;
+		path_id = s->cmd.path_id;
+		opc = s->cmd.opcode;
+		nlb = s->cmd.nlb;
 		tel_count(VSN_T_MATCHED, 1);
 		tel_latency(c, path_id, lat);
 	} else if (cfg && cfg->sample_every <= 1) {
 		tel_count(VSN_T_UNMATCHED, 1);
 	}
-	if (!tel_admit_resp(found))
+	if (!tel_admit_resp(s != NULL))
 		return;
 	e = tel_event(VSN_EV_RESP, c, path_id, VSN_DIR_FROM_STORAGE, now);
 	if (!e)
@@ -346,8 +358,28 @@ static __always_inline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p,
 	asm volatile("" : "+r"(n), "+r"(have));
 	if (n == 0 || n > VSN_PDU_HDR_MAX || have >= VSN_PDU_HDR_MAX)
 		return -1;
-	if (have)
+	if (have) {
 		hdr_copy(hb, st->hdr);
+	} else if (n == VSN_PDU_HDR_MAX) {
+		/* A whole header's worth in the linear part (always under XDP,
+		 * the usual case under TC): copied directly, without the
+		 * helper call. */
+		void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+		__u64 off = p->pay_off + pos;
+		const __u8 *src;
+
+		asm volatile("" : "+r"(off));
+		/* The verifier grants no range past 64 KiB, offset included. */
+		if (off < 0xff00) {
+			src = data + off;
+			/* The bounds check must be made on this very pointer. */
+			asm volatile("" : "+r"(src));
+			if ((void *)(src + VSN_PDU_HDR_MAX) <= end) {
+				hdr_copy(hb, src);
+				return VSN_PDU_HDR_MAX;
+			}
+		}
+	}
 	/* Equal to n, in a form older verifiers can see is 1..64. */
 	n = ((n - 1) & (VSN_PDU_HDR_MAX - 1)) + 1;
 	if (ctx_load_bytes(ctx, p->pay_off + pos, hb + have, n))
@@ -462,6 +494,12 @@ static long pdu_step(__u32 i, void *data)
 	else if (hb[0] == NVME_TCP_H2C_DATA || hb[0] == NVME_TCP_C2H_DATA)
 		tel_count(hb[0] == NVME_TCP_H2C_DATA ? VSN_T_H2C_BYTES : VSN_T_C2H_BYTES,
 			  le32_at(hb, PDU_DATA_LEN));
+	/* The PDU goes on to the end of the packet (or past it), as a data
+	 * PDU's usually does: done, without a step only to skip it. */
+	if (st->skip >= p->pay_len - w->pos) {
+		st->skip -= p->pay_len - w->pos;
+		return 1;
+	}
 	return 0;
 }
 

@@ -82,6 +82,15 @@ def capsule(opc=0x02, cid=7, slba=1000, nlb=0, data=b""):
     return bytes([0x04, 0, 72, pdo]) + (72 + len(data)).to_bytes(4, "little") + bytes(sqe) + data
 
 
+def c2h_data(cid=7, datao=0, n=1424):
+    """One NVMe/TCP C2HData PDU (hlen 24, no digests) with n data bytes: a
+    1448-byte segment of a read's data, the header at its start."""
+    hdr = bytes([0x07, 0, 24, 24]) + (24 + n).to_bytes(4, "little")
+    hdr += cid.to_bytes(2, "little") + bytes(2) + datao.to_bytes(4, "little")
+    hdr += n.to_bytes(4, "little") + bytes(4)
+    return hdr + bytes(n)
+
+
 def pad(frame):
     """Ethernet padding up to the wrapper's head (IP lengths unchanged)."""
     return frame + bytes(max(0, 64 - len(frame)))
@@ -148,6 +157,10 @@ class Bench:
                            TCP(sport=BE_PORT, dport=SPORT, flags="PA", seq=5000, ack=SEQ0) /
                            Raw(b"y" * 72)),
             "roce": P.roce_v4(VM_MAC, GW_MAC, VM0, ROCE_BE, RSPORT, payload=bytes(48)),
+            # A read's data towards the VM, one C2HData PDU per segment.
+            "c2h": bytes(Ether(src=NH_MAC, dst=self.up0_mac) / IP(src=BE1, dst=VM0) /
+                         TCP(sport=BE_PORT, dport=SPORT, flags="PA", seq=SEQ0, ack=SEQ0) /
+                         Raw(c2h_data())),
         }
         for k, v in self.pk.items():
             self.file("pkt_" + k, v)
@@ -240,6 +253,10 @@ def cases(b, group):
                           False, TC_REDIRECT, fwd, 0.4, True),
             "parse_on_s64": (tc + "b_w_vm", "capsule", vm, SADDR, VM0, F_RESTORE | F_SEQ, 72,
                              64, TC_REDIRECT, fwd, 0.4, True),
+            "c2h_on": (xdp + "bx_w_up", "c2h", xc, DADDR, VM0, F_RESTORE | F_SEQ, 1448, True,
+                       XDP_REDIRECT, ("rev", None), 1, False),
+            "c2h_off": (xdp + "bx_w_up", "c2h", xc, DADDR, VM0, F_RESTORE | F_SEQ, 1448,
+                        False, XDP_REDIRECT, ("rev", None), 1, False),
             "pass": (tc + "b_w_vm", "pass", vm, SADDR, VM0, F_RESTORE, 0, False, TC_OK,
                      ("same", None), 1, False),
             # references
@@ -338,8 +355,10 @@ def measure_group(b, size, group, res):
                 rep = max(1000, int(REPEAT * rf))
                 stage = int(name[5:]) if name.startswith("stage") else 0
                 # The parser's state follows the sequence numbers of the runs
-                # with parsing on: they share one count; parsing off its own.
-                key = "%d/%s/%s/%s" % (size, group, var, "parse" if step and parse else name)
+                # with parsing on: those on one packet kind (one direction's
+                # entries) share one count; parsing off its own.
+                key = "%d/%s/%s/%s" % (size, group, var,
+                                       "parse:" + pkt if step and parse else name)
                 if key not in b.ctr and not (step and parse):
                     # Each case starts its round robin elsewhere: a run never
                     # visits the connections the run before it just warmed.
@@ -396,6 +415,10 @@ def derive(groups):
             d["x_floor_above_empty"] = g("x_floor") - xw
             d["reply_xdp_above_empty"] = g("reply_xdp") - xw
             d["reply_xdp_equiv"] = g("reply_xdp") - xw + g("x_empty")
+            for k in m:
+                if k.startswith("c2h_"):
+                    d[k + "_above_empty"] = g(k) - xw
+                    d[k + "_equiv"] = g(k) - xw + g("x_empty")
     return d
 
 

@@ -20,6 +20,8 @@ CASES = (("hit", "connection hit"), ("syn", "new connection (SYN)"),
          ("reply_xdp", "storage to VM, XDP"), ("reply_tc", "storage to VM, TC"),
          ("roce", "RoCEv2 steering"), ("parse_on", "NVMe/TCP 1 PDU, parsing on"),
          ("parse_on_s64", "  same, 1 command in 64 reported"), ("parse_off", "NVMe/TCP 1 PDU, parsing off"),
+         ("c2h_on", "read data to VM (C2HData, XDP), parsing on"),
+         ("c2h_off", "read data to VM (C2HData, XDP), parsing off"),
          ("pass", "not storage (passed)"))
 STAGES = ("VM lookup, parse", "connection lookup", "route generation and path lookup",
           "path liveness stamp (coarse clock)", "NVMe/TCP parser call (off)", "DNAT (address, port)",
@@ -128,6 +130,12 @@ def pkt_targets(pkt, out):
                  "per command); with 1 command in 64 reported and timed: %.2f x"
                  % (d["parse_on_equiv"], d["parse_off_equiv"],
                     d["parse_on_s64_equiv"] / d["parse_off_equiv"])))
+    if "c2h_on_equiv" in d:
+        ratio = d["c2h_on_equiv"] / d["c2h_off_equiv"]
+        out.append(T("NVMe/TCP parsing on, 4 KiB read's data segment (C2HData, 1 PDU) <= 1.3 x "
+                     "parsing off", round(ratio, 3), 1.3, ratio <= 1.3, "x",
+                     "on %s ns, off %s ns: the reply path (XDP), a 1448-byte segment that "
+                     "starts with its PDU header" % (d["c2h_on_equiv"], d["c2h_off_equiv"])))
 
 
 def tput_targets(tp, out):
