@@ -601,6 +601,16 @@ def check_capture(name, workdir):
          "pairs contiguous, sequential=%s, as tshark (io_all)" % (
              tag, ia["contiguous_pairs"], ia["pairs"], ia["lba_sequential"]),
          "events: %d/%d, sequential=%s" % (ncont, npairs, seq))
+    # The datapath's own mark (VSN_EVF_SEQ, "seq" in the JSON lines) on
+    # each command: as many as the contiguous pairs counted above.
+    marked = sum(1 for e in cmds if e.get("seq"))
+    T.ok(all("seq" in e for e in cmds) and marked == ncont and
+         tel.get("seq_cmds") == ncont,
+         "%s the datapath marked %d commands sequential, as many as the "
+         "contiguous pairs counted here, and counted them (seq_cmds)"
+         % (tag, ncont),
+         "marked %d, contiguous pairs %d, seq_cmds %s"
+         % (marked, ncont, tel.get("seq_cmds")))
     k = exp["kernel_before_fio"]["commands"]
     fi = exp["fio_io"]
     fio_ev = cmds[k:]
