@@ -98,6 +98,7 @@ struct ctl_backend {
 	/* The device's own view (health_nvme), when polled. */
 	bool polled, reachable;
 	uint64_t unreach_since_ns; /* first of the current run of failed polls */
+	uint64_t ok_ns;		   /* taken by the last poll or probe that was answered */
 	uint32_t poll_path;	   /* the path whose uplink its admin polls leave by */
 	uint8_t critical_warning, ana_state;
 	char dev_error[CTL_REASON_MAX - 32];

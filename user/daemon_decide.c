@@ -486,6 +486,13 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 		snprintf(b->reason, sizeof(b->reason), "ANA state non-optimized");
 	}
 	b->observed = obs;
+	/* Failed for what the datapath saw (a stall, errors): a polled backend
+	 * comes back only once a poll has been answered since.  The hold-down
+	 * alone would hand new connections to a target that may still be dead
+	 * while its next poll is not due or not yet counted. */
+	if (obs != VSN_H_FAILED && b->damp.state == VSN_H_FAILED && b->polled &&
+	    b->ok_ns <= b->damp.failed_ns)
+		return;
 	after = judge(c, "backend", b->id, &b->damp, obs, b->reason, why, now);
 	if (after == before)
 		return;

@@ -154,10 +154,14 @@ void ctl_health_update(struct ctl *c, uint64_t now)
 			continue;
 		b->polled = true;
 		b->reachable = res[i].reachable;
-		if (b->reachable)
+		if (b->reachable) {
+			/* The poll's own time: a snapshot can repeat an old one. */
+			if (res[i].ts_ns > b->ok_ns)
+				b->ok_ns = res[i].ts_ns;
 			b->unreach_since_ns = 0;
-		else if (!b->unreach_since_ns)
+		} else if (!b->unreach_since_ns) {
 			b->unreach_since_ns = now;
+		}
 		b->critical_warning = res[i].critical_warning;
 		b->ana_state = res[i].ana_supported ? worst_ana(&res[i]) : 0;
 		snprintf(b->dev_error, sizeof(b->dev_error), "%s",

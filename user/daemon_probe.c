@@ -44,10 +44,12 @@ static void probe_result(struct ctl *c, struct ctl_backend *b, int err, uint64_t
 {
 	b->polled = true;
 	b->reachable = !err;
-	if (b->reachable)
+	if (b->reachable) {
+		b->ok_ns = now;
 		b->unreach_since_ns = 0;
-	else if (!b->unreach_since_ns)
+	} else if (!b->unreach_since_ns) {
 		b->unreach_since_ns = now;
+	}
 	if (err == ETIMEDOUT)
 		snprintf(b->dev_error, sizeof(b->dev_error), "tcp connect: no answer in %u ms",
 			 c->cfg->ctl.health_timeout_ms);

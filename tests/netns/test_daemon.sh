@@ -763,6 +763,39 @@ else
 	ev=$(wait_log "$L" ".event == \"undrain\" and .backend == $bad_id" 5)
 	echo "# $ev"
 	check "${S6[6]}" jt "$ev" '.reason == "recovered"'
+
+	# 6c. The probe comes every 3 s, the hold-down is 1 s: a backend
+	# failed by the stall that followed it must not come back when the
+	# hold-down ends, only once a probe has answered since the failure.
+	echo "# 6c. a stalled backend comes back after an answered probe, not after the hold-down"
+	sed 's/health_interval_ms: 200/health_interval_ms: 3000/' "$T/health.yaml" >"$T/slowprobe.yaml"
+	stop_daemon TERM
+	cp "$T/slowprobe.yaml" "$DCFG"
+	daemon_start "$DCFG" || tail -3 "$T/daemon.err" | diag
+	sleep 0.5 # the first probes (at start) answered
+	start c6c 20000000 100000 1000000 --timeout 8
+	sleep 0.5
+	serving "$PORT_c6c"
+	L=$(loglines)
+	port_drop "$bad"
+	ev=$(wait_log "$L" ".event == \"backend-failed\" and .backend == $bad_id" 3)
+	echo "# $ev"
+	t0=$(now)
+	sleep 1.8 # the hold-down (1 s) is over; the next probe not yet counted
+	ST=$(status)
+	echo "# $(jq -c ".backends[] | select(.backend == $bad_id) | {state, reason}" <<<"$ST")"
+	check "6c: a backend failed by a stall (reason silent) stays failed past its hold-down while no probe has answered since" \
+		eval 'jt "$ev" ".reason == \"silent\"" && jt "$ST" ".backends[] | select(.backend == $bad_id) | .state == \"failed\"" && [ -z "$(logq "$L" ".event == \"undrain\" and .backend == $bad_id")" ]'
+	kill "$CPID_c6c" 2>/dev/null
+	wait "$CPID_c6c" 2>/dev/null
+	port_undrop "$bad"
+	ev=$(wait_log "$L" ".event == \"undrain\" and .backend == $bad_id" 8)
+	echo "# $ev"
+	[ -n "$ev" ] && echo "# undrain $(sub "$(jq -r .ts <<<"$ev")" "$t0")s after the check, once a probe answered"
+	check "6c: ... and comes back once its port answers a probe again" jt "$ev" '.reason == "recovered"'
+	stop_daemon TERM
+	cp "$T/health.yaml" "$DCFG"
+	daemon_start "$DCFG" || tail -3 "$T/daemon.err" | diag
 fi
 
 # ----------------------------------- 7. kill -9 and restart under a transfer
