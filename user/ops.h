@@ -13,10 +13,9 @@
 
 int ops_route_check(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path,
 		    struct vsn_err *err);
-/* flags: enum vsn_route_flags (VSN_ROUTE_PINNED for an operator's route). */
 /* After any change to vsn_routes: connections drop their cached paths. */
 int ops_routes_changed(const struct vsn_maps *m, struct vsn_err *err);
-
+/* flags: enum vsn_route_flags (VSN_ROUTE_PINNED for an operator's route). */
 int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path, __u32 flags,
 		  struct vsn_err *err);
 int ops_route_del(const struct vsn_maps *m, const struct vsn_route_key *k, struct vsn_err *err);

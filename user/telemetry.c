@@ -209,9 +209,11 @@ cleanup:
 static void telemetry_usage(FILE *f)
 {
 	fprintf(f, "usage: vsn telemetry [--parse on|off] [--sample N] [--cap N]\n\n"
-		   "Set NVMe/TCP parsing in the datapath, emit one command/response event in N,\n"
-		   "and at most N such events per second per CPU (0: no cap).  Without options:\n"
-		   "print the settings.  Counters and latencies: vsn show telemetry.\n");
+		   "Set NVMe/TCP parsing in the datapath; report and time one command in N\n"
+		   "(its response is reported with it; every command is counted), and at most\n"
+		   "N command/response events per second per CPU (0: no cap).  Without\n"
+		   "options: print the settings.  Counters and latencies: vsn show telemetry;\n"
+		   "what sampling changes: docs/profile.md.\n");
 }
 
 int cmd_telemetry(const struct vsn_opts *o, int argc, char **argv)
@@ -283,7 +285,7 @@ int cmd_telemetry(const struct vsn_opts *o, int argc, char **argv)
 		printf("{\"parse\":%s,\"sample_every\":%u,\"max_per_sec\":%u}\n",
 		       cfg.enabled ? "true" : "false", cfg.sample_every, cfg.max_per_sec);
 	else
-		printf("parse %s, one event in %u, at most %u events/s per CPU%s\n",
+		printf("parse %s, one command in %u reported, at most %u events/s per CPU%s\n",
 		       cfg.enabled ? "on" : "off", cfg.sample_every ? cfg.sample_every : 1,
 		       cfg.max_per_sec, cfg.max_per_sec ? "" : " (no cap)");
 	ret = 0;
