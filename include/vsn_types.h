@@ -253,6 +253,23 @@ struct vsn_conn {
 };
 
 /*
+ * The fabric-side key of connection c (either entry's value), whose
+ * VM-side key holds proto: one definition for the datapath, which writes
+ * and finds these entries, and for userspace, which looks them up.
+ */
+static inline __attribute__((always_inline)) void
+vsn_conn_rev_key(struct vsn_conn_key *rk, const struct vsn_conn *c, __u8 proto)
+{
+	__builtin_memset(rk, 0, sizeof(*rk));
+	rk->saddr = c->backend_addr;
+	rk->daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
+	rk->sport = c->backend_port;
+	rk->dport = (c->flags & VSN_CONN_SNAT) ? c->snat_port : c->vm_port;
+	rk->proto = proto;
+	rk->dir = VSN_DIR_FROM_STORAGE;
+}
+
+/*
  * vsn_ifaces: hash, ifindex -> what vsn attached there.  Userspace state
  * only (the datapath never reads it): detach and status work from it.
  */

@@ -267,18 +267,6 @@ static void reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum c
 		p->id, routes, conns, stuck);
 }
 
-/* The fabric-side key of connection v (as bpf/lib/conn.h builds it). */
-static void conn_rev_key(const struct vsn_conn *v, struct vsn_conn_key *rk)
-{
-	memset(rk, 0, sizeof(*rk));
-	rk->saddr = v->backend_addr;
-	rk->daddr = (v->flags & VSN_CONN_SNAT) ? v->snat_addr : v->vm_addr;
-	rk->sport = v->backend_port;
-	rk->dport = (v->flags & VSN_CONN_SNAT) ? v->snat_port : v->vm_port;
-	rk->proto = IPPROTO_TCP;
-	rk->dir = VSN_DIR_FROM_STORAGE;
-}
-
 /* Send the RST of every live VM-direct TCP connection of the backend now;
  * returns how many went out. */
 static unsigned reset_now(struct ctl *c, uint32_t backend_id, uint64_t now)
@@ -297,7 +285,7 @@ static unsigned reset_now(struct ctl *c, uint32_t backend_id, uint64_t now)
 		    (v.flags & VSN_CONN_HOST) || !conn_live(&v, now, LIVE_NS) ||
 		    ctl_move_slot(c, v.conn_id)->closed)
 			continue;
-		conn_rev_key(&v, &rk);
+		vsn_conn_rev_key(&rk, &v, IPPROTO_TCP);
 		if (bpf_map_lookup_elem(c->m.conns, &rk, &rev) ||
 		    rst_inject(&v, &rev, err, sizeof(err)))
 			continue;

@@ -211,7 +211,7 @@ static bool show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 	const struct vsn_conn_key *k = kp;
 	const struct vsn_conn *c = vp;
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
-	struct vsn_conn_key rk = {};
+	struct vsn_conn_key rk;
 	struct vsn_conn rc = {};
 	struct timespec now;
 	double idle;
@@ -222,12 +222,7 @@ static bool show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 	addr_str(&k->daddr, d, sizeof(d));
 	addr_str(&c->backend_addr, b, sizeof(b));
 	if (!(c->flags & VSN_CONN_HOST)) {
-		rk.saddr = c->backend_addr;
-		rk.daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
-		rk.sport = c->backend_port;
-		rk.dport = (c->flags & VSN_CONN_SNAT) ? c->snat_port : k->sport;
-		rk.proto = k->proto;
-		rk.dir = VSN_DIR_FROM_STORAGE;
+		vsn_conn_rev_key(&rk, c, k->proto);
 		bpf_map_lookup_elem(m->conns, &rk, &rc);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);

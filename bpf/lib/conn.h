@@ -17,18 +17,7 @@ static __always_inline void conn_key_pkt(struct vsn_conn_key *k, const struct vs
 	k->vm_id = vm_id;
 }
 
-/* The fabric-side key of connection c, whose VM-side key holds proto. */
-static __always_inline void conn_rev_key(struct vsn_conn_key *rk, const struct vsn_conn *c,
-					 __u8 proto)
-{
-	__builtin_memset(rk, 0, sizeof(*rk));
-	rk->saddr = c->backend_addr;
-	rk->daddr = (c->flags & VSN_CONN_SNAT) ? c->snat_addr : c->vm_addr;
-	rk->sport = c->backend_port;
-	rk->dport = (c->flags & VSN_CONN_SNAT) ? c->snat_port : c->vm_port;
-	rk->proto = proto;
-	rk->dir = VSN_DIR_FROM_STORAGE;
-}
+/* The fabric-side key: vsn_conn_rev_key() in vsn_types.h. */
 
 /* The VM-side key of connection c (either entry's value describes it). */
 static __always_inline void conn_fwd_key(struct vsn_conn_key *k, const struct vsn_conn *c,

@@ -119,7 +119,7 @@ static __always_inline void pdu_set_qid(struct vsn_conn *c, __u16 qid)
 	c->pdu.flags |= VSN_PDU_QID;
 	if (!sc)
 		return;
-	conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+	vsn_conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
 	rc = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);
 	if (rc) {
 		rc->pdu.qid = qid;
@@ -138,7 +138,7 @@ static __always_inline void pdu_closed(struct vsn_conn *c, __u32 path_id, __u32 
 	if (!sc)
 		return;
 	if (dir == VSN_DIR_TO_STORAGE)
-		conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+		vsn_conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
 	else
 		conn_fwd_key(&sc->rkey, c, IPPROTO_TCP);
 	other = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);

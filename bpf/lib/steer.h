@@ -236,7 +236,7 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	 * replies.  RoCEv2 replies keep their addresses and reach the VM
 	 * through the kernel's own routing. */
 	if (p->l4_proto == IPPROTO_TCP) {
-		conn_rev_key(rk, c, IPPROTO_TCP);
+		vsn_conn_rev_key(rk, c, IPPROTO_TCP);
 		if (c->flags & VSN_CONN_SNAT) {
 			if (snat_claim_port(rk, c, flow_hash(p)))
 				goto nat_ports;
@@ -306,7 +306,7 @@ static __always_inline void conn_rev_path(const struct vsn_conn *c, __u32 path_i
 
 	if (!sc)
 		return;
-	conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+	vsn_conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
 	r = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);
 	if (r)
 		r->last_path = path_id;
@@ -491,7 +491,7 @@ static __always_inline int conn_reset(struct __sk_buff *skb, const struct vsn_pk
 		return drop(VSN_R_REWRITE_ERR, len);
 	if (p->l4_proto == IPPROTO_TCP) {
 		/* RoCEv2's fabric-side entry is shared by the VM's flows. */
-		conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+		vsn_conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
 		bpf_map_delete_elem(&vsn_conns, &sc->rkey);
 		if (!(c->pdu.flags & VSN_PDU_CLOSED))
 			tel_conn_event(VSN_EV_CONN_CLOSE, c, c->last_path, VSN_DIR_TO_STORAGE);
