@@ -160,6 +160,21 @@ static void print_json(struct json_object *o)
 	json_object_put(o);
 }
 
+/* --name's value: a whole number in min..max, else what it must be. */
+static int opt_number(const char *name, const char *arg, unsigned long min, unsigned long max,
+		      const char *what, unsigned long *out)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (!*arg || *end || v < min || v > max) {
+		vsn_err("--%s: %s", name, what);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int cmd_probe(const struct vsn_opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -173,7 +188,8 @@ static int cmd_probe(const struct vsn_opts *o, int argc, char **argv)
 	struct nvmf_admin_opts ao = {.timeout_ms = 2000, .cancel_fd = -1};
 	struct nvmf_target t = {0};
 	struct nvme_health *h = NULL;
-	char err[256], *end;
+	unsigned long v;
+	char err[256];
 	int c, rc = 2;
 
 	optind = 0; /* 0: glibc re-initialises (main parsed with "+") */
@@ -186,11 +202,10 @@ static int cmd_probe(const struct vsn_opts *o, int argc, char **argv)
 			snprintf(t.hostnqn, sizeof(t.hostnqn), "%s", optarg);
 			break;
 		case 't':
-			ao.timeout_ms = (unsigned)strtoul(optarg, &end, 10);
-			if (!*optarg || *end || !ao.timeout_ms || ao.timeout_ms > 600000) {
-				vsn_err("--timeout-ms: a number of milliseconds, 1-600000");
+			if (opt_number("timeout-ms", optarg, 1, 600000,
+				       "a number of milliseconds, 1-600000", &v))
 				return 2;
-			}
+			ao.timeout_ms = (unsigned)v;
 			break;
 		case 'c':
 			if (!strcmp(optarg, "auto"))
@@ -369,13 +384,13 @@ static int cmd_watch(const struct vsn_opts *o, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	unsigned long interval = 1000, timeout = 2000, count = 0, duration = 0, *dst, printed = 0;
+	unsigned long interval = 1000, timeout = 2000, count = 0, duration = 0, printed = 0;
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct health_worker *w = NULL;
 	struct nvme_health *cur = NULL, *prev = NULL;
 	struct health_src *srcs = NULL;
 	const char *nqn = NULL, *hostnqn = NULL;
-	char err[256], *end;
+	char err[256];
 	int c, n, efd = -1, rc = 2;
 	uint64_t t0 = mono_ms();
 
@@ -389,24 +404,21 @@ static int cmd_watch(const struct vsn_opts *o, int argc, char **argv)
 			hostnqn = optarg;
 			break;
 		case 'i':
-		case 't':
-		case 'c':
-		case 'd':
-			dst = c == 'i'	 ? &interval
-			      : c == 't' ? &timeout
-			      : c == 'c' ? &count
-					 : &duration;
-			*dst = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || *dst > 86400000 || (c == 'i' && *dst < 10)) {
-				vsn_err("--%s: a number%s",
-					lo[c == 'i'   ? 2
-					   : c == 't' ? 3
-					   : c == 'c' ? 4
-						      : 5]
-					    .name,
-					c == 'i' ? " of milliseconds, at least 10" : "");
+			if (opt_number("interval-ms", optarg, 10, 86400000,
+				       "a number of milliseconds, at least 10", &interval))
 				return 2;
-			}
+			break;
+		case 't':
+			if (opt_number("timeout-ms", optarg, 0, 86400000, "a number", &timeout))
+				return 2;
+			break;
+		case 'c':
+			if (opt_number("count", optarg, 0, 86400000, "a number", &count))
+				return 2;
+			break;
+		case 'd':
+			if (opt_number("duration-ms", optarg, 0, 86400000, "a number", &duration))
+				return 2;
 			break;
 		case 'h':
 			usage(stdout);
