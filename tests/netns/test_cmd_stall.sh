@@ -19,22 +19,11 @@ PY=/usr/bin/python3
 T=$(mktemp -d /tmp/vcs.XXXXXX)
 PIDS=()
 . tests/lib/tap.sh
-nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-vsn() { VSN_SOCKET=$T/vsn.sock nsenter --net="/run/netns/$P-hv" "$VSN" --pin-dir "$PIN" "$@"; }
+. tests/lib/netns.sh
+vsn() { VSN_SOCKET=$T/vsn.sock hv "$VSN" --pin-dir "$PIN" "$@"; }
+trap 'netns_down "${PIDS[@]}"' EXIT
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	[ -e "/run/netns/$P-hv" ] && [ -d "$PIN" ] && vsn detach >/dev/null 2>&1
-	P=$P bash tests/lib/topo.sh down
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-P=$P bash tests/lib/topo.sh down
-P=$P bash tests/lib/topo.sh up || { nok "topology"; exit 1; }
+netns_up
 F0=$(nsx fab cat /sys/class/net/f0/address)
 F1=$(nsx fab cat /sys/class/net/f1/address)
 cat >"$T/vsn.yaml" <<EOC

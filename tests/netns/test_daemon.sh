@@ -60,13 +60,8 @@ SERVER_PIDS=()
 CLIENT_PIDS=()
 
 . tests/lib/tap.sh
+. tests/lib/netns.sh
 
-nsx() {
-	local ns=$1
-	shift
-	ip netns exec "$P-$ns" "$@"
-}
-hv() { nsenter --net="/run/netns/$P-hv" "$@"; } # keeps /sys/fs/bpf visible
 # In the fabric without ip netns exec's /sys remount: for the timed faults.
 nsf() { nsenter --net="/run/netns/$P-fab" "$@"; }
 vsn() { hv env VSN_SOCKET="$SOCK" "$VSN" --pin-dir "$PIN" "$@"; }
@@ -89,32 +84,12 @@ stop_daemon() {
 }
 
 cleanup() {
-	local p
 	[ -z "$DPID" ] || stop_daemon TERM
-	for p in "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ -e "/run/netns/$P-hv" ] && [ -e "$PIN" ]; then
-		vsn detach >/dev/null 2>&1
-	fi
-	P=$P bash "$ROOT/tests/lib/topo.sh" down
-	if [ -d "$PIN" ]; then # detach failed: the pins are ours alone
-		rm -f "$PIN"/*
-		rmdir "$PIN" 2>/dev/null
-	fi
-	rm -rf "$T"
+	netns_down "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"
 	echo "# runtime $(($(date +%s) - START))s"
 }
 trap cleanup EXIT
 trap "exit 1" INT TERM # so that an interrupted run cleans up too
-
-fatal() {
-	nok "$*"
-	exit 1
-}
 
 # ------------------------------------------------------------ helpers
 
@@ -161,6 +136,14 @@ daemon_start() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# daemon_restart CONFIG: stop the daemon, start it again on a copy of
+# CONFIG (DCFG, so that later restarts and reloads use it too).
+daemon_restart() {
+	stop_daemon TERM
+	cp "$1" "$DCFG"
+	daemon_start "$DCFG" || tail -3 "$T/daemon.err" | diag
 }
 
 # snap FILE [live]: sha256 of every key and value of the routing maps.  With
@@ -308,18 +291,10 @@ EOF
 
 # ------------------------------------------------------------------ setup
 
-[ "$(id -u)" = 0 ] || fatal "must run as root"
-[ -x "$VSN" ] || fatal "$VSN not built (run make)"
 for tool in socat jq nft promtool setpriv; do
 	command -v "$tool" >/dev/null || fatal "$tool is not installed (scripts/deps.sh)"
 done
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-P=$P bash tests/lib/topo.sh down
-if [ -d "$PIN" ]; then
-	rm -f "$PIN"/*
-	rmdir "$PIN"
-fi
-P=$P bash tests/lib/topo.sh up || fatal "topology setup"
+netns_up
 # Replies to the VM side survive f0 going down (via f1).
 nsx fab ip route add 10.0.0.0/24 via 10.2.0.1 metric 10
 # Health probes leave vdm-hv from ports the VM never uses: the servers'
@@ -721,10 +696,7 @@ if [ $rc -ne 0 ]; then
 	for d in "${S6[@]:1}"; do nok "$d (not run: health: tcp refused)"; done
 else
 	ok "${S6[0]}"
-	stop_daemon TERM
-	cp "$T/health.yaml" "$DCFG"
-	L=$(loglines)
-	daemon_start "$DCFG" || tail -3 "$T/daemon.err" | diag
+	daemon_restart "$T/health.yaml"
 	sleep 0.5 # a few probes
 	ST=$(status)
 	echo "# backends: $(jq -c '[.backends[] | {backend, state, reason}]' <<<"$ST")"
@@ -769,9 +741,7 @@ else
 	# hold-down ends, only once a probe has answered since the failure.
 	echo "# 6c. a stalled backend comes back after an answered probe, not after the hold-down"
 	sed 's/health_interval_ms: 200/health_interval_ms: 3000/' "$T/health.yaml" >"$T/slowprobe.yaml"
-	stop_daemon TERM
-	cp "$T/slowprobe.yaml" "$DCFG"
-	daemon_start "$DCFG" || tail -3 "$T/daemon.err" | diag
+	daemon_restart "$T/slowprobe.yaml"
 	sleep 0.5 # the first probes (at start) answered
 	start c6c 20000000 100000 1000000 --timeout 8
 	sleep 0.5
@@ -793,9 +763,7 @@ else
 	echo "# $ev"
 	[ -n "$ev" ] && echo "# undrain $(sub "$(jq -r .ts <<<"$ev")" "$t0")s after the check, once a probe answered"
 	check "6c: ... and comes back once its port answers a probe again" jt "$ev" '.reason == "recovered"'
-	stop_daemon TERM
-	cp "$T/health.yaml" "$DCFG"
-	daemon_start "$DCFG" || tail -3 "$T/daemon.err" | diag
+	daemon_restart "$T/health.yaml"
 fi
 
 # ----------------------------------- 7. kill -9 and restart under a transfer

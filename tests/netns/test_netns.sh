@@ -45,53 +45,19 @@ T=$(mktemp -d /tmp/vsnn-test.XXXXXX)
 START=$(date +%s)
 
 . tests/lib/tap.sh
+. tests/lib/netns.sh
 
-nsx() { # nsx NS CMD...: run in ${P}-NS (ip netns exec: fine for non-BPF tools)
-	local ns=$1
-	shift
-	ip netns exec "$P-$ns" "$@"
-}
-hv() { nsenter --net="/run/netns/$P-hv" "$@"; } # keeps /sys/fs/bpf visible
 vsn() { hv "$VSN" --pin-dir "$PIN" "$@"; }
 
 cleanup() {
-	local p
-	for p in "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ -e "/run/netns/$P-hv" ] && [ -e "$PIN" ]; then
-		vsn detach >/dev/null 2>&1
-	fi
-	P=$P bash "$ROOT/tests/lib/topo.sh" down
-	if [ -d "$PIN" ]; then # detach failed: the pins are ours alone
-		rm -f "$PIN"/*
-		rmdir "$PIN" 2>/dev/null
-	fi
-	rm -rf "$T"
+	netns_down "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"
 	echo "# runtime $(($(date +%s) - START))s"
 }
 trap cleanup EXIT
 
-fatal() {
-	nok "$*"
-	exit 1
-}
-
 # ------------------------------------------------------------------ setup
 
-[ "$(id -u)" = 0 ] || fatal "must run as root"
-[ -x "$VSN" ] || fatal "$VSN not built (run make)"
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-# Leftovers of an aborted run.
-P=$P bash tests/lib/topo.sh down
-if [ -d "$PIN" ]; then
-	rm -f "$PIN"/*
-	rmdir "$PIN"
-fi
-P=$P bash tests/lib/topo.sh up || fatal "topology setup"
+netns_up
 
 F0_MAC=$(nsx fab cat /sys/class/net/f0/address)
 F1_MAC=$(nsx fab cat /sys/class/net/f1/address)

@@ -29,36 +29,11 @@ T=$(mktemp -d /tmp/vdp-reset.XXXXXX)
 PIDS=()
 
 . tests/lib/tap.sh
-nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-vsn() { nsenter --net="/run/netns/$P-hv" "$VSN" --pin-dir "$PIN" "$@"; }
+. tests/lib/netns.sh
+vsn() { hv "$VSN" --pin-dir "$PIN" "$@"; }
+trap 'netns_down "${PIDS[@]}"' EXIT
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	if [ -e "/run/netns/$P-hv" ] && [ -d "$PIN" ]; then
-		vsn detach >/dev/null 2>&1
-	fi
-	P=$P bash tests/lib/topo.sh down
-	if [ -d "$PIN" ]; then # detach failed: the pins are ours alone
-		rm -f "$PIN"/*
-		rmdir "$PIN" 2>/dev/null
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-fatal() {
-	nok "$*"
-	echo "1..$n"
-	exit 1
-}
-
-[ "$(id -u)" = 0 ] || fatal "must run as root"
-[ -x "$VSN" ] || fatal "$VSN not built (run make)"
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-P=$P bash tests/lib/topo.sh down
-P=$P bash tests/lib/topo.sh up || fatal "topology setup"
+netns_up
 # The RST leaves vmif with its checksum completed in software, and the
 # client's stack verifies it (veth passes CHECKSUM_NONE on as it is).
 nsx hv ethtool -K vmif tx off >/dev/null || fatal "ethtool -K vmif tx off"

@@ -15,19 +15,11 @@ VSN=build/vsn
 T=$(mktemp -d /tmp/vsnw.XXXXXX)
 PIDS=()
 . tests/lib/tap.sh
-nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-vsn() { nsenter --net="/run/netns/$P-hv" "$VSN" --pin-dir "$PIN" "$@"; }
+. tests/lib/netns.sh
+vsn() { hv "$VSN" --pin-dir "$PIN" "$@"; }
+trap 'netns_down "${PIDS[@]}"' EXIT
 
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	vsn detach >/dev/null 2>&1
-	P=$P bash tests/lib/topo.sh down
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-P=$P bash tests/lib/topo.sh down
-P=$P bash tests/lib/topo.sh up || { echo "not ok 1 - topology"; exit 1; }
+netns_up
 F0_MAC=$(nsx fab cat /sys/class/net/f0/address)
 
 cat >"$T/vsn.yaml" <<EOF
