@@ -589,6 +589,7 @@ int plan_apply(const struct vsn_plan *plan, const struct vsn_maps *m, struct vsn
 	for (i = 0; i < plan->n_routes; i++)
 		if (upsert(m->routes, VSN_MAP_ROUTES, &plan->routes[i].k, &plan->routes[i].v, err))
 			goto cleanup;
+	/* Connections leave their cached paths before stale paths go. */
 	if (ops_routes_changed(m, err))
 		goto cleanup;
 	for (i = 0; i < plan->n_volumes; i++)

@@ -311,7 +311,7 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 	} else if (cfg && cfg->sample_every <= 1) {
 		tel_count(VSN_T_UNMATCHED, 1);
 	}
-	if (!tel_admit_resp(s != NULL))
+	if (!tel_admit_resp(cfg, s != NULL))
 		return;
 	e = tel_event(VSN_EV_RESP, c, path_id, VSN_DIR_FROM_STORAGE, now);
 	if (!e)

@@ -186,10 +186,10 @@ static __always_inline bool tel_admit_cmd(void)
 }
 
 /* A response to report: its command was (found), or, when every command
- * is reported, one whose command is unknown; within the cap either way. */
-static __always_inline bool tel_admit_resp(bool found)
+ * is reported, one whose command is unknown; within the cap either way.
+ * cfg: tel_cfg(), which the caller has at hand. */
+static __always_inline bool tel_admit_resp(const struct vsn_tel_cfg *cfg, bool found)
 {
-	struct vsn_tel_cfg *cfg = tel_cfg();
 	struct tel_rate *r = tel_rate();
 
 	if (!cfg || !r || (!found && cfg->sample_every > 1))

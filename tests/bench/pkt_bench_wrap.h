@@ -115,7 +115,7 @@ static __always_inline void bench_post(vsn_ctx_t *ctx, struct bench_run *r)
 	if (r->cfg->flags & BENCH_F_DELETE) {
 		c = bpf_map_lookup_elem(&vsn_conns, &r->s->k);
 		if (c) {
-			conn_rev_key(&r->s->rk, c, IPPROTO_TCP);
+			vsn_conn_rev_key(&r->s->rk, c, IPPROTO_TCP);
 			bpf_map_delete_elem(&vsn_conns, &r->s->rk);
 			bpf_map_delete_elem(&vsn_conns, &r->s->k);
 		}
