@@ -28,7 +28,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-a
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test lint format clean demo demo-netns testbed e2e bench
+.PHONY: all deps test lint format clean demo demo-netns testbed e2e bench verify
 
 all: $(BUILD)/vsn
 
@@ -86,6 +86,14 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_DEPS)
 	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 	@bash scripts/bench.sh $(PART)
+
+# The verifier budget: every program loaded alone, processed instructions
+# against a quarter of the verifier's limit.  KERNELS="host 6.1 6.12" (or
+# all) also boots the testbed's Debian kernels under QEMU.
+KERNELS ?= host
+verify: all
+	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	@bash scripts/verify.sh --kernels "$(KERNELS)"
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/ring_flood.bpf.o

@@ -2,7 +2,7 @@
 # Runs every test suite and closes with one line "N passed, N failed".
 # Each suite prints TAP-style lines ("ok N - name" / "not ok N - name");
 # a suite that crashes or prints nothing counts as one failure.
-# Usage: tests/run.sh [SUITE...]   (names: unit pkt netns wire bw reset daemon cli e2e e2e-ctl)
+# Usage: tests/run.sh [SUITE...]   (names: verify unit pkt netns wire bw reset daemon cli e2e e2e-ctl)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,10 +69,13 @@ run_suite() { # name command...
 }
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit pkt netns wire bw reset daemon cli e2e)
+# verify first: a program over its verifier budget fails in seconds, with
+# one line naming it, before any suite needs the datapath.
+[ ${#suites[@]} -eq 0 ] && suites=(verify unit pkt netns wire bw reset daemon cli e2e)
 
 for s in "${suites[@]}"; do
 	case $s in
+	verify) run_suite verify bash scripts/verify.sh --tap --kernels host ;;
 	unit)
 		for t in "$BUILD"/unit/test_*; do
 			[ -x "$t" ] || continue
@@ -98,6 +101,8 @@ for s in "${suites[@]}"; do
 		run_suite cmd-stall bash tests/netns/test_cmd_stall.sh
 		;;
 	e2e)
+		# The same budget inside the testbed's Debian 6.1 and 6.12 guests.
+		run_twice e2e-verify bash scripts/verify.sh --tap --kernels "6.1 6.12"
 		run_twice e2e-nvme bash tests/e2e/test_nvme_vip.sh
 		run_twice e2e-roce bash tests/e2e/test_roce.sh
 		run_twice e2e-host bash tests/e2e/test_host_guest.sh

@@ -26,6 +26,7 @@ static const struct {
     {"top", cmd_top, "live view of the workload profile"},
     {"health", cmd_health, "NVMe health of a target: identity, SMART, ANA (remote or local)"},
     {"daemon", cmd_daemon, "run the controller; 'daemon status' shows its view"},
+    {"verify", cmd_verify, "load each program alone: the verifier's cost against the budget"},
     {"bw", cmd_bw, "per-VM bandwidth (HTB) on an uplink: setup, teardown, classid"},
 };
 

@@ -79,6 +79,31 @@ int percpu_u64(int fd, __u32 idx, __u64 *sum);
 /* The name of an enum vsn_reason, as 'vsn show counters' prints it. */
 const char *vsn_reason_name(unsigned r);
 
+/* verify.c: the datapath's programs, each loaded alone with the verifier's
+ * statistics. */
+#define VSN_N_PROGS 4
+struct vsn_prog_desc {
+	const char *name;
+	const char *object; /* "tc" or "xdp" */
+	const char *what;
+};
+extern const struct vsn_prog_desc vsn_progs[VSN_N_PROGS];
+
+struct vsn_verif {
+	const struct vsn_prog_desc *desc;
+	int err; /* 0: loaded; else -errno */
+	long insns, limit, max_states_per_insn, total_states, peak_states, time_us;
+	char stack[64]; /* each function's frame, "X+Y+Z" as the kernel prints */
+	long stack_max;
+	__u32 xlated, jited;
+};
+int verif_load_one(const struct vsn_prog_desc *d, __u32 log_level, char *log, size_t log_len,
+		   struct vsn_verif *v);
+/* d refused: say why (program, kernel, the log's last lines), keep the whole
+ * log in a file.  Returns 0 when d loads alone after all. */
+int verif_explain(const struct vsn_prog_desc *d, bool verbose);
+const char *kernel_release(void);
+
 /* Subcommands: each returns the process exit status. */
 int cmd_attach(const struct vsn_opts *o, int argc, char **argv);
 int cmd_detach(const struct vsn_opts *o, int argc, char **argv);
@@ -94,6 +119,7 @@ int cmd_top(const struct vsn_opts *o, int argc, char **argv);
 int cmd_health(const struct vsn_opts *o, int argc, char **argv);
 int cmd_daemon(const struct vsn_opts *o, int argc, char **argv);
 int cmd_bw(const struct vsn_opts *o, int argc, char **argv);
+int cmd_verify(const struct vsn_opts *o, int argc, char **argv);
 int show_telemetry(const struct vsn_opts *o, const struct vsn_maps *m);
 /* Paths' and backends' health as the running daemon judges it (daemon.c). */
 int show_health(const struct vsn_opts *o);

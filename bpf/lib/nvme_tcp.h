@@ -214,24 +214,34 @@ static __always_inline bool pdu_sequential(struct vsn_pdu_state *st, const __u8 
 	return seq;
 }
 
-/* now: pkt_now()'s cache for the packet carrying it. */
-static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32 path_id,
-					__u64 *now)
+/*
+ * A command capsule's header, in sc->hdr (sc->pkt_now: the packet's clock
+ * read, if any yet).  This and pdu_response() are global functions: the
+ * verifier checks each once on its own, not for every state of the PDU walk
+ * that calls them.
+ */
+__noinline int pdu_command(struct vsn_scratch *sc, struct vsn_conn *c, __u32 path_id)
 {
 	struct vsn_cmd_key k = {};
 	struct vsn_event *e;
-	__u8 opc = h[PDU_CMD_OPC];
+	const __u8 *h;
 	bool seq = false;
 	__u32 nlb = 0;
 	__u64 ts;
+	__u8 opc;
+
+	if (!sc || !c)
+		return 0;
+	h = sc->hdr;
+	opc = h[PDU_CMD_OPC];
 
 	if (opc == NVME_OPC_FABRICS && h[PDU_CMD_FCTYPE] == NVME_FCTYPE_CONNECT)
 		pdu_set_qid(c, le16_at(h, PDU_CONNECT_QID));
 	if (!(c->pdu.flags & VSN_PDU_QID))
-		return; /* which queue is unknown: no event */
+		return 0; /* which queue is unknown: no event */
 	if (!c->pdu.qid) {
 		tel_count(VSN_T_ADMIN, 1);
-		return;
+		return 0;
 	}
 	k.conn_id = c->conn_id;
 	k.qid = c->pdu.qid;
@@ -240,7 +250,7 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 		/* An I/O queue's Connect: remembered only so that its response
 		 * is known and not counted as an I/O completion. */
 		cmd_remember(&k, opc, 0, 0, 0);
-		return;
+		return 0;
 	}
 	if (opc == NVME_OPC_READ || opc == NVME_OPC_WRITE) {
 		nlb = le16_at(h, PDU_CMD_NLB) + 1;
@@ -254,12 +264,12 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 	/* Only the commands reported are timed: the clock read and the
 	 * record are most of a command's cost. */
 	if (!tel_admit_cmd())
-		return;
-	ts = pkt_now(now);
+		return 0;
+	ts = pkt_now(&sc->pkt_now);
 	cmd_remember(&k, opc, nlb, path_id, ts);
 	e = tel_event(VSN_EV_CMD, c, path_id, VSN_DIR_TO_STORAGE, ts);
 	if (!e)
-		return;
+		return 0;
 	e->opcode = opc;
 	e->cid = k.cid;
 	e->nsid = le32_at(h, PDU_CMD_NSID);
@@ -268,9 +278,11 @@ static __always_inline void pdu_command(const __u8 *h, struct vsn_conn *c, __u32
 		e->slba = le64_at(h, PDU_CMD_SLBA);
 	e->flags = seq ? VSN_EVF_SEQ : 0;
 	tel_submit(e);
+	return 0;
 }
 
-static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u64 *ts)
+/* A response capsule's header, in sc->hdr. */
+__noinline int pdu_response(struct vsn_scratch *sc, struct vsn_conn *c)
 {
 	struct vsn_tel_cfg *cfg = tel_cfg();
 	struct vsn_cmd_key k = {};
@@ -278,11 +290,16 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 	struct vsn_event *e;
 	__u64 lat = 0, now = 0;
 	__u32 path_id = 0, nlb = 0;
-	__u16 status = le16_at(h, PDU_RSP_STATUS);
+	const __u8 *h;
+	__u16 status;
 	__u8 opc = 0;
 
+	if (!sc || !c)
+		return 0;
+	h = sc->hdr;
+	status = le16_at(h, PDU_RSP_STATUS);
 	if (!(c->pdu.flags & VSN_PDU_QID) || !c->pdu.qid)
-		return; /* admin queue, or unknown */
+		return 0; /* admin queue, or unknown */
 	k.conn_id = c->conn_id;
 	k.qid = c->pdu.qid;
 	k.cid = le16_at(h, PDU_RSP_CID);
@@ -290,7 +307,7 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 	if (s) {
 		s->key.conn_id = 0;
 		if (s->cmd.opcode == NVME_OPC_FABRICS)
-			return;
+			return 0;
 	}
 	tel_count(VSN_T_RESPS, 1);
 	if (status >> 1) { /* bit 0 is the phase tag */
@@ -301,7 +318,7 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 		tel_count(sct <= 3 ? VSN_T_ERR_GENERIC + sct : VSN_T_ERR_OTHER, 1);
 	}
 	if (s) {
-		now = pkt_now(ts);
+		now = pkt_now(&sc->pkt_now);
 		lat = now - s->cmd.ts_ns;
 		path_id = s->cmd.path_id;
 		opc = s->cmd.opcode;
@@ -312,16 +329,17 @@ static __always_inline void pdu_response(const __u8 *h, struct vsn_conn *c, __u6
 		tel_count(VSN_T_UNMATCHED, 1);
 	}
 	if (!tel_admit_resp(cfg, s != NULL))
-		return;
+		return 0;
 	e = tel_event(VSN_EV_RESP, c, path_id, VSN_DIR_FROM_STORAGE, now);
 	if (!e)
-		return;
+		return 0;
 	e->cid = k.cid;
 	e->status = status;
 	e->opcode = opc;
 	e->nlb = nlb;
 	e->latency_ns = lat;
 	tel_submit(e);
+	return 0;
 }
 
 /* Both buffers are 8-byte aligned (struct layout): copy in words, which
@@ -337,18 +355,27 @@ static __always_inline void hdr_copy(__u8 *dst, const __u8 *src)
 }
 
 /*
- * Header bytes at payload offset pos into hb (the scratch buffer), after
- * the hdr_have bytes a previous segment left.  Returns the bytes now in hb.
- * hb is followed by another VSN_PDU_HDR_MAX bytes of scratch, so a load at
- * hb + have of up to VSN_PDU_HDR_MAX bytes stays inside the map value.
+ * Header bytes at payload offset pos into sc->hdr, after the hdr_have bytes
+ * a previous segment of c left.  Returns the bytes now in sc->hdr, < 0 when
+ * they cannot be read.  sc->hdr is followed by another VSN_PDU_HDR_MAX bytes
+ * of scratch, so a load at hdr + have of up to VSN_PDU_HDR_MAX bytes stays
+ * inside the map value.  Global: verified once, whatever the walk's state.
  */
-static __always_inline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p,
-				      struct vsn_pdu_state *st, __u32 pos, __u8 *hb)
+__noinline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c, __u32 pos,
+			  struct vsn_scratch *sc)
 {
+	struct vsn_pdu_state *st;
+	__u64 have, n, avail;
+	__u8 *hb;
+
+	if (!p || !c || !sc)
+		return -1;
+	st = &c->pdu;
+	hb = sc->hdr;
 	/* 64-bit: the helper takes a 64-bit length, and a 32-bit value's
 	 * bounds check would be done on a zero-extended copy. */
-	__u64 have = st->hdr_have, n, avail = p->pay_len - pos;
-
+	have = st->hdr_have;
+	avail = p->pay_len - pos;
 	if (have >= VSN_PDU_HDR_MAX)
 		return -1;
 	n = VSN_PDU_HDR_MAX - have;
@@ -461,7 +488,7 @@ static long pdu_step(__u32 i, void *data)
 		st->flags &= ~VSN_PDU_SYNCED;
 		return 1;
 	}
-	have = pdu_gather(w->ctx, p, st, w->pos, hb);
+	have = pdu_gather(w->ctx, p, c, w->pos, w->sc);
 	if (have < 0) {
 		pdu_lose_track(c, w->path_id, w->dir);
 		return 1;
@@ -488,9 +515,9 @@ static long pdu_step(__u32 i, void *data)
 	st->hdr_have = 0;
 	tel_count(VSN_T_PDUS, 1);
 	if (hb[0] == NVME_TCP_CMD && w->dir == VSN_DIR_TO_STORAGE)
-		pdu_command(hb, c, w->path_id, &w->sc->pkt_now);
+		pdu_command(w->sc, c, w->path_id);
 	else if (hb[0] == NVME_TCP_RSP && w->dir == VSN_DIR_FROM_STORAGE)
-		pdu_response(hb, c, &w->sc->pkt_now);
+		pdu_response(w->sc, c);
 	else if (hb[0] == NVME_TCP_H2C_DATA || hb[0] == NVME_TCP_C2H_DATA)
 		tel_count(hb[0] == NVME_TCP_H2C_DATA ? VSN_T_H2C_BYTES : VSN_T_C2H_BYTES,
 			  le32_at(hb, PDU_DATA_LEN));
@@ -503,36 +530,44 @@ static long pdu_step(__u32 i, void *data)
 	return 0;
 }
 
-/* Walked with bpf_loop: one step verified once, and no loop back-edge for
- * older verifiers (6.1) to refuse. */
-static __noinline void nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c,
-				      __u32 path_id, __u32 dir)
+/*
+ * A global function: the verifier checks it once, on its own, from its
+ * argument types alone, instead of once for every state the caller's
+ * branches bring to the call (on 6.18 that product cost over a million
+ * instructions).  Its arguments must therefore be checked here (a pointer
+ * argument may be NULL), and it can only return a scalar.  The PDU walk is
+ * a bpf_loop: one step verified once, and no loop back-edge for older
+ * verifiers (6.1) to refuse.
+ */
+__noinline int nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c,
+			      __u32 path_id, __u32 dir)
 {
-	struct vsn_pdu_state *st = &c->pdu;
 	struct vsn_tel_cfg *cfg = tel_cfg();
+	struct vsn_pdu_state *st;
 	struct pdu_walk w = {};
 	struct vsn_scratch *sc;
 	int start;
 
-	if (!cfg || !cfg->enabled || p->l4_proto != IPPROTO_TCP)
-		return;
+	if (!p || !c || !cfg || !cfg->enabled || p->l4_proto != IPPROTO_TCP)
+		return 0;
+	st = &c->pdu;
 	if (p->tcp_flags & TCPF_SYN) {
 		st->next_seq = p->seq + 1;
 		st->skip = 0;
 		st->hdr_have = 0;
 		st->flags |= VSN_PDU_SYNCED;
-		return;
+		return 0;
 	}
 	if ((p->tcp_flags & (TCPF_FIN | TCPF_RST)) && !(st->flags & VSN_PDU_CLOSED))
 		pdu_closed(c, path_id, dir);
 	if (!p->pay_len)
-		return;
+		return 0;
 	start = pdu_in_sequence(ctx, p, c, path_id, dir);
 	if (start < 0)
-		return;
+		return 0;
 	sc = scratch();
 	if (!sc)
-		return;
+		return 0;
 	w.ctx = ctx;
 	w.p = p;
 	w.c = c;
@@ -542,6 +577,7 @@ static __noinline void nvme_tcp_parse(vsn_ctx_t *ctx, const struct vsn_pkt *p, s
 	w.path_id = path_id;
 	w.dir = dir;
 	bpf_loop(VSN_PDUS_PER_PKT + 1, pdu_step, &w, 0);
+	return 0;
 }
 
 #endif /* VSN_NVME_TCP_H */

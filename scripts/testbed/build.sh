@@ -5,7 +5,8 @@
 #   scripts/testbed/build.sh [--force]
 #
 # From a fresh Debian 12 machine (as root): installs the packages it needs,
-# downloads linux-image-KVER (KVER from `apt-cache depends linux-image-amd64`),
+# downloads linux-image-KVER (KVER from `apt-cache depends linux-image-amd64`,
+# or linux-image-6.12-amd64 with VSN_TESTBED_SERIES=6.12),
 # unpacks it, runs depmod, and builds the initramfs in two layers:
 #
 #   base     modules (with their dependency closure) + host binaries and the
@@ -13,7 +14,7 @@
 #   overlay  the guest /init and helpers from scripts/testbed/guest/, plus
 #            build/vsn and build/*.bpf.o when present; rebuilt when they change
 #
-# Output (build/testbed/, or $VSN_TESTBED_DIR):
+# Output (build/testbed/, build/testbed-SERIES/, or $VSN_TESTBED_DIR):
 #   testbed.env          KVER, KERNEL and INITRD paths, read by vm.sh
 #   vmlinuz-KVER         the kernel
 #   initrd-KVER.img      base and overlay archives concatenated
@@ -22,7 +23,16 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/scripts/testbed
-OUT=${VSN_TESTBED_DIR:-$ROOT/build/testbed}
+# VSN_TESTBED_SERIES=6.12: Debian's 6.12 kernel instead of the default
+# (Debian 12's own, 6.1), in its own folder so both stay cached.
+SERIES=${VSN_TESTBED_SERIES:-6.1}
+if [ "$SERIES" = 6.1 ]; then
+	META=linux-image-amd64
+	OUT=${VSN_TESTBED_DIR:-$ROOT/build/testbed}
+else
+	META=linux-image-$SERIES-amd64
+	OUT=${VSN_TESTBED_DIR:-$ROOT/build/testbed-$SERIES}
+fi
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
 
@@ -60,15 +70,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- kernel
-kver() { apt-cache depends linux-image-amd64 2>/dev/null |
+kver() { apt-cache depends "$META" 2>/dev/null |
 	sed -n 's/^ *Depends: linux-image-\([0-9].*\)$/\1/p' | head -1; }
 KVER=${VSN_TESTBED_KVER:-$(kver)}
 if [ -z "$KVER" ]; then
-	step "apt-cache knows no linux-image-amd64: apt-get update"
+	step "apt-cache knows no $META: apt-get update"
 	apt-get -o DPkg::Lock::Timeout=600 update -qq
 	KVER=$(kver)
 fi
-[ -n "$KVER" ] || die "cannot find KVER from 'apt-cache depends linux-image-amd64'"
+[ -n "$KVER" ] || die "cannot find KVER from 'apt-cache depends $META'"
 step "kernel $KVER"
 
 mkdir -p "$OUT"

@@ -24,7 +24,12 @@
 # Serial log: $VM_RUN/NAME/serial.log; QEMU's own messages: qemu.log.
 
 VM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-VM_TB=${VSN_TESTBED_DIR:-$VM_ROOT/build/testbed}
+# The kernel series scripts/testbed/build.sh built (VSN_TESTBED_SERIES).
+if [ "${VSN_TESTBED_SERIES:-6.1}" = 6.1 ]; then
+	VM_TB=${VSN_TESTBED_DIR:-$VM_ROOT/build/testbed}
+else
+	VM_TB=${VSN_TESTBED_DIR:-$VM_ROOT/build/testbed-$VSN_TESTBED_SERIES}
+fi
 VM_RUN=${VM_RUN:-$VM_TB/run}
 
 vm__err() { echo "vm: $*" >&2; }
