@@ -24,7 +24,7 @@ CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	     -Iinclude -Iuser -isystem $(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lxdp -lelf -lz -lcyaml -lyaml -lmnl -lnvme -ljson-c) -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-aliasing \
-	      -I$(BUILD) -Iinclude -Ibpf
+	      -I$(BUILD) -Iinclude -Ibpf $(BPF_EXTRA)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -58,6 +58,11 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS:$(BUILD)/user/%.o=user/%.c) $(USER_HDRS) $(SKELS)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(filter-out user/main.c,$(USER_SRCS)) -o $@ $(LDLIBS) -lcmocka
+
+# Test-only: vsn with a datapath program every verifier refuses, to check
+# how attach reports it (tests/cli/test_refused.sh).
+$(BUILD)/refuse/vsn: $(USER_SRCS) $(USER_HDRS) $(BPF_SRCS) $(BPF_HDRS)
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/refuse BPF_EXTRA=-DVSN_SELFTEST_REFUSE all
 
 # Test-only BPF harness (ring-buffer overload): maps come from vsn's pins.
 $(BUILD)/ring_flood.bpf.o: tests/pkt/ring_flood.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
@@ -96,7 +101,7 @@ verify: all
 	@bash scripts/verify.sh --kernels "$(KERNELS)"
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/ring_flood.bpf.o
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/ring_flood.bpf.o $(BUILD)/refuse/vsn
 	@bash tests/run.sh
 
 lint: $(SKELS)

@@ -45,6 +45,15 @@ int vsn_up_egress(struct __sk_buff *skb)
 	 * the kernel forwards from elsewhere were steered already. */
 	if (skb->ingress_ifindex)
 		return TC_ACT_OK;
+#ifdef VSN_SELFTEST_REFUSE
+	/* tests/cli/test_refused.sh only: the program every verifier refuses
+	 * after walking all of it (a map value used unchecked at the end), to
+	 * see how vsn reports a long log. */
+	__u32 id = skb->mark;
+	int act = steer_to_storage(skb, 0, 0, VSN_MODE_HOST);
+
+	return act + ((struct vsn_backend *)bpf_map_lookup_elem(&vsn_backends, &id))->state;
+#endif
 	return steer_to_storage(skb, 0, 0, VSN_MODE_HOST);
 }
 

@@ -191,6 +191,7 @@ enum vsn_roce_class {
 	VSN_ROCE_CNP,	 /* opcode 0x81: congestion notification */
 	VSN_ROCE_CE,	 /* any RoCE packet arriving with ECN CE */
 	VSN_ROCE_CE_OUT, /* towards storage already CE-marked */
+	VSN_ROCE_ATOMIC, /* atomics and their acknowledgements */
 	VSN_ROCE_CLASSES,
 };
 

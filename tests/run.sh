@@ -111,7 +111,10 @@ for s in "${suites[@]}"; do
 		run_twice e2e-ctl bash tests/e2e/test_controller.sh
 		;;
 	e2e-ctl) run_twice e2e-ctl bash tests/e2e/test_controller.sh ;;
-	cli) run_suite cli bash tests/cli/test_cli.sh ;;
+	cli)
+		run_suite cli bash tests/cli/test_cli.sh
+		run_suite cli-refused bash tests/cli/test_refused.sh
+		;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
 	esac
 done

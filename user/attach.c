@@ -45,6 +45,9 @@ struct attach_args {
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	static const char *const expected[] = {
+	    /* A refused program's verifier log: verif_explain() says what
+	     * matters and keeps the whole log in a file. */
+	    "-- BEGIN PROG LOAD LOG --",
 	    "Cannot find specified filter chain",
 	    "xdp_metadata",
 	    "xdp_pass",
@@ -66,7 +69,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 			return 0;
 		}
 	}
-	/* A verifier log is longer than msg: print it whole. */
+	/* A long message: print it whole. */
 	n = n >= (int)sizeof(msg) ? vfprintf(stderr, fmt, again) : fputs(msg, stderr);
 	va_end(again);
 	return n;
@@ -228,7 +231,7 @@ static bool tc_attached(unsigned ifindex, enum bpf_tc_attach_point where, __u32 
 /* XDP through libxdp so vsn coexists with other XDP programs where the
  * kernel allows libxdp's dispatcher; else libxdp runs vsn alone. */
 static int xdp_attach(struct xdp_program *xp, unsigned ifindex, const char *ifname,
-		      enum xdp_choice choice, __u32 *hooks)
+		      enum xdp_choice choice, bool verbose, __u32 *hooks)
 {
 	char msg[256];
 	int err;
@@ -251,6 +254,9 @@ static int xdp_attach(struct xdp_program *xp, unsigned ifindex, const char *ifna
 		return 0;
 	}
 fail:
+	/* The kernel refusing the program itself says so, with its reason. */
+	if (verif_explain(&vsn_progs[VSN_PROG_XDP], verbose))
+		return err;
 	libxdp_strerror(err, msg, sizeof(msg));
 	vsn_err("%s: cannot attach XDP: %s (try --xdp-mode tc)", ifname, msg);
 	return err;
@@ -354,11 +360,14 @@ out:
 	return err;
 }
 
+/* Pin a loaded program (one this attach did not load keeps its old pin). */
 static int pin_prog(const struct vsn_opts *o, struct bpf_program *prog)
 {
 	char path[4096];
 	int err;
 
+	if (bpf_program__fd(prog) < 0)
+		return 0;
 	err = pins_path(o, bpf_program__name(prog), path, sizeof(path));
 	if (err)
 		return err;
@@ -425,7 +434,8 @@ static int load_xdp_copy(const struct vsn_opts *o, struct vsn_xdp **out)
 	}
 	err = vsn_xdp__load(x);
 	if (err) {
-		vsn_err("cannot load the XDP program: %s", strerror(-err));
+		if (!verif_explain_obj(x->obj, o->verbose))
+			vsn_err("cannot load the XDP program: %s", strerror(-err));
 		vsn_xdp__destroy(x);
 		return err;
 	}
@@ -475,10 +485,15 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 		vsn_err("cannot open the TC programs: %s", strerror(-err));
 		goto cleanup;
 	}
+	/* Only what this attach uses: a program the kernel might refuse
+	 * must not keep the others from loading. */
+	bpf_program__set_autoload(skel->progs.vsn_vm_ingress, a.n_vm > 0);
+	bpf_program__set_autoload(skel->progs.vsn_up_egress, a.n_up > 0);
+	bpf_program__set_autoload(skel->progs.vsn_up_ingress, a.n_up > 0 && a.xdp == XDP_NONE_TC);
 	err = vsn_tc__load(skel);
 	if (err) {
-		vsn_err("cannot load the TC programs: %s (see the verifier log above)",
-			strerror(-err));
+		if (!verif_explain_obj(skel->obj, o->verbose))
+			vsn_err("cannot load the TC programs: %s", strerror(-err));
 		goto cleanup;
 	}
 	ifaces_fd = bpf_map__fd(skel->maps.vsn_ifaces);
@@ -547,7 +562,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			if (!err)
 				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
 		} else {
-			err = xdp_attach(xp, up_idx[i], a.up[i], a.xdp, &hooks);
+			err = xdp_attach(xp, up_idx[i], a.up[i], a.xdp, o->verbose, &hooks);
 			xp_used = xp_used || !err;
 			if (!err && old_id)
 				err = xdp_detach_id(up_idx[i], old_id);

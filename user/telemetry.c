@@ -343,7 +343,7 @@ static const char *const roce_names[VSN_ROCE_CLASSES] = {
     [VSN_ROCE_READ_REQ] = "read_req", [VSN_ROCE_READ_RESP] = "read_resp",
     [VSN_ROCE_ACK] = "ack",	      [VSN_ROCE_OTHER] = "other",
     [VSN_ROCE_CNP] = "cnp",	      [VSN_ROCE_CE] = "ecn_ce",
-    [VSN_ROCE_CE_OUT] = "ecn_ce_out",
+    [VSN_ROCE_CE_OUT] = "ecn_ce_out",   [VSN_ROCE_ATOMIC] = "atomic",
 };
 
 /* RoCEv2 per path and class, and per VM and destination QP. */

@@ -31,10 +31,10 @@
 #define VERIFY_TAIL_LINES  8
 
 const struct vsn_prog_desc vsn_progs[VSN_N_PROGS] = {
-    {"vsn_vm_ingress", "tc", "TC ingress of VM interfaces (towards storage)"},
-    {"vsn_up_egress", "tc", "TC egress of uplinks (host-initiator flows)"},
-    {"vsn_up_xdp", "xdp", "XDP on uplinks (replies from storage)"},
-    {"vsn_up_ingress", "tc", "TC ingress of uplinks (replies; --xdp-mode tc)"},
+    [VSN_PROG_VM_INGRESS] = {"vsn_vm_ingress", "tc", "TC ingress of VM interfaces"},
+    [VSN_PROG_UP_EGRESS] = {"vsn_up_egress", "tc", "TC egress of uplinks, host flows"},
+    [VSN_PROG_XDP] = {"vsn_up_xdp", "xdp", "XDP on uplinks, replies"},
+    [VSN_PROG_UP_INGRESS] = {"vsn_up_ingress", "tc", "TC ingress of uplinks, --xdp-mode tc"},
 };
 
 static const void *object_bytes(const char *object, size_t *sz)
@@ -231,6 +231,21 @@ int verif_explain(const struct vsn_prog_desc *d, bool verbose)
 cleanup:
 	free(log);
 	return err;
+}
+
+int verif_explain_obj(struct bpf_object *obj, bool verbose)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, obj) {
+		if (!bpf_program__autoload(p))
+			continue;
+		for (int i = 0; i < VSN_N_PROGS; i++)
+			if (!strcmp(vsn_progs[i].name, bpf_program__name(p)) &&
+			    verif_explain(&vsn_progs[i], verbose))
+				return 1;
+	}
+	return 0;
 }
 
 static void verify_usage(FILE *f)

@@ -81,7 +81,13 @@ const char *vsn_reason_name(unsigned r);
 
 /* verify.c: the datapath's programs, each loaded alone with the verifier's
  * statistics. */
-#define VSN_N_PROGS 4
+enum vsn_prog_id {
+	VSN_PROG_VM_INGRESS,
+	VSN_PROG_UP_EGRESS,
+	VSN_PROG_XDP,
+	VSN_PROG_UP_INGRESS,
+	VSN_N_PROGS
+};
 struct vsn_prog_desc {
 	const char *name;
 	const char *object; /* "tc" or "xdp" */
@@ -102,6 +108,10 @@ int verif_load_one(const struct vsn_prog_desc *d, __u32 log_level, char *log, si
 /* d refused: say why (program, kernel, the log's last lines), keep the whole
  * log in a file.  Returns 0 when d loads alone after all. */
 int verif_explain(const struct vsn_prog_desc *d, bool verbose);
+/* The first program of obj (those set to load) that the kernel refuses
+ * alone, explained as verif_explain() does; 0 when none is. */
+struct bpf_object;
+int verif_explain_obj(struct bpf_object *obj, bool verbose);
 const char *kernel_release(void);
 
 /* Subcommands: each returns the process exit status. */

@@ -23,23 +23,45 @@ struct {
 	__uint(pinning, VSN_PINNING);
 } vsn_roce_qp SEC(".maps");
 
+/*
+ * The BTH opcode's top three bits name the transport (RC 0, UC 1, RD 2,
+ * UD 3, XRC 5; 0x81 is RoCEv2's CNP), its low five the operation, numbered
+ * alike in every transport that has it (IBTA vol. 1, 9.2.1; SEND with
+ * invalidate 0x16/0x17, which every NVMe/RDMA response uses; FLUSH 0x1c and
+ * ATOMIC WRITE 0x1d from the memory placement extensions).
+ */
 static __always_inline __u32 roce_class(__u8 opc)
 {
 	if (opc == BTH_OPCODE_CNP)
 		return VSN_ROCE_CNP;
-	/* RC, UC and UD opcodes share their low five bits' meaning. */
-	opc &= 0x1f;
-	if (opc <= 0x05)
+	switch (opc >> 5) {
+	case 0: /* RC */
+	case 1: /* UC */
+	case 2: /* RD */
+	case 3: /* UD */
+	case 5: /* XRC */
+		break;
+	default: /* CNP's range apart from 0x81, manufacturer-specific */
+		return VSN_ROCE_OTHER;
+	}
+	switch (opc & 0x1f) {
+	case 0x00 ... 0x05: /* SEND first, middle, last, only (with immediate) */
+	case 0x16 ... 0x17: /* SEND last, only with invalidate */
 		return VSN_ROCE_SEND;
-	if (opc <= 0x0b)
+	case 0x06 ... 0x0b: /* RDMA WRITE first, middle, last, only (imm.) */
+	case 0x1c:	    /* FLUSH: makes earlier RDMA WRITEs persistent */
 		return VSN_ROCE_WRITE;
-	if (opc == 0x0c)
+	case 0x0c:
 		return VSN_ROCE_READ_REQ;
-	if (opc <= 0x10)
+	case 0x0d ... 0x10: /* RDMA READ response first, middle, last, only */
 		return VSN_ROCE_READ_RESP;
-	if (opc == 0x11)
+	case 0x11:
 		return VSN_ROCE_ACK;
-	return VSN_ROCE_OTHER;
+	case 0x12 ... 0x14: /* ATOMIC acknowledge, compare-and-swap, fetch-add */
+	case 0x1d:	    /* ATOMIC WRITE */
+		return VSN_ROCE_ATOMIC;
+	}
+	return VSN_ROCE_OTHER; /* reserved */
 }
 
 static __always_inline void roce_account(vsn_ctx_t *ctx, const struct vsn_pkt *p, __u32 vm_id,

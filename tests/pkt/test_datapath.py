@@ -3,8 +3,9 @@
 
 Run as root from the repository root:  /usr/bin/python3 tests/pkt/test_datapath.py
 
-Builds a private topology (netns vsnp-hv holding vmif, vmif6, up0, up1; their
-veth peers in vsnp-peer), attaches vsn there with its maps and programs pinned
+Builds a private topology (netns vsnp-hv holding vmif, vmif6, up0, up1, upt; their
+veth peers in vsnp-peer), attaches vsn there (upt with --xdp-mode tc, for the
+TC reply program) with its maps and programs pinned
 under /sys/fs/bpf/vsnp, applies a config written here, and feeds crafted
 frames to the pinned programs (vsn_vm_ingress, vsn_up_xdp, vsn_up_ingress,
 vsn_up_egress).  Outputs are checked field by field with pktlib.parse, with
@@ -165,7 +166,7 @@ def setup():
            "net.ipv6.conf.default.disable_ipv6=1", ns=ns)
         sh("ip", "link", "set", "lo", "up", ns=ns)
     for hv, peer in (("vmif", "vm0"), ("vmif6", "vm6"), ("up0", "f0"),
-                     ("up1", "f1")):
+                     ("up1", "f1"), ("upt", "ft")):
         sh("ip", "link", "add", hv, "netns", NS_HV, "type", "veth", "peer",
            "name", peer, "netns", NS_PEER)
         sh("ip", "link", "set", hv, "up", ns=NS_HV)
@@ -175,6 +176,9 @@ def setup():
         if link["ifname"] == "up0":
             UP0_MAC = link["address"]
     vsn("attach", "--vm", "vmif,vmif6", "--uplink", "up0,up1")
+    # attach loads the TC reply program only for --xdp-mode tc: a spare
+    # uplink in that mode pins it too (same maps).
+    vsn("attach", "--uplink", "upt", "--xdp-mode", "tc")
     for name, path in PROG.items():
         if not os.path.exists(path):
             raise RuntimeError("program %s not pinned" % path)
@@ -967,6 +971,55 @@ def c09_roce():
          c["tx_packets"] == 1 and c["flags"] == 0 and not c["reverse"],
          "c09: RoCE connection recorded (backend 5, path 8, no NAT, no "
          "fabric-side entry)", c)
+
+
+# Every BTH opcode (IBTA vol. 1 9.2.1, RoCEv2 annex A17, memory placement
+# extensions) and the class `vsn show telemetry` must count it in: written
+# from the specification, not from the datapath's code.
+ROCE_OPCODE_CLASS = {}
+for _t in (0x00, 0x20, 0x40, 0x60, 0xA0):       # RC, UC, RD, UD, XRC
+    for _op, _cls in ([(o, "send") for o in range(0x00, 0x06)] +
+                      [(0x16, "send"), (0x17, "send")] +
+                      [(o, "rdma_write") for o in range(0x06, 0x0C)] +
+                      [(0x1C, "rdma_write")] +
+                      [(0x0C, "read_req")] +
+                      [(o, "read_resp") for o in range(0x0D, 0x11)] +
+                      [(0x11, "ack")] +
+                      [(o, "atomic") for o in (0x12, 0x13, 0x14, 0x1D)] +
+                      [(o, "other") for o in (0x15, 0x18, 0x19, 0x1A, 0x1B,
+                                              0x1E, 0x1F)]):
+        ROCE_OPCODE_CLASS[_t | _op] = _cls
+ROCE_OPCODE_CLASS.update({0x81: "cnp", 0x80: "other", 0x9F: "other",
+                          0xC0: "other", 0xE5: "other"})
+
+
+@case
+def c09c_roce_opcodes():
+    """9c: every BTH opcode lands in its class (SEND with invalidate, which
+    every NVMe/RDMA response is, among the sends)."""
+    tel0 = vsn_json("show", "telemetry")["roce"]["paths"].get("8", {})
+    want = {}
+    for opc, cls in sorted(ROCE_OPCODE_CLASS.items()):
+        rep = P.roce_v4(FAB_MAC, UP0_MAC, ROCE4, VM1, 49153, bth_opcode=opc)
+        rv, _ = run("vsn_up_xdp", rep, ctx_for("vsn_up_xdp"))
+        if rv != XDP_PASS:
+            T.ok(False, "c09c: opcode 0x%02x passes (XDP)" % opc, rv)
+        want[cls] = want.get(cls, 0) + 1
+    tel1 = vsn_json("show", "telemetry")["roce"]["paths"].get("8", {})
+    got = {c: tel1.get(c, {}).get("packets", 0) - tel0.get(c, {}).get("packets", 0)
+           for c in set(tel1) | set(tel0)}
+    got = {c: v for c, v in got.items() if v}
+    T.ok(got == want, "c09c: %d opcodes counted in their classes on path 8 (%s)"
+         % (len(ROCE_OPCODE_CLASS), ", ".join("%s %d" % kv for kv in sorted(want.items()))),
+         (want, got))
+    for opc in (0x16, 0x17):
+        rep = P.roce_v4(FAB_MAC, UP0_MAC, ROCE4, VM1, 49153, bth_opcode=opc)
+        t0 = vsn_json("show", "telemetry")["roce"]["paths"]["8"]
+        run("vsn_up_xdp", rep, ctx_for("vsn_up_xdp"))
+        t1 = vsn_json("show", "telemetry")["roce"]["paths"]["8"]
+        T.ok(t1["send"]["packets"] - t0["send"]["packets"] == 1,
+             "c09c: SEND %s with invalidate (0x%02x, an NVMe/RDMA response) counts as send"
+             % ("last" if opc == 0x16 else "only", opc), (t0, t1))
 
 
 def non_storage_frames(smac, dmac, a, b, a6, b6):
