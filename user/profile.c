@@ -333,15 +333,14 @@ void prof_print(struct prof *p, __u64 from_ns, __u64 to_ns, bool json, FILE *f)
 		if (!first_ts)
 			first_ts = r->ts_ns;
 		last_ts = r->ts_ns;
+		/* Every row takes both the commands (I/O, mix, sizes) and the
+		 * responses (latency): a response carries its command's path,
+		 * 0 when its command was not seen. */
 		sum_rec(sum_for(&vm, &n_vm, r->vm_id), r);
 		sum_rec(sum_for(&conn, &n_conn, r->conn_id), r);
-		/* Latency per backend and path: responses carry the command's
-		 * path; backends come with every record. */
-		if (r->type == VSN_EV_RESP) {
-			sum_rec(sum_for(&be, &n_be, r->backend_id), r);
-			if (r->path_id)
-				sum_rec(sum_for(&path, &n_path, r->path_id), r);
-		}
+		sum_rec(sum_for(&be, &n_be, r->backend_id), r);
+		if (r->path_id)
+			sum_rec(sum_for(&path, &n_path, r->path_id), r);
 	}
 	/* A window given by the caller, else the span of what was seen. */
 	secs =

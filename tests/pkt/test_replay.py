@@ -771,6 +771,18 @@ def check_profile(name, evpath, exp):
     T.ok(len(parts) >= 2 and parts[0] == rw and parts[1] == sr,
          descs[2] + " %s/%s/..." % (rw, sr),
          "class %r, seq_pct %r" % (cls, vm.get("seq_pct")))
+    # The one backend and the one path carry all of the VM's I/O: their
+    # rows show the same commands, mix and class, not just latencies.
+    for kind in ("backends", "paths"):
+        rows = prof.get(kind) or []
+        row = next((r for r in rows if r.get("id") == 1), None)
+        same = row is not None and all(
+            row.get(k) == vm.get(k) for k in ("commands", "reads", "writes", "class"))
+        T.ok(same and row.get("iops", 0) > 0,
+             "%s %s row 1: the VM's %s commands (%s reads, %s writes, IOPS > 0, %s)" % (
+                 tag, kind[:-1], vm.get("commands"), vm.get("reads"), vm.get("writes"),
+                 vm.get("class")),
+             "row %r" % row)
 
 
 # =============================================================================

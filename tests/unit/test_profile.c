@@ -3,6 +3,7 @@
  * queue depth, latency percentiles, classification, event line parsing. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -194,6 +195,77 @@ static void test_expire(void **state)
 	prof_free(p);
 }
 
+/* The JSON object of the row with this id in one section ("backends",
+ * "paths", ...) of rendered output, copied into buf. */
+static void row_of(const char *out, const char *section, unsigned id, char *buf, size_t len)
+{
+	char key[64], idk[32];
+	const char *sec, *row, *end;
+
+	snprintf(key, sizeof(key), "\"%s\":[", section);
+	sec = strstr(out, key);
+	assert_non_null(sec);
+	snprintf(idk, sizeof(idk), "{\"id\":%u,", id);
+	row = strstr(sec, idk);
+	assert_non_null(row);
+	end = strstr(row, "\"class\"");
+	assert_non_null(end);
+	assert_true((size_t)(end - row) < len);
+	memcpy(buf, row, end - row);
+	buf[end - row] = '\0';
+}
+
+/* Backends and paths carry the I/O of the commands sent to them, not only
+ * the latency of their responses. */
+static void test_backend_and_path_rows(void **state)
+{
+	struct prof *p = fresh();
+	char *out, row[1024];
+
+	(void)state;
+	/* 1 s of event time: 30 reads on backend 2 over path 5 (conn 1), 10
+	 * writes on backend 3 over path 6 (conn 2), each answered. */
+	for (int i = 0; i < 40; i++) {
+		bool rd = i % 4 != 3;
+		struct vsn_event c = {.ts_ns = 1000000000ull + i * 25000000ull,
+				      .type = VSN_EV_CMD,
+				      .conn_id = rd ? 1 : 2,
+				      .vm_id = 1,
+				      .backend_id = rd ? 2 : 3,
+				      .path_id = rd ? 5 : 6,
+				      .opcode = rd ? 0x02 : 0x01,
+				      .slba = (__u64)i * 977,
+				      .nlb = 8};
+		struct vsn_event r = c;
+
+		assert_int_equal(prof_add(p, &c), 0);
+		r.type = VSN_EV_RESP;
+		r.ts_ns += 100000;
+		r.latency_ns = 100000;
+		assert_int_equal(prof_add(p, &r), 0);
+	}
+	out = render(p);
+	row_of(out, "backends", 2, row, sizeof(row));
+	assert_non_null(strstr(row, "\"commands\":30,"));
+	assert_non_null(strstr(row, "\"reads\":30,\"writes\":0"));
+	assert_non_null(strstr(row, "\"latency_ns\":{\"count\":30,"));
+	assert_null(strstr(row, "\"iops\":0.0,"));
+	row_of(out, "backends", 3, row, sizeof(row));
+	assert_non_null(strstr(row, "\"commands\":10,"));
+	row_of(out, "paths", 5, row, sizeof(row));
+	assert_non_null(strstr(row, "\"commands\":30,"));
+	assert_non_null(strstr(row, "\"read_pct\":100.00"));
+	row_of(out, "paths", 6, row, sizeof(row));
+	assert_non_null(strstr(row, "\"commands\":10,"));
+	assert_non_null(strstr(row, "\"read_pct\":0.00"));
+	/* Rows of the same I/O agree: the VM's commands are the sum. */
+	row_of(out, "vms", 1, row, sizeof(row));
+	assert_non_null(strstr(row, "\"commands\":40,"));
+	assert_null(strstr(out, "\"class\":\"idle\""));
+	free(out);
+	prof_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +275,7 @@ int main(void)
 	    cmocka_unit_test(test_sampling_scales_rates),
 	    cmocka_unit_test(test_parse_line),
 	    cmocka_unit_test(test_expire),
+	    cmocka_unit_test(test_backend_and_path_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
