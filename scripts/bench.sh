@@ -25,6 +25,10 @@ mkdir -p "$OUT"
 
 failed=()
 start=$(date +%s)
+# The verifier budget on this kernel first: the report's table (with the
+# guests' figures from their last e2e or make verify run).
+echo "== verifier budget (scripts/verify.sh)"
+bash scripts/verify.sh --kernels host || failed+=(verify)
 for p in "${parts[@]}"; do
 	case $p in
 	pkt) cmd=("$PY" tests/bench/pkt_cost.py) ;;

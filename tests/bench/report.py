@@ -563,6 +563,27 @@ def guest_section(g, md):
     md.append("")
 
 
+def verify_section(md):
+    """The verifier budget table (scripts/verify.sh's results: the host's
+    from this bench run, the guests' from their last e2e or make verify)."""
+    d = os.path.join(os.path.dirname(B.OUT), "verify")
+    md.append("## 0. Verifier budget\n")
+    res = {}
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        if name.endswith(".json"):
+            try:
+                res[name[:-5]] = json.load(open(os.path.join(d, name)))
+            except (OSError, ValueError):
+                pass
+    if not res:
+        md.append("Not measured (scripts/verify.sh).\n")
+        return res
+    r = subprocess.run([sys.executable, os.path.join(B.ROOT, "scripts", "verify_table.py"),
+                        "--dir", d, "--markdown"], capture_output=True, text=True)
+    md.append(r.stdout)
+    return res
+
+
 def main():
     parts = {p: load(p) for p in PARTS}
     targets = []
@@ -605,6 +626,7 @@ def main():
     if notes:
         md.append("### Why the missed targets are missed (this run's own figures)\n")
         md += [n + "\n" for n in notes]
+    verify = verify_section(md)
     pkt_section(parts["pkt"], md, plots)
     tput_section(parts["tput"], md, plots)
     react_section(parts["react"], md, plots)
@@ -618,7 +640,8 @@ def main():
         f.write("\n".join(md))
     with open(os.path.join(B.OUT, "report.json"), "w") as f:
         json.dump({"machine": mach, "targets": targets, "durations_s": durations,
-                   "parts": parts, "plots": sorted(plots)}, f, indent=1, sort_keys=True)
+                   "parts": parts, "verifier": verify, "plots": sorted(plots)}, f, indent=1,
+                  sort_keys=True)
     # The printed table.
     w = max(len(t["target"]) for t in targets)
     print("\n%-*s  %12s  %10s  %s" % (w, "target", "figure", "limit", "status"))
