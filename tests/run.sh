@@ -106,6 +106,8 @@ for s in "${suites[@]}"; do
 		run_twice e2e-nvme bash tests/e2e/test_nvme_vip.sh
 		run_twice e2e-roce bash tests/e2e/test_roce.sh
 		run_twice e2e-host bash tests/e2e/test_host_guest.sh
+		# vsn loaded, attached and steering inside Debian's 6.12 kernel too.
+		run_twice e2e-host-6.12 env VSN_TESTBED_SERIES=6.12 bash tests/e2e/test_host_guest.sh
 		run_twice e2e-latency bash tests/e2e/test_latency.sh
 		run_twice e2e-nvmf-health bash tests/e2e/test_nvmf_health.sh
 		run_twice e2e-ctl bash tests/e2e/test_controller.sh

@@ -1,5 +1,6 @@
 #!/bin/bash
-# End to end, host-initiator mode inside a real (Debian 6.1) guest kernel:
+# End to end, host-initiator mode inside a real Debian guest kernel (6.1, or
+# 6.12 with VSN_TESTBED_SERIES=6.12):
 # vsn's BPF programs load and attach in the guest (CO-RE portability) and
 # steer the guest kernel's own NVMe/TCP connections between its two NICs.
 #

@@ -892,6 +892,48 @@ def c08_backend_change():
         vsn("backend", "set", "2", "down", check=False)
 
 
+BE_STATE_OFF = 18        # struct vsn_backend: offset of state
+BE_DOWN, BE_UP, BE_DRAINING = 0, 1, 2
+
+
+def backend_raw(bid):
+    r = json.loads(sh("bpftool", "-j", "map", "lookup", "pinned", PIN + "/vsn_backends",
+                      "key", *hexargs(struct.pack("=I", bid))).stdout)
+    return bytes(int(x, 16) for x in r["value"])
+
+
+def backend_write(bid, value):
+    sh("bpftool", "map", "update", "pinned", PIN + "/vsn_backends", "key",
+       *hexargs(struct.pack("=I", bid)), "value", *hexargs(value), "exist")
+
+
+@case
+def c08b_backend_state_in_datapath():
+    """8b: a backend whose state in the map is not up takes no new
+    connection, even while the consistent-hash table still names it (the
+    gap between a state change and the table's rebuild, or a failed
+    rebuild): the state is written straight into the map, no rebuild."""
+    route(1, 1, 1, 1)
+    orig = backend_raw(1)
+    try:
+        for state, sport in ((BE_DOWN, 41810), (BE_DRAINING, 41811)):
+            v = bytearray(orig)
+            v[BE_STATE_OFF] = state
+            backend_write(1, bytes(v))
+            syn = tcp(VM1_MAC, GW_MAC, VM1, VIP, sport, 4420, flags="S")
+            what = "down" if state == BE_DOWN else "draining"
+            check("c08b SYN while backend 1 is %s in the map only" % what, "vsn_vm_ingress",
+                  syn, TC_ACT_OK, cdelta=fwd_delta(len(syn), reason="no_route"))
+            T.ok(conn(1, VM1, sport) is None,
+                 "c08b: no connection created on %s backend 1" % what)
+    finally:
+        backend_write(1, orig)
+    syn = tcp(VM1_MAC, GW_MAC, VM1, VIP, 41812, 4420, flags="S")
+    check("c08b SYN once backend 1 is up again", "vsn_vm_ingress", syn, TC_ACT_REDIRECT,
+          exp=tcp(*path_macs(1), VM1, BE[1], 41812, BE_PORT, flags="S"),
+          cdelta=fwd_delta(len(syn), path=1, be=1, vm=1))
+
+
 @case
 def c09_roce():
     """9: RoCEv2 is steered, never NATed: only DSCP/TTL/flow label (the
