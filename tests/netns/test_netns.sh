@@ -12,6 +12,8 @@
 #     the VIP; the VM only ever sees the VIP; status shows the modes.
 #  2. paths by FIB: a route change mid-transfer moves the bytes to up1 (vsn's
 #     path counters and the interfaces' own counters); the connection lives.
+#  2b. applies that add and remove a path, a backend and routes, 40 times
+#     during a transfer: no packet finds a route without its path.
 #  3. a backend marked down gets no new connections; its existing one lives.
 #  5. bpftool shows the pinned maps with BTF field names.
 #  7. re-running attach during a transfer is harmless (XDP mode).
@@ -313,6 +315,66 @@ check "up1 sent almost nothing before the change (< 1 MB)" test $((up1_b - up1_a
 check "show connections reports path 2 for the moved connection" \
 	test "$(conn_path "${sp:-0}")" = 2
 vsn route set 1 1 "${be_id:-1}" 1 >/dev/null 2>&1
+
+# ------------------------------------------------ 2b. applies under traffic
+
+echo "# case 2b: applies that add and remove a path, a backend and routes, under traffic"
+# A: path 1 (up0) and 2 (up1), routes of both backends on path 1.  B: path 1
+# gone, path 3 (up0, the same next hop) instead, a fifth backend, routes
+# on path 3.  Between them vsn apply rewrites paths, backends, the volume's
+# table and routes at once; it must write the new entries before it deletes
+# the stale ones, so that no packet ever finds a route to a missing path.
+applies_cfg() { # FILE PATH-ID EXTRA-BACKEND(0/1)
+	{
+		cat <<-EOF
+		vms:
+		  - {name: vm1, id: 1, interface: vmif}
+		uplinks:
+		  - {interface: up0, capacity: 10gbit}
+		  - {interface: up1, capacity: 10gbit}
+		paths:
+		  - {id: $2, uplink: up0, next_hop: "$F0_MAC"}
+		  - {id: 2, uplink: up1, next_hop: "$F1_MAC"}
+		backends:
+		  - {id: 1, name: be1, address: 10.3.1.2, port: 4420, paths: [$2, 2]}
+		  - {id: 2, name: be2, address: 10.3.2.2, port: 4420, paths: [$2, 2]}
+		EOF
+		[ "$3" = 1 ] && echo "  - {id: 5, name: be1b, address: 10.3.1.2, port: 4421, state: down, paths: [2]}"
+		cat <<-EOF
+		volumes:
+		  - {id: 1, vm: vm1, address: $VIP4, port: 4420, backends: [1, 2$([ "$3" = 1 ] && echo ", 5")]}
+		routes:
+		  - {vm: vm1, volume: 1, backend: 1, path: $2}
+		  - {vm: vm1, volume: 1, backend: 2, path: $2}
+		EOF
+	} >"$1"
+}
+applies_cfg "$T/applyA.yaml" 1 0
+applies_cfg "$T/applyB.yaml" 3 1
+# lost REASON...: packets counted under these reasons so far.
+lost() { vsn -j show counters | jq "[.reasons[\"$1\"].packets // 0, .reasons[\"$2\"].packets // 0, .reasons[\"$3\"].packets // 0] | add"; }
+vsn apply "$T/applyA.yaml" 2>&1 | diag
+check "apply config A (path 1)" test "${PIPESTATUS[0]}" -eq 0
+lost0=$(lost no_route rewrite_error fib_miss)
+fwd0=$(vsn -j show counters | jq '.reasons.forwarded.packets // 0')
+# Wire-sized segments (no TSO/GSO from the VM): many packets per apply, so
+# that a moment without a route would be hit.
+nsx vm ethtool -K vm0 tso off gso off >/dev/null
+start c2b $VIP4 $((300 * MB)) $((4 * MB)) 0
+sleep 0.3
+ok_applies=0
+for i in $(seq 20); do
+	vsn apply "$T/applyB.yaml" >"$T/applyB.out" 2>&1 && ok_applies=$((ok_applies + 1))
+	vsn apply "$T/applyA.yaml" >"$T/applyA.out" 2>&1 && ok_applies=$((ok_applies + 1))
+done
+fwd_mid=$(($(vsn -j show counters | jq '.reasons.forwarded.packets // 0') - fwd0))
+lost1=$(lost no_route rewrite_error fib_miss)
+check "40 applies (A -> B -> A ...) all succeeded during the transfer" test "$ok_applies" -eq 40
+check "no packet without a route during the applies ($((lost1 - lost0)) lost, $fwd_mid forwarded meanwhile)" \
+	test $((lost1 - lost0)) -eq 0 -a "$fwd_mid" -gt 1000
+check "the connection survived 40 applies (sha256 equal both ways)" finish c2b
+nsx vm ethtool -K vm0 tso on gso on >/dev/null
+vsn apply "$T/mac.yaml" >/dev/null 2>&1
 
 # ------------------------------------------------ 3. backend down
 
