@@ -14,6 +14,8 @@
 #     path counters and the interfaces' own counters); the connection lives.
 #  2b. applies that add and remove a path, a backend and routes, 40 times
 #     during a transfer: no packet finds a route without its path.
+#  2c. checksums on the wire (captures, independent verifier) after DNAT
+#     towards the backend and reverse NAT towards the VM, IPv4 and IPv6.
 #  3. a backend marked down gets no new connections; its existing one lives.
 #  5. bpftool shows the pinned maps with BTF field names.
 #  7. re-running attach during a transfer is harmless (XDP mode).
@@ -375,6 +377,54 @@ check "no packet without a route during the applies ($((lost1 - lost0)) lost, $f
 check "the connection survived 40 applies (sha256 equal both ways)" finish c2b
 nsx vm ethtool -K vm0 tso on gso on >/dev/null
 vsn apply "$T/mac.yaml" >/dev/null 2>&1
+
+# ------------------------------------------------ 2c. checksums on the wire
+
+echo "# case 2c: IPv4/TCP checksums of rewritten packets, on captures (MAC paths)"
+# The VM computes full checksums and sends wire-sized segments (no offload,
+# no GSO), so what vsn leaves on the
+# wire must carry full, valid ones: towards the backend after its DNAT (TC,
+# on f0, the fabric's end of up0), and back to the VM after its reverse NAT
+# (XDP, on vm0).  Checked by pktlib's verifiers, not the datapath's code.
+nsx vm ethtool -K vm0 tx off gso off >/dev/null
+cap_on() { # NS IF FILE FILTER: tcpdump in the background; its pid in CAP
+	ip netns exec "$P-$1" tcpdump -i "$2" -s 0 -U -w "$3" "$4" >/dev/null 2>&1 &
+	CAP=$!
+	CLIENT_PIDS+=($CAP)
+}
+for fam in 4 6; do
+	vip=$VIP4
+	[ $fam = 6 ] && vip=$VIP6
+	cap_on fab f0 "$T/csum-f0-$fam.pcap" "tcp port 4420"
+	cap_f0=$CAP
+	cap_on vm vm0 "$T/csum-vm0-$fam.pcap" "tcp port 4420"
+	cap_vm=$CAP
+	sleep 0.5
+	start c2c$fam "$vip" $((2 * MB)) $((2 * MB)) 0
+	check "IPv$fam: 2 MB each way with checksum offload off in the VM (sha256 equal)" finish c2c$fam
+	sleep 0.3
+	kill -INT "$cap_f0" "$cap_vm" 2>/dev/null
+	wait "$cap_f0" "$cap_vm" 2>/dev/null
+	be_addr=10.3.${BE#be}.2
+	vm_addr=10.0.0.2
+	if [ $fam = 6 ]; then
+		be_addr=2001:db8:3:${BE#be}::2
+		vm_addr=2001:db8::2
+	fi
+	"$PY" "$ROOT/tests/netns/wire_csum.py" "$T/csum-f0-$fam.pcap" --src "$vm_addr" \
+		--dst "$be_addr" >"$T/csum-f0-$fam.out" 2>&1
+	rc=$?
+	diag <"$T/csum-f0-$fam.out"
+	check "IPv$fam: every segment vsn sent towards $BE (after DNAT) has valid checksums" \
+		test $rc -eq 0
+	"$PY" "$ROOT/tests/netns/wire_csum.py" "$T/csum-vm0-$fam.pcap" --src "$vip" \
+		--dst "$vm_addr" >"$T/csum-vm0-$fam.out" 2>&1
+	rc=$?
+	diag <"$T/csum-vm0-$fam.out"
+	check "IPv$fam: every reply the VM received from the VIP (after XDP's reverse NAT) has valid checksums" \
+		test $rc -eq 0
+done
+nsx vm ethtool -K vm0 tx on gso on >/dev/null
 
 # ------------------------------------------------ 3. backend down
 
