@@ -9,7 +9,7 @@ BPFTOOL  ?= bpftool
 PYTHON   ?= /usr/bin/python3
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
-BPF_HDRS  := $(wildcard bpf/lib/*.h) $(wildcard include/*.h)
+BPF_HDRS  := $(wildcard bpf/lib/*.h bpf/lib/*/*.h) $(wildcard include/*.h)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 

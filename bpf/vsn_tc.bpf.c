@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * TC programs: VM interface ingress (towards storage), uplink ingress (from
- * storage, where XDP cannot attach) and uplink egress (host-initiator).
+ * storage, where XDP is not used) and uplink egress (host-initiator).
+ * Towards storage: lib/to_storage.h (parse, connection, path, rewrite,
+ * redirect); from storage: lib/from_storage.h.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -9,16 +11,8 @@
 
 #define VSN_CTX_TC
 #include "vsn_types.h"
-#include "lib/defs.h"
-#include "lib/ctx.h"
-#include "lib/maps.h"
-#include "lib/telemetry.h"
-#include "lib/parse.h"
-#include "lib/rewrite.h"
-#include "lib/conn.h"
-#include "lib/nvme_tcp.h"
-#include "lib/roce.h"
-#include "lib/steer.h"
+#include "lib/to_storage.h"
+#include "lib/from_storage.h"
 
 SEC("tc")
 int vsn_vm_ingress(struct __sk_buff *skb)
@@ -26,6 +20,7 @@ int vsn_vm_ingress(struct __sk_buff *skb)
 	__u32 idx = skb->ifindex;
 	struct vsn_vm_if *vm;
 
+	/* The VM is its interface, never a source address it could forge. */
 	vm = bpf_map_lookup_elem(&vsn_vm_if, &idx);
 	if (!vm || !vm->vm_id)
 		return pass(VSN_R_NOT_VM, skb->len);

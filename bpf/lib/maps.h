@@ -85,49 +85,6 @@ struct {
 	__uint(pinning, VSN_PINNING);
 } vsn_ifaces SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VSN_MAX_PATHS);
-	__type(key, __u32);
-	__type(value, struct vsn_counter);
-	__uint(pinning, VSN_PINNING);
-} vsn_path_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VSN_MAX_BACKENDS);
-	__type(key, __u32);
-	__type(value, struct vsn_counter);
-	__uint(pinning, VSN_PINNING);
-} vsn_be_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VSN_MAX_VMS);
-	__type(key, __u32);
-	__type(value, struct vsn_counter);
-	__uint(pinning, VSN_PINNING);
-} vsn_vm_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VSN_R_MAX);
-	__type(key, __u32);
-	__type(value, struct vsn_counter);
-	__uint(pinning, VSN_PINNING);
-} vsn_reasons SEC(".maps");
-
-/* Read by the controller through mmap(), hence an array shared by all CPUs:
- * per path, when requests went out and when anything came back. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VSN_MAX_PATHS);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct vsn_path_live);
-	__uint(pinning, VSN_PINNING);
-} vsn_path_live SEC(".maps");
-
 /* Per-CPU scratch space for what does not fit the 512-byte BPF stack: a new
  * connection entry being built, and PDU header bytes being gathered. */
 struct vsn_scratch {
@@ -135,14 +92,14 @@ struct vsn_scratch {
 	__u8 hdr[VSN_PDU_HDR_MAX];
 	__u8 tmp[VSN_PDU_HDR_MAX];
 	__u64 pkt_now; /* the NVMe/TCP parser's clock read for this packet, 0: none yet */
-	/* A host packet redirected from one uplink's egress to another's,
-	 * whose egress runs vsn again at once on this CPU: seen, not counted
-	 * twice. */
 	/* A new connection's fabric-side key; the parser's key of a
 	 * connection's other entry. */
 	struct vsn_conn_key rkey;
 	struct bpf_fib_lookup fib;
 	struct bpf_redir_neigh nh;
+	/* A host packet redirected from one uplink's egress to another's,
+	 * whose egress runs vsn again at once on this CPU: seen, not counted
+	 * twice. */
 	__u32 redir_ifindex;
 	__u32 redir_seq;
 	__u16 redir_sport;
@@ -168,21 +125,6 @@ static __always_inline struct vsn_conn *scratch_conn(void)
 	struct vsn_scratch *s = scratch();
 
 	return s ? &s->conn : NULL;
-}
-
-static __always_inline void count(void *map, __u32 idx, __u32 bytes)
-{
-	struct vsn_counter *c = bpf_map_lookup_elem(map, &idx);
-
-	if (c) {
-		c->packets++;
-		c->bytes += bytes;
-	}
-}
-
-static __always_inline void count_reason(__u32 reason, __u32 bytes)
-{
-	count(&vsn_reasons, reason, bytes);
 }
 
 #endif /* VSN_MAPS_H */

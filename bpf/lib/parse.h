@@ -8,6 +8,8 @@
 #ifndef VSN_PARSE_H
 #define VSN_PARSE_H
 
+#include "lib/ctx.h"
+
 #define ETH_HLEN_    14
 #define VLAN_HLEN_   4
 #define IPV6_HLEN_   40

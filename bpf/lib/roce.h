@@ -7,6 +7,10 @@
 #ifndef VSN_ROCE_H
 #define VSN_ROCE_H
 
+#include "lib/ctx.h"
+#include "lib/parse.h"
+#include "lib/counters.h"
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VSN_MAX_PATHS *VSN_ROCE_CLASSES);

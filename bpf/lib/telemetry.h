@@ -7,6 +7,8 @@
 #ifndef VSN_TELEMETRY_BPF_H
 #define VSN_TELEMETRY_BPF_H
 
+#include "lib/maps.h"
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, VSN_EVENTS_BYTES);

@@ -9,16 +9,7 @@
 
 #define VSN_CTX_XDP
 #include "vsn_types.h"
-#include "lib/defs.h"
-#include "lib/ctx.h"
-#include "lib/maps.h"
-#include "lib/telemetry.h"
-#include "lib/parse.h"
-#include "lib/rewrite.h"
-#include "lib/conn.h"
-#include "lib/nvme_tcp.h"
-#include "lib/roce.h"
-#include "lib/steer.h"
+#include "lib/from_storage.h"
 #include "pkt_bench_wrap.h"
 
 SEC("xdp")

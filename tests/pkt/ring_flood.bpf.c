@@ -11,7 +11,6 @@
 #define VSN_CTX_TC
 #include "vsn_types.h"
 #include "lib/defs.h"
-#include "lib/ctx.h"
 #include "lib/telemetry.h"
 
 #define FLOOD_PER_RUN 64
