@@ -13,10 +13,15 @@ BPF_HDRS  := $(wildcard bpf/lib/*.h bpf/lib/*/*.h) $(wildcard include/*.h)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
-USER_SRCS := $(wildcard user/*.c)
-USER_HDRS := $(wildcard user/*.h) $(wildcard include/*.h)
-USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
-LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+# Userspace: lib (uses nothing of ours), config (uses lib), daemon (uses
+# config and lib) and cli (uses all three); everything but cli/main.c is
+# libvsn.a, which the vsn binary and every unit test link.
+USER_DIRS := user/lib user/lib/health user/config user/daemon user/cli
+USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard $(d)/*.c))
+USER_HDRS := $(foreach d,$(USER_DIRS),$(wildcard $(d)/*.h)) $(wildcard include/*.h)
+LIB_SRCS  := $(filter-out user/cli/main.c,$(USER_SRCS))
+LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
+SAN_OBJS  := $(patsubst user/%.c,$(BUILD)/san/%.o,$(LIB_SRCS))
 
 PKGS      := libbpf libxdp libelf zlib libcyaml yaml-0.1 libmnl libnvme json-c
 CFLAGS    ?= -O2 -g
@@ -46,18 +51,30 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<)) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/user/%.o: user/%.c $(USER_HDRS) $(SKELS)
-	@mkdir -p $(BUILD)/user
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/vsn: $(USER_OBJS)
+$(BUILD)/libvsn.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/vsn: $(BUILD)/user/cli/main.o $(BUILD)/libvsn.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-# Userspace unit tests, built with AddressSanitizer and UBSan.
+# Userspace unit tests, built with AddressSanitizer and UBSan, library too.
+$(BUILD)/san/%.o: user/%.c $(USER_HDRS) $(SKELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/san/libvsn.a: $(SAN_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
-$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS:$(BUILD)/user/%.o=user/%.c) $(USER_HDRS) $(SKELS)
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/san/libvsn.a $(USER_HDRS) $(SKELS)
 	@mkdir -p $(BUILD)/unit
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(filter-out user/main.c,$(USER_SRCS)) -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(BUILD)/san/libvsn.a -o $@ $(LDLIBS) -lcmocka
 
 # Test-only: vsn with a datapath program every verifier refuses, to check
 # how attach reports it (tests/cli/test_refused.sh).

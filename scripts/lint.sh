@@ -4,8 +4,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-USER_SRCS=(user/*.c)
-ALL_C=(user/*.c user/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c)
+shopt -s globstar
+USER_SRCS=(user/**/*.c)
+ALL_C=(user/**/*.c user/**/*.h include/*.h bpf/*.c bpf/lib/**/*.h tests/unit/*.c)
 rc=0
 
 echo "cppcheck"
@@ -15,7 +16,7 @@ cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portabili
 
 echo "clang-tidy"
 out=$(clang-tidy --quiet "${USER_SRCS[@]}" -- -std=gnu11 -Iinclude -Iuser -isystem "$BUILD" 2>&1 |
-	grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' | grep -v "^$BUILD/")
+	grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' | grep -v "^$BUILD/\|/$BUILD/")
 if [ -n "$out" ]; then
 	echo "$out"
 	rc=1

@@ -45,7 +45,7 @@ die() { echo "testbed: $*" >&2; exit 1; }
 # Host packages: QEMU and the tools that go into the guest.
 PKGS=(qemu-system-x86 busybox-static nvme-cli fio ibverbs-utils ibverbs-providers
 	tcpdump kmod iproute2 bash coreutils cpio lz4 gzip zstd ethtool bpftool libc-bin
-	util-linux socat tshark xdp-tools)
+	util-linux socat tshark xdp-tools xz-utils)
 # Modules the guest loads (their dependencies come from modules.dep).
 MODULES=(virtio_pci virtio_net 9p 9pnet_virtio configfs null_blk nvme_tcp nvmet nvmet_tcp
 	nvme_rdma nvmet_rdma rdma_rxe ib_uverbs rdma_ucm crc32_generic crc32c_generic
@@ -203,9 +203,15 @@ if [ "$FORCE" = 1 ] || [ ! -s "$BASE" ]; then
 		add_mod "$rel"
 	done
 	mkdir -p "$ST/$MODREL"
+	# Compressed modules (Debian's 6.12 ships .ko.xz) unpacked: busybox
+	# modprobe hands the kernel the file as it is.
 	for rel in "${!want[@]}"; do
 		mkdir -p "$ST/$MODREL/$(dirname "$rel")"
-		cp "$MODDIR/$rel" "$ST/$MODREL/$rel"
+		case $rel in
+		*.ko.xz) xz -dc "$MODDIR/$rel" >"$ST/$MODREL/${rel%.xz}" ;;
+		*.ko.zst) zstd -qdc "$MODDIR/$rel" >"$ST/$MODREL/${rel%.zst}" ;;
+		*) cp "$MODDIR/$rel" "$ST/$MODREL/$rel" ;;
+		esac
 	done
 	for f in modules.order modules.builtin modules.builtin.modinfo; do
 		[ -f "$MODDIR/$f" ] && cp "$MODDIR/$f" "$ST/$MODREL/"

@@ -121,7 +121,7 @@ int b_cal_ringbuf(struct __sk_buff *skb)
  * Ablation: vsn's connection-hit path towards storage (steer_to_storage
  * for an established IPv4 connection with DNAT and a MAC next hop), cut
  * after cfg->stage steps, so that the cost of each step is the difference
- * of two stages.  Keep in step with steer_to_storage in bpf/lib/steer.h.
+ * of two stages.  Keep in step with steer_to_storage in bpf/lib/to_storage.h.
  *   1 VM lookup, parse        2 connection lookup     3 route and path
  *   4 path liveness stamp     5 NVMe/TCP parser call  6 DNAT (address, port)
  *   7 path L3, VLAN, MACs, redirect                   8 connection and

@@ -59,7 +59,7 @@ DLOG=$TOPO_DLOG
 FIOC="--filename=/dev/nvme0n1 --ioengine=libaio --direct=1 --bs=4k --iodepth=8 --randseed=42 --verify=crc32c"
 
 T_START=$(date +%s%N)
-. tests/e2e/lib.sh
+. tests/lib/e2e.sh
 
 FIO_PID=
 cleanup() {

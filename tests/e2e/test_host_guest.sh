@@ -62,7 +62,7 @@ PY=/usr/bin/python3
 TO_TGT="ip.dst == $TGT && tcp.dstport == 4420"
 
 T_START=$(date +%s%N)
-. tests/e2e/lib.sh
+. tests/lib/e2e.sh
 check() { # DESCRIPTION: ok/not ok from the status of the previous command
 	if [ "$CHK" = 0 ]; then ok "$1"; else nok "$1"; fi
 }

@@ -55,7 +55,7 @@ VSN="nsenter --net=/run/netns/$P-hv $ROOT/build/vsn --pin-dir $PIN"
 PY=/usr/bin/python3
 
 T_START=$(date +%s%N)
-. tests/e2e/lib.sh
+. tests/lib/e2e.sh
 
 EVPID=
 stop_events() {

@@ -47,7 +47,7 @@ TS="tshark -n -d tcp.port==4420,nvme-tcp"
 PY=/usr/bin/python3
 
 T_START=$(date +%s%N)
-. tests/e2e/lib.sh
+. tests/lib/e2e.sh
 
 CAPS=()
 cleanup() {

@@ -50,7 +50,7 @@ VSN="nsenter --net=/run/netns/$P-h $ROOT/build/vsn"
 CFG=/sys/kernel/config/nvmet
 
 T_START=$(date +%s%N)
-. tests/e2e/lib.sh
+. tests/lib/e2e.sh
 
 WATCH=
 cleanup() {

@@ -56,7 +56,7 @@ PY=/usr/bin/python3
 ANA=$ROOT/tests/e2e/roce_pcap.py
 
 T_START=$(date +%s%N)
-. tests/e2e/lib.sh
+. tests/lib/e2e.sh
 check() { # DESCRIPTION: ok if the previous command succeeded
 	if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; fi
 }

@@ -537,22 +537,26 @@ def prog_run_against_kernel():
 
 
 def main():
+    """TAP lines, as tests/run.sh counts them."""
     passed = failed = skipped = 0
-    for fn in TESTS:
+    for n, fn in enumerate(TESTS, 1):
+        name = fn.__name__.replace("_", " ")
         try:
             fn()
         except Skip as e:
             skipped += 1
-            print("SKIP %s: %s" % (fn.__name__, e))
+            print("ok %d - %s # SKIP %s" % (n, name, e))
         except Exception:
             failed += 1
-            print("FAIL %s" % fn.__name__)
-            traceback.print_exc()
+            print("not ok %d - %s" % (n, name))
+            for line in traceback.format_exc().splitlines():
+                print("#   " + line)
         else:
             passed += 1
-            print("ok   %s" % fn.__name__)
+            print("ok %d - %s" % (n, name))
+    print("1..%d" % len(TESTS))
     extra = ", %d skipped" % skipped if skipped else ""
-    print("%d passed, %d failed%s" % (passed, failed, extra))
+    print("# %d passed, %d failed%s" % (passed, failed, extra))
     return 1 if failed else 0
 
 

@@ -12,7 +12,7 @@ and an uplink (up0) (veth peers in vsnrp-peer), `vsn attach` with pins under
 translation, the target's replies match the connection's fabric-side entry.
 
 Every TCP frame of the capture is run once, in capture order, through
-BPF_PROG_TEST_RUN (a small ctypes wrapper around bpf(2), from inside the
+BPF_PROG_TEST_RUN (bpfsys.py: a small ctypes wrapper around bpf(2), from inside the
 netns): initiator -> :4420 through vsn_vm_ingress (skb ifindex = vmif),
 target -> initiator through vsn_up_xdp (ingress ifindex = up0).  Meanwhile
 `vsn -j events` runs in the background and collects the ring buffer's
@@ -33,7 +33,6 @@ Exits non-zero on any failure.  Cleans up on exit.
 
 import atexit
 import collections
-import ctypes
 import json
 import os
 import signal
@@ -50,6 +49,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 DATA = os.path.join(ROOT, "tests", "data")
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
+from bpfsys import InNetns, TestRun  # noqa: E402
 from harness import Tap, note, remove_env, sh  # noqa: E402
 
 PFX = "vsnrp"
@@ -139,84 +139,6 @@ def setup():
     for path in PROG.values():
         if not os.path.exists(path):
             raise RuntimeError("program %s not pinned" % path)
-
-
-# --- bpf(BPF_PROG_TEST_RUN) through ctypes ------------------------------------
-_libc = ctypes.CDLL(None, use_errno=True)
-_SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine, 321)
-BPF_PROG_TEST_RUN, BPF_OBJ_GET = 10, 7
-CLONE_NEWNET = 0x40000000
-ATTR_SIZE = 80
-
-
-def _bpf(cmd, attr):
-    r = _libc.syscall(_SYS_BPF, cmd, attr, ATTR_SIZE)
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
-
-
-def bpf_obj_get(path):
-    p = ctypes.create_string_buffer(path.encode())
-    attr = ctypes.create_string_buffer(
-        struct.pack("=QII", ctypes.addressof(p), 0, 0), ATTR_SIZE)
-    return _bpf(BPF_OBJ_GET, attr)
-
-
-class TestRun:
-    """One program, run once per packet (struct bpf_attr test:
-    prog_fd, retval, data_size_in, data_size_out, data_in, data_out,
-    repeat, duration, ctx_size_in, ctx_size_out, ctx_in, ctx_out, flags,
-    cpu, batch_size)."""
-
-    OUT = 16384
-
-    def __init__(self, path):
-        self.fd = bpf_obj_get(path)
-        self.out = ctypes.create_string_buffer(self.OUT)
-        self.ctx_out = ctypes.create_string_buffer(256)
-        self.attr = ctypes.create_string_buffer(ATTR_SIZE)
-
-    def run(self, data, ctx):
-        din = ctypes.create_string_buffer(bytes(data), len(data))
-        cin = ctypes.create_string_buffer(bytes(ctx), len(ctx))
-        struct.pack_into("=IIIIQQIIIIQQIII", self.attr, 0,
-                         self.fd, 0, len(data), self.OUT,
-                         ctypes.addressof(din), ctypes.addressof(self.out),
-                         1, 0, len(ctx), len(ctx),
-                         ctypes.addressof(cin), ctypes.addressof(self.ctx_out),
-                         0, 0, 0)
-        _bpf(BPF_PROG_TEST_RUN, self.attr)
-        _, retval, _, size_out = struct.unpack_from("=IIII", self.attr.raw, 0)
-        return retval, self.out.raw[:size_out]
-
-    def close(self):
-        os.close(self.fd)
-
-
-class InNetns:
-    """setns(2) this thread into /run/netns/NAME (test-run resolves ctx
-    ifindexes in the caller's netns), back again on exit."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET):
-                e = ctypes.get_errno()
-                raise OSError(e, "setns %s: %s" % (self.name, os.strerror(e)))
-        finally:
-            os.close(fd)
-        return self
-
-    def __exit__(self, *a):
-        if _libc.setns(self.orig, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns back failed")
-        os.close(self.orig)
 
 
 # --- the capture ---------------------------------------------------------------

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* A temporary directory holding one config file, t.yaml. */
 struct tmp {
@@ -46,7 +46,7 @@ static void tmp_remove(struct tmp *t)
 }
 
 /* Load and validate; returns NULL (with err filled) on either failure. */
-static struct vsn_config *load(struct tmp *t, const char *yaml, struct vsn_err *err)
+static struct vsn_config *load(struct tmp *t, const char *yaml, struct vsn_error *err)
 {
 	struct vsn_config *cfg;
 
@@ -61,7 +61,7 @@ static struct vsn_config *load(struct tmp *t, const char *yaml, struct vsn_err *
 
 static struct vsn_config *load_ok(struct tmp *t, const char *yaml)
 {
-	struct vsn_err err = {.msg = ""};
+	struct vsn_error err = {.msg = ""};
 	struct vsn_config *cfg = load(t, yaml, &err);
 
 	if (!cfg)
@@ -73,7 +73,7 @@ static struct vsn_config *load_ok(struct tmp *t, const char *yaml)
 /* The message must start with "FILE:LINE: FIELD: " and mention why. */
 static void expect_error(const char *yaml, unsigned line, const char *field, const char *why)
 {
-	struct vsn_err err = {.msg = ""};
+	struct vsn_error err = {.msg = ""};
 	struct vsn_config *cfg;
 	char prefix[PATH_MAX + 128];
 	struct tmp t = {.dir = ""};
@@ -359,7 +359,7 @@ static void test_empty(void **state)
 /* config_validate() on a config changed after loading (flow style). */
 static void test_validate_model(void **state)
 {
-	struct vsn_err err = {.msg = ""};
+	struct vsn_error err = {.msg = ""};
 	struct vsn_config *cfg;
 	struct tmp t = {.dir = ""};
 
@@ -390,7 +390,7 @@ static void test_validate_model(void **state)
  */
 static void test_validate_field_lines(void **state)
 {
-	struct vsn_err err = {.msg = ""};
+	struct vsn_error err = {.msg = ""};
 	struct vsn_cfg_path moved;
 	struct vsn_config *cfg;
 	struct tmp t = {.dir = ""};
@@ -426,7 +426,7 @@ static void test_truncated(void **state)
 {
 	static const char *const docs[] = {VALID, valid_block};
 	char buf[sizeof(valid_block)];
-	struct vsn_err err;
+	struct vsn_error err;
 	struct vsn_config *cfg;
 	struct tmp t = {.dir = ""};
 	size_t d, n;
@@ -450,7 +450,7 @@ static void test_truncated(void **state)
 
 static void test_no_file(void **state)
 {
-	struct vsn_err err = {.msg = ""};
+	struct vsn_error err = {.msg = ""};
 
 	(void)state;
 	assert_null(config_load("/nonexistent/vsn.yaml", &err));

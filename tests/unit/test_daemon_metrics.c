@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "daemon.h"
+#include "daemon/daemon.h"
 
 static const char cfg_text[] =
     "vms:\n"
@@ -60,7 +60,7 @@ static int setup(void **state)
 {
 	struct fixture *x = calloc(1, sizeof(*x));
 	struct vsn_maps none = VSN_MAPS_NONE;
-	struct vsn_err err = {0};
+	struct vsn_error err = {0};
 	char path[96];
 	FILE *f;
 

@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "health_nvme.h"
+#include "lib/health/health_nvme.h"
 
 static uint64_t ms_now(void)
 {

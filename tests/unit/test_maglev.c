@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "maglev.h"
+#include "lib/maglev.h"
 
 #define M 1021
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "nvmf_admin.h"
+#include "lib/health/nvmf_admin.h"
 
 struct fx {
 	int peer;

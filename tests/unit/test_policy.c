@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "policy.h"
+#include "daemon/policy.h"
 
 #define MS 1000000ull
 

@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #include <cmocka.h>
 
-#include "profile.h"
+#include "lib/profile.h"
 
 /* Where each connection's last command ended: stands in for the
  * datapath, which marks sequential commands (VSN_EVF_SEQ) itself. */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "prom.h"
+#include "lib/prom.h"
 
 static int setup(void **state)
 {

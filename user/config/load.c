@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * config_load() and config_free() (see config.h).
+ *
+ * The file is read once into memory and parsed twice: a libyaml pass
+ * builds the line map (config_lines.c), then libcyaml loads the same bytes
+ * as strings (config_raw.c).  The strings are converted here, strictly, into
+ * struct vsn_config, and each item is checked (config_check.c).  The line
+ * map stays with the config so that config_validate() can name lines too.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/internal.h"
+
+#define MAX_FILE_SIZE (16u << 20)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The first name of each is the default. */
+static const struct cfg_enum backend_states[] = {
+    {"up", VSN_BE_UP},
+    {"down", VSN_BE_DOWN},
+    {"draining", VSN_BE_DRAINING},
+};
+static const struct cfg_enum health_srcs[] = {
+    {"auto", VSN_HEALTH_AUTO},	    {"nvme-tcp", VSN_HEALTH_REMOTE}, {"local", VSN_HEALTH_LOCAL},
+    {"in-band", VSN_HEALTH_INBAND}, {"tcp", VSN_HEALTH_TCP},
+};
+static const struct cfg_enum booleans[] = {
+    {"false", 0},
+    {"true", 1},
+};
+static const struct cfg_enum protocols[] = {
+    {"nvme-tcp", VSN_PROTO_NVME_TCP},
+    {"roce", VSN_PROTO_ROCEV2},
+};
+
+static int conv_str(const struct item *it, const char *key, const char *in, bool required,
+		    char **out)
+{
+	if (!in) {
+		if (required)
+			return cfg_item_fail(it, key, -1, "missing or empty");
+		*out = NULL;
+		return 0;
+	}
+	*out = strdup(in);
+	if (!*out)
+		return cfg_fail_oom(it->c);
+	return 0;
+}
+
+static int conv_int(const struct item *it, const char *key, long sub, const char *in, int64_t lo,
+		    int64_t hi, int64_t *out)
+{
+	int64_t v;
+	int ret;
+
+	ret = parse_int(in, &v);
+	if (ret == -EINVAL)
+		return cfg_item_fail(it, key, sub, "expected an integer, got '%s'", in);
+	if (ret || v < lo || v > hi)
+		return cfg_item_fail(it, key, sub, "%s is out of range %lld..%lld", in,
+				     (long long)lo, (long long)hi);
+	*out = v;
+	return 0;
+}
+
+/* Optional integer: dflt when absent. */
+static int conv_opt(const struct item *it, const char *key, const char *in, int64_t lo, int64_t hi,
+		    int64_t dflt, int64_t *out)
+{
+	if (!in) {
+		*out = dflt;
+		return 0;
+	}
+	return conv_int(it, key, -1, in, lo, hi, out);
+}
+
+static int conv_u32(const struct item *it, const char *key, const char *in, int64_t lo, int64_t hi,
+		    uint32_t *out)
+{
+	int64_t v = 0;
+
+	if (!in)
+		return cfg_item_fail(it, key, -1, "missing or empty");
+	if (conv_int(it, key, -1, in, lo, hi, &v))
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Optional enum: names[0] when absent; the error lists the names. */
+static int conv_enum(const struct item *it, const char *key, const char *in,
+		     const struct cfg_enum *names, unsigned n, uint8_t *out)
+{
+	char hint[64] = "";
+	size_t len = 0;
+	unsigned i;
+
+	if (!in) {
+		*out = names[0].value;
+		return 0;
+	}
+	if (!cfg_parse_enum(in, names, n, out))
+		return 0;
+	for (i = 0; i < n && len < sizeof(hint); i++) {
+		const char *sep = i + 1 < n ? ", " : " or ";
+
+		len += (size_t)snprintf(hint + len, sizeof(hint) - len, "%s%s", i ? sep : "",
+					names[i].name);
+	}
+	return cfg_item_fail(it, key, -1, "unknown %s '%s' (%s)", key, in, hint);
+}
+
+/* A required, non-empty list of ids. */
+static int conv_ids(const struct item *it, const char *key, char **in, unsigned n, int64_t hi,
+		    uint32_t **out, unsigned *n_out)
+{
+	int64_t v = 0;
+	unsigned i;
+
+	if (!n)
+		return cfg_item_fail(it, key, -1, "at least one id is required");
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
+		return cfg_fail_oom(it->c);
+	*n_out = n;
+	for (i = 0; i < n; i++) {
+		if (conv_int(it, key, i, in[i], 1, hi, &v))
+			return -EINVAL;
+		(*out)[i] = (uint32_t)v;
+	}
+	return 0;
+}
+
+/* Optional rate: 0 when absent. */
+static int conv_rate(const struct item *it, const char *key, const char *in, uint64_t *out)
+{
+	*out = 0;
+	if (in && parse_rate(in, out))
+		return cfg_item_fail(it, key, -1,
+				     "invalid rate '%s' (e.g. 10gbit, 100mbit, 1000000)", in);
+	return 0;
+}
+
+static int conv_vm(const struct item *it, const struct raw_vm *r, struct vsn_cfg_vm *vm)
+{
+	if (conv_str(it, "name", r->name, true, &vm->name) ||
+	    conv_u32(it, "id", r->id, 1, VSN_MAX_VMS - 1, &vm->id) ||
+	    conv_str(it, "interface", r->interface, true, &vm->interface) ||
+	    conv_rate(it, "min_rate", r->min_rate, &vm->min_rate_bps) ||
+	    conv_rate(it, "max_rate", r->max_rate, &vm->max_rate_bps))
+		return -EINVAL;
+	if (vm->max_rate_bps && vm->min_rate_bps > vm->max_rate_bps)
+		return cfg_item_fail(it, "min_rate", -1, "%s is above max_rate %s", r->min_rate,
+				     r->max_rate);
+	return 0;
+}
+
+static int conv_uplink(const struct item *it, const struct raw_uplink *r, struct vsn_cfg_uplink *up)
+{
+	if (conv_str(it, "interface", r->interface, true, &up->interface) ||
+	    conv_rate(it, "capacity", r->capacity, &up->capacity_bps))
+		return -EINVAL;
+	return 0;
+}
+
+static int conv_backend(const struct item *it, const struct raw_backend *r,
+			struct vsn_cfg_backend *be)
+{
+	int64_t port = 0, weight = 0, tier = 0;
+
+	if (conv_u32(it, "id", r->id, 1, VSN_MAX_BACKENDS - 1, &be->id) ||
+	    conv_str(it, "name", r->name, false, &be->name) ||
+	    conv_str(it, "address", r->address, true, &be->address) ||
+	    conv_opt(it, "port", r->port, PORT_MIN, PORT_MAX, VSN_PORT_NVME_TCP, &port) ||
+	    conv_opt(it, "weight", r->weight, WEIGHT_MIN, WEIGHT_MAX, WEIGHT_DEFAULT, &weight) ||
+	    conv_opt(it, "tier", r->tier, 0, TIER_MAX, 0, &tier) ||
+	    conv_enum(it, "state", r->state, backend_states, ARRAY_SIZE(backend_states),
+		      &be->state) ||
+	    conv_str(it, "nqn", r->nqn, false, &be->nqn) ||
+	    conv_enum(it, "health", r->health, health_srcs, ARRAY_SIZE(health_srcs), &be->health))
+		return -EINVAL;
+	if (be->health == VSN_HEALTH_REMOTE && !be->nqn)
+		return cfg_item_fail(it, "health", -1, "nvme-tcp health polling needs nqn");
+	be->port = (uint16_t)port;
+	be->weight = (uint32_t)weight;
+	be->tier = (uint8_t)tier;
+	return conv_ids(it, "paths", r->paths, r->paths_count, VSN_MAX_PATHS - 1, &be->paths,
+			&be->n_paths);
+}
+
+static int conv_path(const struct item *it, const struct raw_path *r, struct vsn_cfg_path *p)
+{
+	int64_t vlan = -1, dscp = -1, ecn = -1, ttl = -1;
+	struct vsn_addr gw;
+	uint8_t mac[6];
+	bool v6;
+
+	if (conv_u32(it, "id", r->id, 1, VSN_MAX_PATHS - 1, &p->id) ||
+	    conv_str(it, "uplink", r->uplink, true, &p->uplink) ||
+	    conv_str(it, "source_mac", r->source_mac, false, &p->source_mac) ||
+	    conv_opt(it, "vlan", r->vlan, VLAN_MIN, VLAN_MAX, -1, &vlan) ||
+	    conv_opt(it, "dscp", r->dscp, 0, DSCP_MAX, -1, &dscp) ||
+	    conv_opt(it, "ecn", r->ecn, 0, ECN_MAX, -1, &ecn) ||
+	    conv_opt(it, "ttl", r->ttl, TTL_MIN, TTL_MAX, -1, &ttl) ||
+	    conv_opt(it, "flow_label", r->flow_label, 0, FLOW_LABEL_MAX, -1, &p->flow_label) ||
+	    conv_str(it, "source_address", r->source_address, false, &p->source_address))
+		return -EINVAL;
+	p->vlan = (int)vlan;
+	p->dscp = (int)dscp;
+	p->ecn = (int)ecn;
+	p->ttl = (int)ttl;
+	if (!r->next_hop)
+		return cfg_item_fail(
+		    it, "next_hop", -1,
+		    "missing or empty (a MAC address, a gateway address or \"fib\")");
+	if (!strcmp(r->next_hop, "fib")) {
+		p->fib = true;
+		return 0;
+	}
+	if (!parse_mac(r->next_hop, mac))
+		return conv_str(it, "next_hop", r->next_hop, true, &p->next_hop_mac);
+	if (!parse_addr(r->next_hop, &gw, &v6))
+		return conv_str(it, "next_hop", r->next_hop, true, &p->next_hop_addr);
+	return cfg_item_fail(it, "next_hop", -1,
+			     "'%s' is not a MAC address, a gateway address or \"fib\"",
+			     r->next_hop);
+}
+
+static int conv_volume(const struct item *it, const struct raw_volume *r,
+		       struct vsn_cfg_volume *vol)
+{
+	int64_t port = 0;
+
+	/* First: the default port depends on it. */
+	if (conv_enum(it, "protocol", r->protocol, protocols, ARRAY_SIZE(protocols), &vol->proto) ||
+	    conv_u32(it, "id", r->id, 1, VSN_MAX_VOLUMES - 1, &vol->id) ||
+	    conv_str(it, "vm", r->vm, true, &vol->vm) ||
+	    conv_str(it, "address", r->address, true, &vol->address) ||
+	    conv_opt(it, "port", r->port, PORT_MIN, PORT_MAX,
+		     vol->proto == VSN_PROTO_ROCEV2 ? VSN_PORT_ROCEV2 : VSN_PORT_NVME_TCP, &port))
+		return -EINVAL;
+	vol->port = (uint16_t)port;
+	return conv_ids(it, "backends", r->backends, r->backends_count, VSN_MAX_BACKENDS - 1,
+			&vol->backends, &vol->n_backends);
+}
+
+static int conv_route(const struct item *it, const struct raw_route *r, struct vsn_cfg_route *rt)
+{
+	if (conv_str(it, "vm", r->vm, true, &rt->vm) ||
+	    conv_u32(it, "volume", r->volume, 1, VSN_MAX_VOLUMES - 1, &rt->volume) ||
+	    conv_u32(it, "backend", r->backend, 1, VSN_MAX_BACKENDS - 1, &rt->backend) ||
+	    conv_u32(it, "path", r->path, 1, VSN_MAX_PATHS - 1, &rt->path))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Allocate cfg->FIELD for raw->FIELD_count items and convert each with
+ * conv_FN.  n_FIELD counts allocated items, so config_free() cleans up
+ * after a failure half-way.
+ */
+#define CONV_SECTION(c, raw, cfg, field, fn, max)                                                  \
+	({                                                                                         \
+		unsigned _i;                                                                       \
+		int _ret = cfg_check_count(c, #field, (raw)->field##_count, (max));                \
+		if (!_ret && (raw)->field##_count) {                                               \
+			(cfg)->field = calloc((raw)->field##_count, sizeof(*(cfg)->field));        \
+			if (!(cfg)->field)                                                         \
+				_ret = cfg_fail_oom(c);                                            \
+		}                                                                                  \
+		for (_i = 0; !_ret && _i < (raw)->field##_count; _i++) {                           \
+			struct item _it = cfg_item_at(c, #field, _i, 0);                           \
+			(cfg)->n_##field = _i + 1;                                                 \
+			(cfg)->field[_i].line = _it.line;                                          \
+			_ret = conv_##fn(&_it, &(raw)->field[_i], &(cfg)->field[_i]);              \
+		}                                                                                  \
+		_ret;                                                                              \
+	})
+
+/* One millisecond/count/percentage key of the controller section. */
+#define CTL_U32(key, lo, hi, dflt)                                                                 \
+	({                                                                                         \
+		int64_t _v = 0;                                                                    \
+		int _r = conv_opt(it, #key, r ? r->key : NULL, lo, hi, dflt, &_v);                 \
+		ctl->key = (uint32_t)_v;                                                           \
+		_r;                                                                                \
+	})
+
+#define CTL_CONV(key, lo, hi, dflt) CTL_U32(key, lo, hi, dflt) ||
+
+static int conv_controller(const struct item *it, const struct raw_controller *r,
+			   struct vsn_cfg_controller *ctl)
+{
+	uint8_t observe = 0, tiers = 0;
+
+	if (VSN_CTL_NUMBERS(CTL_CONV)
+		conv_str(it, "hostnqn", r ? r->hostnqn : NULL, false, &ctl->hostnqn) ||
+	    conv_str(it, "metrics_dir",
+		     r && r->metrics_dir ? r->metrics_dir : VSN_DEFAULT_METRICS_DIR, false,
+		     &ctl->metrics_dir) ||
+	    conv_str(it, "socket", r && r->socket ? r->socket : VSN_DEFAULT_SOCKET, false,
+		     &ctl->socket) ||
+	    conv_enum(it, "observe_only", r ? r->observe_only : NULL, booleans,
+		      ARRAY_SIZE(booleans), &observe) ||
+	    conv_enum(it, "tier_by_class", r ? r->tier_by_class : NULL, booleans,
+		      ARRAY_SIZE(booleans), &tiers))
+		return -EINVAL;
+	ctl->observe_only = observe;
+	ctl->tier_by_class = tiers;
+	if (ctl->health_timeout_ms >= ctl->health_interval_ms)
+		return cfg_item_fail(it, "health_timeout_ms", -1,
+				     "%u must be below health_interval_ms (%u)",
+				     ctl->health_timeout_ms, ctl->health_interval_ms);
+	if (ctl->silent_ms < 2 * ctl->watch_ms)
+		return cfg_item_fail(it, "silent_ms", -1, "%u must be at least twice watch_ms (%u)",
+				     ctl->silent_ms, ctl->watch_ms);
+	if (ctl->socket[0] != '/')
+		return cfg_item_fail(it, "socket", -1, "'%s' must be an absolute path",
+				     ctl->socket);
+	return 0;
+}
+
+static int convert(const struct ectx *c, const struct raw_config *raw, struct vsn_config *cfg)
+{
+	struct item ctl_item = cfg_item_at(c, "controller", 0, 0);
+
+	ctl_item.idx = -1; /* one mapping: "controller.key" in messages */
+	cfg->ctl.line = ctl_item.line;
+	if (conv_controller(&ctl_item, raw ? raw->controller : NULL, &cfg->ctl))
+		return -EINVAL;
+	if (!raw)
+		return 0; /* empty document, or only empty sections */
+	if (CONV_SECTION(c, raw, cfg, vms, vm, VSN_MAX_VMS - 1) ||
+	    CONV_SECTION(c, raw, cfg, uplinks, uplink, MAX_UPLINKS) ||
+	    CONV_SECTION(c, raw, cfg, paths, path, VSN_MAX_PATHS - 1) ||
+	    CONV_SECTION(c, raw, cfg, backends, backend, VSN_MAX_BACKENDS - 1) ||
+	    CONV_SECTION(c, raw, cfg, volumes, volume, VSN_MAX_VOLUMES - 1) ||
+	    CONV_SECTION(c, raw, cfg, routes, route, VSN_MAX_ROUTES))
+		return -EINVAL;
+	return 0;
+}
+
+static int read_all(const struct ectx *c, char **buf, size_t *len)
+{
+	struct stat st;
+	FILE *f = NULL;
+	char *p = NULL;
+	long size;
+	int ret = 0;
+
+	f = fopen(c->file, "rb");
+	if (!f) {
+		ret = cfg_fail(c, NULL, -1, 0, NULL, -1, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	if (fstat(fileno(f), &st)) {
+		ret = cfg_fail(c, NULL, -1, 0, NULL, -1, "cannot stat: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = cfg_fail(c, NULL, -1, 0, NULL, -1,
+			       S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		goto out;
+	}
+	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+		ret = cfg_fail(c, NULL, -1, 0, NULL, -1, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	if ((unsigned long)size > MAX_FILE_SIZE) {
+		ret = cfg_fail(c, NULL, -1, 0, NULL, -1, "file too large (%ld bytes, at most %u)",
+			       size, MAX_FILE_SIZE);
+		goto out;
+	}
+	p = malloc((size_t)size + 1);
+	if (!p) {
+		ret = cfg_fail_oom(c);
+		goto out;
+	}
+	if (fread(p, 1, (size_t)size, f) != (size_t)size) {
+		ret = cfg_fail(c, NULL, -1, 0, NULL, -1, "short read");
+		goto out;
+	}
+	p[size] = '\0';
+	*buf = p;
+	*len = (size_t)size;
+	p = NULL;
+out:
+	free(p);
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+struct vsn_config *config_load(const char *file, struct vsn_error *err)
+{
+	struct vsn_error scratch = {.msg = ""};
+	struct ectx c = {
+	    .file = file ? file : "(null)",
+	    .err = err ? err : &scratch,
+	    .map = NULL,
+	};
+	struct vsn_line_map *map = NULL;
+	struct raw_config *raw = NULL;
+	struct vsn_config *cfg = NULL;
+	bool empty = false;
+	char *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	c.err->msg[0] = '\0';
+	if (!file) {
+		ret = cfg_fail(&c, NULL, -1, 0, NULL, -1, "no file given");
+		goto out;
+	}
+	ret = read_all(&c, &buf, &len);
+	if (ret)
+		goto out;
+	ret = cfg_lines_build(&c, buf, len, &map, &empty);
+	if (ret)
+		goto out;
+	c.map = map;
+	if (!empty) {
+		ret = cfg_raw_load(&c, buf, len, &raw);
+		if (ret)
+			goto out;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		ret = cfg_fail_oom(&c);
+		goto out;
+	}
+	cfg->lines = map; /* from here on config_free() frees it */
+	map = NULL;
+	cfg->file = strdup(file);
+	if (!cfg->file) {
+		ret = cfg_fail_oom(&c);
+		goto out;
+	}
+	ret = convert(&c, raw, cfg);
+	if (ret)
+		goto out;
+	ret = cfg_check_items(&c, cfg);
+out:
+	if (ret) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	cfg_raw_free(raw);
+	cfg_lines_free(map);
+	free(buf);
+	return cfg;
+}
+
+void config_free(struct vsn_config *cfg)
+{
+	unsigned i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->n_vms; i++) {
+		free(cfg->vms[i].name);
+		free(cfg->vms[i].interface);
+	}
+	for (i = 0; i < cfg->n_uplinks; i++)
+		free(cfg->uplinks[i].interface);
+	for (i = 0; i < cfg->n_backends; i++) {
+		free(cfg->backends[i].name);
+		free(cfg->backends[i].address);
+		free(cfg->backends[i].paths);
+		free(cfg->backends[i].nqn);
+	}
+	for (i = 0; i < cfg->n_paths; i++) {
+		free(cfg->paths[i].uplink);
+		free(cfg->paths[i].next_hop_mac);
+		free(cfg->paths[i].next_hop_addr);
+		free(cfg->paths[i].source_mac);
+		free(cfg->paths[i].source_address);
+	}
+	for (i = 0; i < cfg->n_volumes; i++) {
+		free(cfg->volumes[i].vm);
+		free(cfg->volumes[i].address);
+		free(cfg->volumes[i].backends);
+	}
+	for (i = 0; i < cfg->n_routes; i++)
+		free(cfg->routes[i].vm);
+	free(cfg->vms);
+	free(cfg->uplinks);
+	free(cfg->backends);
+	free(cfg->paths);
+	free(cfg->volumes);
+	free(cfg->routes);
+	free(cfg->ctl.hostnqn);
+	free(cfg->ctl.metrics_dir);
+	free(cfg->ctl.socket);
+	cfg_lines_free(cfg->lines);
+	free(cfg->file);
+	free(cfg);
+}
+
+struct vsn_config *config_read(const char *file, struct vsn_error *err)
+{
+	struct vsn_config *cfg = config_load(file, err);
+
+	if (cfg && config_validate(cfg, err)) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	return cfg;
+}

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * vsn daemon: the controller.  One epoll loop over the telemetry ring
+ * buffer, the decision tick, the silent-cut watch, rtnetlink events, the
+ * API socket and signals.  It never detaches the datapath: stopped or
+ * killed, it leaves the maps forwarding on the last mapping it wrote.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "daemon/api.h"
+#include "daemon/daemon.h"
+#include "lib/rtnl.h"
+
+#define CONN_COUNT_NS (10ull * 1000000000ull)
+
+enum ev_src { EV_TICK = 1, EV_WATCH, EV_SIGNAL, EV_API, EV_RTNL, EV_RING, EV_HEALTH };
+
+static int timer_arm(int fd, unsigned ms)
+{
+	struct itimerspec it = {
+	    .it_interval = {ms / 1000, (long)(ms % 1000) * 1000000},
+	    .it_value = {ms / 1000, (long)(ms % 1000) * 1000000},
+	};
+
+	return timerfd_settime(fd, 0, &it, NULL);
+}
+
+static int ep_add(struct ctl *c, int fd, enum ev_src src)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = src};
+
+	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void sd_notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const char msg[] = "READY=1";
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&sa, len);
+	close(fd);
+}
+
+static int on_ring(void *ctx, void *data, size_t size)
+{
+	if (size >= sizeof(struct vsn_event))
+		ctl_event(ctx, data);
+	return 0;
+}
+
+static void on_link(void *ctx, unsigned ifindex, bool carrier)
+{
+	ctl_link_event(ctx, ifindex, carrier, ctl_now_ns());
+}
+
+static void on_neigh(void *ctx, unsigned ifindex, const struct vsn_addr *a, bool failed)
+{
+	ctl_neigh_event(ctx, ifindex, a, failed, ctl_now_ns());
+}
+
+static void reload_rejected(struct ctl *c, const char *why)
+{
+	char esc[2 * VSN_ERR_MAX];
+
+	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"reload-rejected\",\"error\":\"%s\"",
+		ctl_esc(esc, sizeof(esc), why));
+	vsn_err("reload: %s (keeping the running config)", why);
+}
+
+static void reload(struct ctl *c)
+{
+	struct vsn_error err = {.msg = ""};
+	struct vsn_config *cfg = config_read(c->config_file, &err);
+	char esc[2 * VSN_ERR_MAX];
+
+	if (!cfg) {
+		reload_rejected(c, err.msg);
+		return;
+	}
+	if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket)) {
+		reload_rejected(c, "controller.socket changed: restart the daemon to move it");
+		config_free(cfg);
+		return;
+	}
+	if (c->cfg->ctl.observe_only)
+		cfg->ctl.observe_only = true; /* --observe-only holds */
+	if (ctl_apply_config(c, cfg, &err)) {
+		reload_rejected(c, err.msg);
+		config_free(cfg);
+		return;
+	}
+	c->reloads++;
+	/* The timers follow the new tick_ms and watch_ms. */
+	if (timer_arm(c->tick_fd, c->cfg->ctl.tick_ms) ||
+	    timer_arm(c->watch_fd, c->cfg->ctl.watch_ms))
+		vsn_warn("reload: cannot re-arm the timers: %s", strerror(errno));
+	if (ctl_health_start(c, &err))
+		vsn_warn("reload: %s", err.msg);
+	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"config-applied\",\"file\":\"%s\"",
+		ctl_esc(esc, sizeof(esc), c->config_file));
+}
+
+/* The config applied when it started replaced: free the old one. */
+static void drop_old_config(struct ctl *c, struct vsn_config **held)
+{
+	if (*held && *held != c->cfg) {
+		config_free(*held);
+		*held = c->cfg;
+	}
+}
+
+#define COUNT_BATCH 4096
+
+/*
+ * Entries in vsn_conns, for the fill-level metric: batched lookups (a few
+ * syscalls per million entries), one key at a time where the kernel lacks
+ * batch operations on this map type.
+ */
+static uint64_t count_conns(struct ctl *c)
+{
+	struct vsn_conn_key *keys = malloc(COUNT_BATCH * sizeof(*keys)), k, next;
+	struct vsn_conn *vals = malloc(COUNT_BATCH * sizeof(*vals));
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct vsn_conn_key in, out;
+	uint64_t n = 0;
+	bool first = true;
+	__u32 got;
+	int ret;
+
+	if (!keys || !vals)
+		goto out;
+	do {
+		got = COUNT_BATCH;
+		ret = bpf_map_lookup_batch(c->m.conns, first ? NULL : &in, &out, keys, vals, &got,
+					   &opts);
+		if (ret && errno != ENOENT)
+			break;
+		n += got;
+		in = out;
+		first = false;
+	} while (!ret);
+	if (!ret || errno == ENOENT)
+		goto out;
+	n = 0; /* no batch support: walk the keys */
+	first = true;
+	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		n++;
+	}
+out:
+	free(keys);
+	free(vals);
+	return n;
+}
+
+static void tick(struct ctl *c)
+{
+	struct vsn_error err = {.msg = ""};
+	uint64_t now = ctl_now_ns(), end;
+	double secs;
+
+	ctl_tick(c, now);
+	if (now - c->last_conn_count_ns >= CONN_COUNT_NS) {
+		c->conn_entries = count_conns(c);
+		c->last_conn_count_ns = now;
+	}
+	if (now - c->last_metrics_ns >= c->cfg->ctl.metrics_interval_ms * 1000000ull) {
+		c->last_metrics_ns = now;
+		if (ctl_metrics_write(c, &err))
+			vsn_warn("%s", err.msg);
+	}
+	end = ctl_now_ns();
+	secs = (end - now) / 1e9;
+	c->tick_seconds_last = secs;
+	if (secs > c->tick_seconds_max)
+		c->tick_seconds_max = secs;
+}
+
+static int setup(struct ctl *c, struct vsn_error *err)
+{
+	sigset_t mask;
+	int fd;
+
+	/* Blocked before any thread starts (the health pollers inherit the
+	 * mask), so that only the signalfd ever sees these. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	c->live_len = VSN_MAX_PATHS * sizeof(struct vsn_path_live);
+	c->live = mmap(NULL, c->live_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->m.path_live, 0);
+	if (c->live == MAP_FAILED) {
+		c->live = NULL;
+		vsn_error_set(err, 0, "cannot map %s: %s (re-attach with this version of vsn)",
+			      VSN_MAP_PATH_LV, strerror(errno));
+		return -errno;
+	}
+	c->cmds_len = (size_t)VSN_MAX_CMDS * sizeof(struct vsn_cmd_slot);
+	c->cmds = mmap(NULL, c->cmds_len, PROT_READ, MAP_SHARED, c->m.cmds, 0);
+	if (c->cmds == MAP_FAILED) {
+		c->cmds = NULL;
+		vsn_error_set(err, 0, "cannot map %s: %s (re-attach with this version of vsn)",
+			      VSN_MAP_CMDS, strerror(errno));
+		return -errno;
+	}
+	c->moves = calloc(CTL_MOVE_SLOTS, sizeof(*c->moves));
+	c->vols = calloc(VSN_MAX_VOLUMES, sizeof(*c->vols));
+	if (!c->moves || !c->vols) {
+		vsn_error_set(err, 0, "out of memory");
+		return -ENOMEM;
+	}
+	if (rtnl_open(&c->rtnl, err))
+		return -EIO;
+	c->health_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->health_fd < 0) {
+		vsn_error_set(err, 0, "eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	if (ctl_apply_config(c, c->cfg, err) || ctl_health_start(c, err))
+		return -EINVAL;
+	if (ctl_api_open(c, err))
+		return -EADDRINUSE;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	c->watch_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	c->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (c->epfd < 0 || c->tick_fd < 0 || c->watch_fd < 0 || c->sig_fd < 0 ||
+	    timer_arm(c->tick_fd, c->cfg->ctl.tick_ms) ||
+	    timer_arm(c->watch_fd, c->cfg->ctl.watch_ms)) {
+		vsn_error_set(err, 0, "event loop set-up: %s", strerror(errno));
+		return -errno;
+	}
+	c->ring = ring_buffer__new(c->m.events, on_ring, c, NULL);
+	if (!c->ring) {
+		vsn_error_set(err, 0, "cannot read the telemetry ring %s: %s", VSN_MAP_EVENTS,
+			      strerror(errno));
+		return -errno;
+	}
+	fd = ring_buffer__epoll_fd(c->ring);
+	if (ep_add(c, c->tick_fd, EV_TICK) || ep_add(c, c->watch_fd, EV_WATCH) ||
+	    ep_add(c, c->sig_fd, EV_SIGNAL) || ep_add(c, c->api_fd, EV_API) ||
+	    ep_add(c, rtnl_fd(c->rtnl), EV_RTNL) || ep_add(c, fd, EV_RING) ||
+	    ep_add(c, c->health_fd, EV_HEALTH)) {
+		vsn_error_set(err, 0, "epoll: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void loop(struct ctl *c, struct vsn_config **held)
+{
+	struct epoll_event evs[16];
+
+	while (!c->stop) {
+		int n = epoll_wait(c->epfd, evs, 16, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			vsn_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t exp;
+
+			switch (evs[i].data.u32) {
+			case EV_TICK:
+				if (read(c->tick_fd, &exp, sizeof(exp)) > 0)
+					tick(c);
+				break;
+			case EV_WATCH:
+				if (read(c->watch_fd, &exp, sizeof(exp)) > 0)
+					ctl_watch(c, ctl_now_ns());
+				break;
+			case EV_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				while (read(c->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP)
+						reload(c);
+					else
+						c->stop = true;
+				}
+				break;
+			}
+			case EV_API:
+				ctl_api_accept(c);
+				break;
+			case EV_RTNL:
+				rtnl_drain(c->rtnl, on_link, on_neigh, c);
+				break;
+			case EV_RING:
+				ring_buffer__consume(c->ring);
+				break;
+			case EV_HEALTH: {
+				uint64_t now = ctl_now_ns();
+
+				ctl_health_update(c, now);
+				ctl_judge_pending(c, now);
+				break;
+			}
+			}
+			drop_old_config(c, held);
+		}
+	}
+}
+
+static void teardown(struct ctl *c)
+{
+	int fds[] = {c->epfd, c->tick_fd, c->watch_fd, c->sig_fd, c->health_fd};
+
+	ctl_api_close(c);
+	ctl_probe_stop(c);
+	ctl_health_stop(c);
+	ring_buffer__free(c->ring);
+	rtnl_close(c->rtnl);
+	if (c->live)
+		munmap(c->live, c->live_len);
+	if (c->cmds)
+		munmap((void *)c->cmds, c->cmds_len);
+	for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (c->logf && c->logf != stdout)
+		fclose(c->logf);
+	ctl_model_free(c);
+	free(c->moves);
+	free(c->vols);
+	pins_close(&c->m);
+	config_free(c->cfg);
+}
+
+/*
+ * Run the controller on cfg (validated; the daemon owns it from here) until
+ * SIGTERM/SIGINT.  logf: the decision log (stdout, or a file the daemon
+ * closes).  Returns the process exit status.
+ */
+int daemon_run(const struct vsn_opts *o, const char *config_file, struct vsn_config *cfg,
+	       FILE *logf)
+{
+	struct ctl c = {.o = o,
+			.config_file = config_file,
+			.cfg = cfg,
+			.logf = logf,
+			.m = VSN_MAPS_NONE,
+			.epfd = -1,
+			.tick_fd = -1,
+			.watch_fd = -1,
+			.sig_fd = -1,
+			.api_fd = -1,
+			.health_fd = -1};
+	struct vsn_error err = {.msg = ""};
+	struct vsn_config *held = cfg;
+	char esc[2 * PATH_MAX];
+	int ret = 1;
+
+	if (pins_open(o, &c.m))
+		goto out;
+	if (setup(&c, &err)) {
+		vsn_err("daemon: %s", err.msg);
+		goto out;
+	}
+	ctl_log(&c, CTL_WHY_RELOAD,
+		"\"event\":\"started\",\"config\":\"%s\",\"paths\":%u,\"backends\":%u,"
+		"\"observe_only\":%s",
+		ctl_esc(esc, sizeof(esc), c.config_file), c.n_paths, c.n_backends,
+		c.cfg->ctl.observe_only ? "true" : "false");
+	sd_notify_ready();
+	loop(&c, &held);
+	ctl_log(&c, CTL_WHY_RELOAD, "\"event\":\"stopped\",\"datapath\":\"left forwarding\"");
+	if (ctl_metrics_write(&c, &err))
+		vsn_warn("%s", err.msg);
+	ret = 0;
+out:
+	teardown(&c);
+	return ret;
+}

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The decision log: every change the controller makes, one JSON object per
+ * line with its reason, kept in memory for 'vsn daemon status', written to
+ * the log file, and counted per reason for the metrics.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "daemon/daemon.h"
+
+static const char *const why_names[CTL_WHY_MAX] = {
+    [CTL_WHY_CARRIER] = "carrier",   [CTL_WHY_SILENT] = "silent",
+    [CTL_WHY_NEIGH] = "neighbour",   [CTL_WHY_CONGESTION] = "congestion",
+    [CTL_WHY_BACKEND] = "backend",   [CTL_WHY_RECOVERED] = "recovered",
+    [CTL_WHY_OPERATOR] = "operator", [CTL_WHY_RELOAD] = "reload",
+    [CTL_WHY_CLASS] = "workload",
+};
+
+const char *ctl_why_name(enum ctl_why why)
+{
+	return why < CTL_WHY_MAX ? why_names[why] : "unknown";
+}
+
+const char *ctl_esc(char *out, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
+{
+	struct ctl_log_entry *e = &c->log[c->n_log % CTL_LOG_KEEP];
+	struct timespec ts;
+	char body[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e->ts_ns = ctl_now_ns();
+	snprintf(e->line, sizeof(e->line), "{\"ts\":%lld.%03ld,\"reason\":\"%s\",%s}",
+		 (long long)ts.tv_sec, ts.tv_nsec / 1000000, ctl_why_name(why), body);
+	c->n_log++;
+	if (why < CTL_WHY_MAX)
+		c->decisions[why]++;
+	if (c->logf) {
+		fprintf(c->logf, "%s\n", e->line);
+		fflush(c->logf);
+	}
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Reading and writing the pinned maps: per-CPU sums, the route generation,
+ * the names of the datapath's outcomes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "lib/vsn.h"
+
+/* Sum of one per-CPU struct vsn_counter over all CPUs. */
+int percpu_counter(int fd, const void *key, struct vsn_counter *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct vsn_counter *vals;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, vals)) {
+		err = -errno;
+		goto cleanup;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		sum->packets += vals[i].packets;
+		sum->bytes += vals[i].bytes;
+	}
+cleanup:
+	free(vals);
+	return err;
+}
+
+/* Sum of one per-CPU __u64 slot over all CPUs. */
+int percpu_u64(int fd, __u32 idx, __u64 *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+	int err = 0;
+
+	*sum = 0;
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &idx, vals)) {
+		err = -errno;
+		goto cleanup;
+	}
+	for (int i = 0; i < ncpu; i++)
+		*sum += vals[i];
+cleanup:
+	free(vals);
+	return err;
+}
+
+int maps_routes_changed(const struct vsn_maps *m, struct vsn_error *err)
+{
+	struct vsn_gen g;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(m->gen, &zero, &g))
+		return vsn_error_set(err, -errno, "cannot read %s: %s", VSN_MAP_GEN,
+				     strerror(errno));
+	g.routes++;
+	if (bpf_map_update_elem(m->gen, &zero, &g, BPF_ANY))
+		return vsn_error_set(err, -errno,
+				     "cannot update %s: %s (connections keep their "
+				     "cached paths until it succeeds)",
+				     VSN_MAP_GEN, strerror(errno));
+	return 0;
+}
+
+static const char *const reason_names[VSN_R_MAX] = {
+    [VSN_R_FORWARDED] = "forwarded", [VSN_R_NOT_STORAGE] = "not_storage",
+    [VSN_R_NO_ROUTE] = "no_route",   [VSN_R_MAP_FULL] = "map_full",
+    [VSN_R_MALFORMED] = "malformed", [VSN_R_UNSUPPORTED] = "unsupported",
+    [VSN_R_NO_CONN] = "no_conn",     [VSN_R_REWRITE_ERR] = "rewrite_error",
+    [VSN_R_FIB_MISS] = "fib_miss",   [VSN_R_NOT_VM] = "not_vm",
+    [VSN_R_NAT_PORTS] = "nat_ports", [VSN_R_HOST_RX] = "host_rx",
+    [VSN_R_ROCE_RX] = "roce_rx",     [VSN_R_RESET] = "reset",
+};
+
+const char *vsn_reason_name(unsigned r)
+{
+	return r < VSN_R_MAX && reason_names[r] ? reason_names[r] : "unknown";
+}
