@@ -46,22 +46,32 @@ static __always_inline void *ctx_data_end(vsn_ctx_t *ctx)
 	return (void *)(long)CTX_LOAD_U32(ctx, data_end);
 }
 
+/* The 16-bit word at off in the first 256 bytes, or NULL past the packet.
+ * The offset itself is bounded: the verifier only tracks packet ranges for
+ * offsets it knows to be small. */
+static __always_inline __u16 *ctx_u16_at(vsn_ctx_t *ctx, __u32 off)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	__u16 *p;
+
+	asm volatile("" : "+r"(off));
+	if (off > 0xff)
+		return NULL;
+	p = data + off;
+	if ((void *)(p + 1) > end)
+		return NULL;
+	return p;
+}
+
 /* The IPv4 header checksum at off: the same incremental update the kernel's
  * bpf_l3_csum_replace makes (the header is not part of any skb->csum the
  * update would have to keep), done inline under both hooks: one helper
  * call less per NAT. */
 static __always_inline int ctx_l3_csum_diff(vsn_ctx_t *ctx, __u32 off, __s64 diff)
 {
-	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
-	__u16 *p;
+	__u16 *p = ctx_u16_at(ctx, off);
 
-	/* Bound the offset itself: the verifier only tracks packet ranges
-	 * for offsets it knows to be small. */
-	asm volatile("" : "+r"(off));
-	if (off > 0xff)
-		return -1;
-	p = data + off;
-	if ((void *)(p + 1) > end)
+	if (!p)
 		return -1;
 	*p = csum_apply_diff(*p, diff);
 	return 0;

@@ -25,7 +25,6 @@ import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
 import traceback
 
@@ -33,7 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
-from harness import Tap, note, remove_env, sh  # noqa: E402
+from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
+    veth_topology  # noqa: E402
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import (IPv6, ICMPv6ND_NS,  # noqa: E402
                                 ICMPv6NDOptSrcLLAddr)
@@ -157,40 +157,19 @@ def teardown():
 
 def setup():
     teardown()                          # stale state of an aborted run
-    for ns in (NS_HV, NS_PEER):
-        sh("ip", "netns", "add", ns)
-        # No IPv6 autoconf/MLD/DAD: nothing but our test frames may move the
-        # counters of the programs attached to these interfaces.
-        sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1", ns=ns)
-        sh("ip", "link", "set", "lo", "up", ns=ns)
-    for hv, peer in (("vmif", "vm0"), ("vmif6", "vm6"), ("up0", "f0"),
-                     ("up1", "f1"), ("upt", "ft")):
-        sh("ip", "link", "add", hv, "netns", NS_HV, "type", "veth", "peer",
-           "name", peer, "netns", NS_PEER)
-        sh("ip", "link", "set", hv, "up", ns=NS_HV)
-        sh("ip", "link", "set", peer, "up", ns=NS_PEER)
-    for link in json.loads(sh("ip", "-j", "link", "show", ns=NS_HV).stdout):
-        IFINDEX[link["ifname"]] = link["ifindex"]
-        if link["ifname"] == "up0":
-            IFMAC["up0"] = link["address"]
+    links = veth_topology(NS_HV, NS_PEER, (("vmif", "vm0"), ("vmif6", "vm6"), ("up0", "f0"),
+                                           ("up1", "f1"), ("upt", "ft")))
+    IFINDEX.update({n: i for n, (i, _) in links.items()})
+    IFMAC["up0"] = links["up0"][1]
     vsn("attach", "--vm", "vmif,vmif6", "--uplink", "up0,up1")
     # attach loads the TC reply program only for --xdp-mode tc: a spare
     # uplink in that mode pins it too (same maps).
     vsn("attach", "--uplink", "upt", "--xdp-mode", "tc")
-    for name, path in PROG.items():
-        if not os.path.exists(path):
-            raise RuntimeError("program %s not pinned" % path)
+    require_pinned(PROG.values())
 
 
 def apply(text):
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="vsnp-",
-                                     delete=False) as f:
-        f.write(text)
-    try:
-        vsn("apply", f.name)
-    finally:
-        os.unlink(f.name)
+    apply_config(vsn, text, "vsnp-")
 
 
 # --- state readers -----------------------------------------------------------

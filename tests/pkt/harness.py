@@ -1,9 +1,11 @@
 """What the packet test suites share: TAP output, running commands (inside
 a network namespace with nsenter, which keeps /sys/fs/bpf visible), and
 removing a test environment (vsn detach, namespaces, leftover pins)."""
+import json
 import os
 import subprocess
 import sys
+import tempfile
 
 
 class Tap:
@@ -64,3 +66,39 @@ def remove_env(vsn, pin, hv_ns, namespaces):
             os.rmdir(pin)
         except OSError:
             pass
+
+
+def veth_topology(hv_ns, peer_ns, pairs):
+    """Two namespaces (IPv6 off: no autoconf, MLD or DAD frames may move
+    the counters of the programs under test; lo up) and a veth pair for
+    each (hv-side name, peer name).  Returns {name: (ifindex, MAC)} of the
+    hv side."""
+    for ns in (hv_ns, peer_ns):
+        sh("ip", "netns", "add", ns)
+        sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+           "net.ipv6.conf.default.disable_ipv6=1", ns=ns)
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+    for hv, peer in pairs:
+        sh("ip", "link", "add", hv, "netns", hv_ns, "type", "veth", "peer",
+           "name", peer, "netns", peer_ns)
+        sh("ip", "link", "set", hv, "up", ns=hv_ns)
+        sh("ip", "link", "set", peer, "up", ns=peer_ns)
+    return {link["ifname"]: (link["ifindex"], link.get("address"))
+            for link in json.loads(sh("ip", "-j", "link", "show", ns=hv_ns).stdout)}
+
+
+def apply_config(vsn, text, prefix):
+    """vsn apply of text, written to a temporary file."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=prefix,
+                                     delete=False) as f:
+        f.write(text)
+    try:
+        vsn("apply", f.name)
+    finally:
+        os.unlink(f.name)
+
+
+def require_pinned(paths):
+    for path in paths:
+        if not os.path.exists(path):
+            raise RuntimeError("program %s not pinned" % path)

@@ -50,7 +50,8 @@ DATA = os.path.join(ROOT, "tests", "data")
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
 from bpfsys import InNetns, TestRun  # noqa: E402
-from harness import Tap, note, remove_env, sh  # noqa: E402
+from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
+    veth_topology  # noqa: E402
 
 PFX = "vsnrp"
 NS_HV, NS_PEER = PFX + "-hv", PFX + "-peer"
@@ -116,29 +117,11 @@ def teardown():
 def setup():
     teardown()
     IFINDEX.clear()
-    for ns in (NS_HV, NS_PEER):
-        sh("ip", "netns", "add", ns)
-        sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1", ns=ns)
-        sh("ip", "link", "set", "lo", "up", ns=ns)
-    for hv, peer in (("vmif", "vm0"), ("up0", "f0")):
-        sh("ip", "link", "add", hv, "netns", NS_HV, "type", "veth", "peer",
-           "name", peer, "netns", NS_PEER)
-        sh("ip", "link", "set", hv, "up", ns=NS_HV)
-        sh("ip", "link", "set", peer, "up", ns=NS_PEER)
-    for link in json.loads(sh("ip", "-j", "link", "show", ns=NS_HV).stdout):
-        IFINDEX[link["ifname"]] = link["ifindex"]
+    links = veth_topology(NS_HV, NS_PEER, (("vmif", "vm0"), ("up0", "f0")))
+    IFINDEX.update({n: i for n, (i, _) in links.items()})
     vsn("attach", "--vm", "vmif", "--uplink", "up0")
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="vsnrp-",
-                                     delete=False) as f:
-        f.write(CONFIG)
-    try:
-        vsn("apply", f.name)
-    finally:
-        os.unlink(f.name)
-    for path in PROG.values():
-        if not os.path.exists(path):
-            raise RuntimeError("program %s not pinned" % path)
+    apply_config(vsn, CONFIG, "vsnrp-")
+    require_pinned(PROG.values())
 
 
 # --- the capture ---------------------------------------------------------------

@@ -78,7 +78,7 @@ unsigned cfg_line(const struct vsn_line_map *map, const char *sec, long idx, con
 unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec);
 
 /*
- * What libcyaml loads (config_raw.c) and config_load.c converts: every
+ * What libcyaml loads (raw.c) and load.c converts: every
  * value as a string, NULL when absent or null.  Each kind of item lists
  * its keys once, as S(T, key) for a scalar or L(T, key) for a sequence of
  * scalars; the list makes both the struct below and its schema.

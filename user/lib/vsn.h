@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* What every vsn subcommand shares: options, the pinned maps, messages. */
+/* The base of the library: common options, the pinned maps (pins.c, maps.c),
+ * where interfaces live; errors and messages come with lib/err.h. */
 #ifndef VSN_H
 #define VSN_H
 

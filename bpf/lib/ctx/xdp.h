@@ -25,16 +25,9 @@ static __always_inline __u32 ctx_ifindex(struct xdp_md *ctx)
 static __always_inline int ctx_l4_csum_diff(struct xdp_md *ctx, __u32 off, __s64 diff, bool pseudo,
 					    bool udp)
 {
-	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
-	__u16 *p;
+	__u16 *p = ctx_u16_at(ctx, off);
 
-	/* Bound the offset itself: the verifier only tracks packet ranges
-	 * for offsets it knows to be small. */
-	asm volatile("" : "+r"(off));
-	if (off > 0xff)
-		return -1;
-	p = data + off;
-	if ((void *)(p + 1) > end)
+	if (!p)
 		return -1;
 	if (udp && *p == 0)
 		return 0; /* IPv4 UDP without checksum stays without */
