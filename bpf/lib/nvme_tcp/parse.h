@@ -36,9 +36,12 @@ static __always_inline void hdr_copy(__u8 *dst, const __u8 *src)
  * a previous segment of c left.  Returns the bytes now in sc->hdr, < 0 when
  * they cannot be read.  sc->hdr is followed by another VSN_PDU_HDR_MAX bytes
  * of scratch, so a load at hdr + have of up to VSN_PDU_HDR_MAX bytes stays
- * inside the map value.  Global: verified once, whatever the walk's state.
+ * inside the map value.  Inlined: it runs for every PDU, and as a global
+ * function its call cost 4-5 % of a data segment's parsing, for a saving of
+ * 23k processed instructions (17.5k against 40.6k on 6.18, within budget
+ * either way).
  */
-__noinline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c, __u32 pos,
+static __always_inline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c, __u32 pos,
 			  struct vsn_scratch *sc)
 {
 	struct vsn_pdu_state *st;
