@@ -18,10 +18,8 @@ Prints "ok N - ..." / "not ok N - ..." lines; diagnostics start with "# ".
 Exits non-zero if anything failed.  Everything created is removed on exit.
 """
 
-import atexit
 import json
 import os
-import signal
 import socket
 import struct
 import sys
@@ -33,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
 from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
-    veth_topology  # noqa: E402
+    suite_start, veth_topology  # noqa: E402
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import (IPv6, ICMPv6ND_NS,  # noqa: E402
                                 ICMPv6NDOptSrcLLAddr)
@@ -584,12 +582,8 @@ def run_cases(cases, with_vm2=True):
 
 def _main(cases, with_vm2):
     t0 = time.time()
-    if os.geteuid() != 0:
-        print("not ok 1 - must run as root")
+    if not suite_start(teardown):
         return 1
-    atexit.register(teardown)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
     try:
         setup()
         apply(config_yaml(with_vm2))

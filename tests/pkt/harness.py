@@ -1,8 +1,10 @@
 """What the packet test suites share: TAP output, running commands (inside
 a network namespace with nsenter, which keeps /sys/fs/bpf visible), and
 removing a test environment (vsn detach, namespaces, leftover pins)."""
+import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -102,3 +104,16 @@ def require_pinned(paths):
     for path in paths:
         if not os.path.exists(path):
             raise RuntimeError("program %s not pinned" % path)
+
+
+def suite_start(teardown):
+    """A suite's first step: root, and teardown on exit, SIGTERM and SIGINT.
+    False (with the TAP line saying why) when not root."""
+    if os.geteuid() != 0:
+        print("not ok 1 - must run as root")
+        print("1..1")
+        return False
+    atexit.register(teardown)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+    return True

@@ -25,13 +25,11 @@ Prints TAP ("ok N - ...", "not ok N - ...", diagnostics "# ...").
 Exits non-zero on any failure.  Cleans up on exit.
 """
 
-import atexit
 import json
 import math
 import mmap
 import os
 import re
-import signal
 import struct
 import sys
 import time
@@ -43,7 +41,7 @@ sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
 import bpfsys  # noqa: E402
 from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
-    veth_topology  # noqa: E402
+    suite_start, veth_topology  # noqa: E402
 import nvme_pdus as N  # noqa: E402
 
 PFX = "vsnq2"
@@ -619,12 +617,8 @@ def run_cases(cases, argv):
 def _main(cases, argv):
     global RING
     t0 = time.time()
-    if os.geteuid() != 0:
-        print("not ok 1 - must run as root")
+    if not suite_start(teardown):
         return 1
-    atexit.register(teardown)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
     try:
         setup()
     except Exception as e:   # noqa: BLE001

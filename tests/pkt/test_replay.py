@@ -31,7 +31,6 @@ Prints TAP ("ok N - ...", "not ok N - ...", diagnostics "# ...").
 Exits non-zero on any failure.  Cleans up on exit.
 """
 
-import atexit
 import collections
 import json
 import os
@@ -51,7 +50,7 @@ sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
 from bpfsys import InNetns, TestRun  # noqa: E402
 from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
-    veth_topology  # noqa: E402
+    suite_start, veth_topology  # noqa: E402
 
 PFX = "vsnrp"
 NS_HV, NS_PEER = PFX + "-hv", PFX + "-peer"
@@ -693,13 +692,8 @@ def check_profile(name, evpath, exp):
 # =============================================================================
 def main(argv):
     t0 = time.time()
-    if os.geteuid() != 0:
-        print("not ok 1 - must run as root")
-        print("1..1")
+    if not suite_start(teardown):
         return 1
-    atexit.register(teardown)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
     sel = [c for c in CAPTURES if not argv or any(a in c for a in argv)]
     workdir = tempfile.mkdtemp(prefix="vsnrp-")
     try:
