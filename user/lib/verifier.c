@@ -6,7 +6,6 @@
  * keep the whole log in a file.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
