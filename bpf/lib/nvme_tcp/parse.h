@@ -41,8 +41,8 @@ static __always_inline void hdr_copy(__u8 *dst, const __u8 *src)
  * 23k processed instructions (17.5k against 40.6k on 6.18, within budget
  * either way).
  */
-static __always_inline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c, __u32 pos,
-			  struct vsn_scratch *sc)
+static __always_inline int pdu_gather(vsn_ctx_t *ctx, const struct vsn_pkt *p, struct vsn_conn *c,
+				      __u32 pos, struct vsn_scratch *sc)
 {
 	struct vsn_pdu_state *st;
 	__u64 have, n, avail;
