@@ -24,7 +24,7 @@ int vsn_vm_ingress(struct __sk_buff *skb)
 	vm = bpf_map_lookup_elem(&vsn_vm_if, &idx);
 	if (!vm || !vm->vm_id)
 		return pass(VSN_R_NOT_VM, skb->len);
-	return steer_to_storage(skb, vm->vm_id, vm->tc_prio, VSN_MODE_VM);
+	return steer_to_storage(skb, vm, VSN_MODE_VM);
 }
 
 SEC("tc")
@@ -45,11 +45,11 @@ int vsn_up_egress(struct __sk_buff *skb)
 	 * after walking all of it (a map value used unchecked at the end), to
 	 * see how vsn reports a long log. */
 	__u32 id = skb->mark;
-	int act = steer_to_storage(skb, 0, 0, VSN_MODE_HOST);
+	int act = steer_to_storage(skb, NULL, VSN_MODE_HOST);
 
 	return act + ((struct vsn_backend *)bpf_map_lookup_elem(&vsn_backends, &id))->state;
 #endif
-	return steer_to_storage(skb, 0, 0, VSN_MODE_HOST);
+	return steer_to_storage(skb, NULL, VSN_MODE_HOST);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -38,6 +38,8 @@
 #define VSN_MAP_IFACES	 "vsn_ifaces"
 #define VSN_MAP_PATH_LV	 "vsn_path_live"
 #define VSN_MAP_GEN	 "vsn_gen"
+#define VSN_MAP_VM_STATE "vsn_vm_state"
+#define VSN_MAP_VM_DROP	 "vsn_vm_drops"
 
 #define VSN_PORT_NVME_TCP  4420
 #define VSN_PORT_NVME_DISC 8009
@@ -82,6 +84,12 @@ enum vsn_reason {
 	VSN_R_ROCE_RX,	     /* RoCEv2 from storage: observed, routed by the kernel */
 	VSN_R_NAT_PORTS,     /* no free SNAT port for a new connection: passed */
 	VSN_R_RESET,	     /* a packet of a reset connection: answered with a TCP RST */
+	/* From a VM (counted per VM too, in vsn_vm_drops): */
+	VSN_R_SPOOFED,	  /* a source address or MAC not the VM's own: dropped */
+	VSN_R_MARTIAN,	  /* a source no host may use (loopback, multicast, ...): dropped */
+	VSN_R_CONN_LIMIT, /* a new connection over the VM's max_connections: dropped */
+	VSN_R_CONN_RATE,  /* a new connection over the VM's new-connection rate: dropped */
+	VSN_R_NO_SYN,	  /* TCP to a volume without a connection nor a SYN: answered with a RST */
 	VSN_R_MAX,
 };
 
@@ -93,12 +101,59 @@ struct vsn_addr {
 	__u32 a[4];
 };
 
-/* vsn_vm_if: array, index = ifindex of a VM interface. vm_id 0 = none. */
+/* Source addresses a VM may use on its interface (port security). */
+#define VSN_VM_MAX_ADDRS 8
+
+enum vsn_vm_flags {
+	VSN_VM_MAC = 1 << 0, /* mac holds the only source MAC allowed */
+};
+
+/*
+ * vsn_vm_if: array, index = ifindex of a VM interface. vm_id 0 = none.
+ * Everything the datapath checks before it looks anything else up: the VM
+ * is its interface, and it may only send from its own addresses.
+ */
 struct vsn_vm_if {
 	__u32 vm_id;
 	/* skb->priority given to the VM's storage packets, so the uplink's
 	 * HTB qdisc puts them in the VM's class (0 = leave it alone). */
 	__u32 tc_prio;
+	__u8 mac[6];
+	__u8 flags;   /* enum vsn_vm_flags */
+	__u8 n_addrs; /* 0: nothing from this VM is steered */
+	/* New connections: at most max_conns open at once (0: no limit),
+	 * and one per conn_gap_ns on average (1 s / the configured rate; 0:
+	 * no limit) with bursts of up to conn_burst. */
+	__u32 max_conns;
+	__u32 conn_gap_ns;
+	__u32 conn_burst;
+	__u32 pad;
+	struct vsn_addr addrs[VSN_VM_MAX_ADDRS]; /* IPv4 as ::ffff:a.b.c.d */
+};
+
+/*
+ * vsn_vm_state: array, index = vm_id, shared by all CPUs: the VM's open
+ * connections and its new-connection rate limiter.
+ */
+struct vsn_vm_state {
+	/* Connections created minus those seen closing (FIN or RST from
+	 * either end) or reset.  Entries the LRU evicts are not seen: the
+	 * daemon recounts the open ones every few seconds and writes the
+	 * count here. */
+	__s64 conns;
+	/* Rate limiter (GCRA): the theoretical arrival time of the next new
+	 * connection, CLOCK_MONOTONIC ns. */
+	__u64 tat_ns;
+};
+
+/* vsn_vm_drops: per-CPU array, index = vm_id: what the VM sent that vsn
+ * refused, per reason (packets). */
+struct vsn_vm_drops {
+	__u64 spoofed;
+	__u64 martian;
+	__u64 conn_limit;
+	__u64 conn_rate;
+	__u64 no_syn;
 };
 
 /* vsn_volumes: hash. */
@@ -172,6 +227,10 @@ enum vsn_route_flags {
 struct vsn_route {
 	__u32 path_id;
 	__u32 flags; /* enum vsn_route_flags; the datapath reads only path_id */
+	/* A pinned route a path failure moved: the operator's path, restored
+	 * when it is healthy again (0: none). */
+	__u32 pin_path;
+	__u32 pad;
 };
 
 /*
@@ -216,6 +275,12 @@ enum vsn_conn_flags {
 	 * reconnects at once instead of waiting out its timeouts. */
 	VSN_CONN_RESET = 1 << 4,
 	VSN_CONN_RCV_NXT = 1 << 5, /* rcv_nxt holds a value */
+	/* Storage answered it: only such connections' requests may start a
+	 * path's silence clock (a tenant's unanswered SYNs must not). */
+	VSN_CONN_ANSWERED = 1 << 6,
+	/* VM side: the connection is closing (FIN or RST seen) and no longer
+	 * counts towards the VM's max_connections. */
+	VSN_CONN_CLOSING = 1 << 7,
 };
 
 struct vsn_conn {
@@ -309,8 +374,13 @@ struct vsn_path_live {
 	/* The backend of the request that set await_ns: a stall seen on
 	 * every path to one backend is the backend's, not the paths'. */
 	__u32 await_be;
-	__u32 pad;
+	/* The VM whose request set await_ns, or VSN_AWAIT_MANY once another
+	 * VM's request waits too: one VM alone must not fail a path that
+	 * others share. */
+	__u32 await_vm;
 };
+
+#define VSN_AWAIT_MANY 0xffffffffu
 
 /* Per-CPU counters: vsn_path_stats, vsn_be_stats, vsn_vm_stats (arrays
  * indexed by id), vsn_reasons (array indexed by enum vsn_reason). */

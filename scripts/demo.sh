@@ -362,7 +362,7 @@ write_cfg() { # SETUP FILE
 		cat <<EOF
 # make demo, setup $1 (written by scripts/demo.sh)
 vms:
-  - {name: vm1, id: 1, interface: tap0}
+  - {name: vm1, id: 1, interface: tap0, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
   - {interface: up1}

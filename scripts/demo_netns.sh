@@ -44,7 +44,7 @@ bash tests/lib/topo.sh down
 bash tests/lib/topo.sh up
 cat >"$OUT/vsn.yaml" <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0, capacity: 10gbit}
   - {interface: up1, capacity: 10gbit}

@@ -14,6 +14,7 @@
 #include "lib/telemetry.h"
 #include "lib/backend.h"
 #include "lib/route.h"
+#include "lib/guard.h"
 
 enum vsn_mode {
 	VSN_MODE_VM = 0,   /* VM-direct: NAT VIP -> backend */
@@ -35,6 +36,18 @@ static __always_inline void conn_key_pkt(struct vsn_conn_key *k, const struct vs
 }
 
 /* The fabric-side key: vsn_conn_rev_key() in vsn_types.h. */
+
+/* RoCEv2's fabric-side key: any source port of the backend towards the
+ * VM's 4791, one entry per (backend, VM address) shared by its flows. */
+static __always_inline void roce_rev_key(struct vsn_conn_key *rk, const struct vsn_conn *c)
+{
+	__builtin_memset(rk, 0, sizeof(*rk));
+	rk->saddr = c->backend_addr;
+	rk->daddr = c->vm_addr;
+	rk->dport = bpf_htons(VSN_PORT_ROCEV2);
+	rk->proto = IPPROTO_UDP;
+	rk->dir = VSN_DIR_FROM_STORAGE;
+}
 
 /* The VM-side key of connection c (either entry's value describes it). */
 static __always_inline void conn_fwd_key(struct vsn_conn_key *k, const struct vsn_conn *c,
@@ -90,13 +103,17 @@ claimed:
 
 /*
  * A packet to a volume without a connection entry: choose the backend and
- * record both directions.  Also taken for mid-stream packets whose entry the
- * LRU evicted: the consistent hash gives them the same backend again.
+ * record both directions.  From a VM, only a SYN (or RoCEv2's first packet)
+ * makes one, within the VM's limits.  The host's own mid-stream packets
+ * make one too (flows that predate the attach, or whose entry the LRU
+ * evicted): the consistent hash gives them the same backend again.
  */
 static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct vsn_pkt *p,
-						    const struct vsn_conn_key *k, __u32 vm_id,
-						    enum vsn_mode mode, __u32 *reason)
+						    const struct vsn_conn_key *k,
+						    const struct vsn_vm_if *vm, enum vsn_mode mode,
+						    __u32 *reason)
 {
+	__u32 vm_id = vm ? vm->vm_id : 0;
 	struct vsn_volume_key vk = {};
 	struct vsn_scratch *sc = scratch();
 	struct vsn_conn_key *rk;
@@ -120,6 +137,16 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	if (!vol) {
 		*reason = VSN_R_NOT_STORAGE;
 		return NULL;
+	}
+	now = bpf_ktime_get_coarse_ns();
+	if (mode == VSN_MODE_VM && vm) {
+		if (p->l4_proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
+			*reason = VSN_R_NO_SYN;
+			return NULL;
+		}
+		*reason = vm_admit(vm, vm_id, now);
+		if (*reason)
+			return NULL;
 	}
 	/* Only now: other traffic need not pay for zeroing the entry. */
 	__builtin_memset(c, 0, sizeof(*c));
@@ -163,7 +190,6 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	}
 	__builtin_memcpy(c->vm_mac, eth->h_source, 6);
 	__builtin_memcpy(c->gw_mac, eth->h_dest, 6);
-	now = bpf_ktime_get_coarse_ns();
 	c->first_seen_ns = now;
 	c->last_seen_ns = now;
 
@@ -183,18 +209,16 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 			return NULL;
 		}
 	} else {
-		/* RoCEv2 from storage: any source port of the backend towards
-		 * the VM's 4791; found only to attribute it to a path. */
-		__builtin_memset(rk, 0, sizeof(*rk));
-		rk->saddr = c->backend_addr;
-		rk->daddr = c->vm_addr;
-		rk->dport = bpf_htons(VSN_PORT_ROCEV2);
-		rk->proto = IPPROTO_UDP;
-		rk->dir = VSN_DIR_FROM_STORAGE;
-		bpf_map_update_elem(&vsn_conns, rk, c, BPF_ANY);
+		/* RoCEv2 from storage: found only to attribute it to a path,
+		 * and to tell the VM's flows that storage answers.  The first
+		 * flow's entry stays, with what storage marked in it. */
+		roce_rev_key(rk, c);
+		bpf_map_update_elem(&vsn_conns, rk, c, BPF_NOEXIST);
 	}
 	if (bpf_map_update_elem(&vsn_conns, k, c, BPF_ANY))
 		return NULL;
+	if (mode == VSN_MODE_VM)
+		vm_conns_add(vm_id, 1);
 	*reason = VSN_R_FORWARDED;
 	tel_conn_event(VSN_EV_CONN_OPEN, c, path_id, VSN_DIR_TO_STORAGE);
 	return bpf_map_lookup_elem(&vsn_conns, k);

@@ -14,7 +14,23 @@
 #include "lib/live.h"
 #include "lib/rewrite.h"
 #include "lib/roce.h"
+#include "lib/guard.h"
 #include "lib/nvme_tcp/parse.h"
+
+/* Storage reset TCP connection c (fabric side): its VM-side entry stops
+ * counting towards the VM's limit (the VM sends nothing more on it). */
+static __always_inline void conn_reset_by_storage(const struct vsn_conn *c)
+{
+	struct vsn_scratch *sc = scratch();
+	struct vsn_conn *v;
+
+	if (!sc || !c->vm_id)
+		return;
+	conn_fwd_key(&sc->rkey, c, IPPROTO_TCP);
+	v = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);
+	if (v)
+		vm_conn_closing(v);
+}
 
 /* From storage (uplink ingress, XDP or TC): undo the NAT, hand to the VM. */
 static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
@@ -36,6 +52,8 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 		k.sport = 0;
 		c = bpf_map_lookup_elem(&vsn_conns, &k);
 		if (c && route_path(c, &path_id)) {
+			if (!(c->flags & VSN_CONN_ANSWERED))
+				c->flags |= VSN_CONN_ANSWERED;
 			/* Observed, then routed to the VM by the kernel. */
 			path_live_rx(path_id, bpf_ktime_get_coarse_ns());
 			roce_account(ctx, &p, c->vm_id, path_id, VSN_DIR_FROM_STORAGE, len);
@@ -56,6 +74,10 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 	nvme_tcp_parse(ctx, &p, c, 0, VSN_DIR_FROM_STORAGE);
 	path_live_rx(c->last_path, now);
 	conn_rcv_nxt(c, &p);
+	if (!(c->flags & VSN_CONN_ANSWERED))
+		c->flags |= VSN_CONN_ANSWERED;
+	if (p.tcp_flags & TCPF_RST)
+		conn_reset_by_storage(c);
 	if (c->flags & VSN_CONN_HOST) {
 		/* The host's own flow: observed, left to the kernel. */
 		conn_touch(c, len, c->last_path, now);

@@ -24,17 +24,24 @@ struct {
  * CPU's packets on a path share its cache line. */
 #define PATH_LIVE_STEP_NS 1000000ull
 
-/* A packet towards storage on path_id, seen at now; request: one the other
- * end must answer (payload, SYN, FIN; RoCEv2 always). */
-static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, bool request, __u64 now)
+/* A packet towards storage on path_id from VM vm_id, seen at now; request:
+ * one the other end must answer (payload, SYN, FIN; RoCEv2 always) on a
+ * connection it answered before. */
+static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, __u32 vm_id,
+					 bool request, __u64 now)
 {
 	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
 
 	if (!pl || !path_id)
 		return;
-	if (request && !pl->await_ns) {
-		pl->await_ns = now;
-		pl->await_be = backend_id;
+	if (request) {
+		if (!pl->await_ns) {
+			pl->await_ns = now;
+			pl->await_be = backend_id;
+			pl->await_vm = vm_id;
+		} else if (pl->await_vm != vm_id && pl->await_vm != VSN_AWAIT_MANY) {
+			pl->await_vm = VSN_AWAIT_MANY;
+		}
 	}
 	if (now - pl->tx_ns > PATH_LIVE_STEP_NS)
 		pl->tx_ns = now;

@@ -17,6 +17,7 @@
 #include "lib/rst.h"
 #include "lib/redirect.h"
 #include "lib/roce.h"
+#include "lib/guard.h"
 #include "lib/nvme_tcp/parse.h"
 
 /*
@@ -51,9 +52,55 @@ static __always_inline int conn_reset(struct __sk_buff *skb, const struct vsn_pk
 						   mode == VSN_MODE_HOST ? BPF_F_INGRESS : 0);
 		}
 	}
+	if (!(c->flags & VSN_CONN_CLOSING))
+		vm_conns_add(c->vm_id, -1);
 	bpf_map_delete_elem(&vsn_conns, k);
 	count_reason(reason, len);
 	return act;
+}
+
+/*
+ * TCP from a VM to a volume, neither a SYN nor of a connection vsn knows
+ * (its entry was reset, evicted, or never made): only a SYN makes an entry,
+ * so that a tenant cannot fill the table with stray segments.  Answered
+ * with a RST, so a real initiator reconnects at once.
+ */
+static __always_inline int no_syn(struct __sk_buff *skb, const struct vsn_pkt *p, __u32 vm_id,
+				  __u32 len)
+{
+	if (!(p->tcp_flags & TCPF_RST) && !rw_tcp_rst(skb, p)) {
+		vm_drop(vm_id, VSN_R_NO_SYN, len);
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	return vm_drop(vm_id, VSN_R_NO_SYN, len);
+}
+
+/*
+ * Has storage answered connection c (VM side)?  Only such connections'
+ * requests may start their path's silence clock.  Storage marks the entry
+ * it finds (the fabric-side one); the VM side learns it on its next
+ * request, one lookup per request until then.
+ */
+static __always_inline bool conn_answered(struct vsn_conn *c, const struct vsn_pkt *p)
+{
+	struct vsn_scratch *sc;
+	struct vsn_conn *r;
+
+	if (c->flags & VSN_CONN_ANSWERED)
+		return true;
+	sc = scratch();
+	if (!sc)
+		return false;
+	if (p->l4_proto == IPPROTO_TCP) {
+		vsn_conn_rev_key(&sc->rkey, c, IPPROTO_TCP);
+	} else {
+		roce_rev_key(&sc->rkey, c);
+	}
+	r = bpf_map_lookup_elem(&vsn_conns, &sc->rkey);
+	if (!r || !(r->flags & VSN_CONN_ANSWERED))
+		return false;
+	c->flags |= VSN_CONN_ANSWERED;
+	return true;
 }
 
 /*
@@ -62,9 +109,10 @@ static __always_inline int conn_reset(struct __sk_buff *skb, const struct vsn_pk
  * the skb priority of steered packets (the VM's class on the uplink's
  * qdisc), 0 to leave it.
  */
-static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, __u32 tc_prio,
+static __always_inline int steer_to_storage(struct __sk_buff *skb, const struct vsn_vm_if *vm,
 					    enum vsn_mode mode)
 {
+	__u32 vm_id = vm ? vm->vm_id : 0, tc_prio = vm ? vm->tc_prio : 0;
 	struct vsn_conn_key k;
 	struct vsn_pkt p;
 	struct vsn_conn *c;
@@ -77,6 +125,13 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 	reason = vsn_parse(skb, &p);
 	if (reason != VSN_R_FORWARDED)
 		return pass(reason, len);
+	if (mode == VSN_MODE_VM) {
+		reason = vm_src_check(skb, &p, vm);
+		if (reason == VSN_R_MALFORMED)
+			return pass(reason, len);
+		if (reason)
+			return vm_drop(vm_id, reason, len);
+	}
 	conn_key_pkt(&k, &p, VSN_DIR_TO_STORAGE, vm_id);
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
 	/* Only storage packets are redirected between uplinks: the host's
@@ -88,23 +143,31 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, __u32 vm_id, 
 		 * backend is no longer up, or the old connection was reset. */
 		struct vsn_backend *be = bpf_map_lookup_elem(&vsn_backends, &c->backend_id);
 
-		if (!be || be->state != VSN_BE_UP || (c->flags & VSN_CONN_RESET))
+		if (!be || be->state != VSN_BE_UP || (c->flags & (VSN_CONN_RESET | VSN_CONN_CLOSING)))
 			c = NULL;
 	}
 	if (c && (c->flags & VSN_CONN_RESET))
 		return conn_reset(skb, &p, c, &k, mode, len);
 	if (!c) {
-		c = conn_create(skb, &p, &k, vm_id, mode, &reason);
-		if (!c)
+		c = conn_create(skb, &p, &k, vm, mode, &reason);
+		if (!c) {
+			if (reason == VSN_R_NO_SYN)
+				return no_syn(skb, &p, vm_id, len);
+			if (reason == VSN_R_CONN_LIMIT || reason == VSN_R_CONN_RATE)
+				return vm_drop(vm_id, reason, len);
 			return pass(reason, len);
+		}
+	} else if (mode == VSN_MODE_VM && (p.tcp_flags & (TCPF_FIN | TCPF_RST))) {
+		vm_conn_closing(c);
 	}
 	path = route_path(c, &path_id);
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
-	request = p.l4_proto == IPPROTO_UDP || p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN));
+	request = (p.l4_proto == IPPROTO_UDP || p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN))) &&
+		  conn_answered(c, &p);
 	/* Coarse (a tick) is fine for liveness, and ten times cheaper. */
 	now = bpf_ktime_get_coarse_ns();
-	path_live_tx(path_id, c->backend_id, request, now);
+	path_live_tx(path_id, c->backend_id, vm_id, request, now);
 	/* Before any rewrite moves the payload (VLAN pop). */
 	if (p.l4_proto == IPPROTO_TCP)
 		nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);

@@ -178,7 +178,7 @@ topo_write_cfg() {
 	mkdir -p "$TOPO_DIR/metrics"
 	cat >"$TOPO_CFG" <<EOF
 vms:
-  - {name: vm1, id: 1, interface: tap0}
+  - {name: vm1, id: 1, interface: tap0, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0$cap}
   - {interface: up1$cap}

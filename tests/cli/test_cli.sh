@@ -85,7 +85,7 @@ C=$T/cfg
 mkdir -p "$C"
 cat >"$C/good.yaml" <<EOF
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0, capacity: 10gbit}
 paths:
@@ -105,7 +105,7 @@ EOF
 # end, to show that the snapshot does see a change.
 cat >"$C/good2.yaml" <<EOF
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0, capacity: 25gbit}
 paths:
@@ -233,8 +233,8 @@ check "failed attaches left the programs as they were" \
 echo "# config errors: FILE:LINE: field, and nothing written"
 f=$(cfg ifunk <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
-  - {name: vm2, id: 2, interface: nosuch0}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
+  - {name: vm2, id: 2, interface: nosuch0, addresses: [10.0.6.2]}
 uplinks:
   - {interface: up0}
 paths:
@@ -249,7 +249,7 @@ bad "config: unknown VM interface" "$(cerr "$f" 3 "vms[1].interface")unknown int
 
 f=$(cfg upunk <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
   - interface: nosuch1
@@ -266,7 +266,7 @@ bad "config: unknown uplink interface" "$(cerr "$f" 5 "uplinks[1].interface")unk
 
 f=$(cfg dupvol <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:
@@ -291,7 +291,7 @@ bad "config: duplicate volume address" \
 
 f=$(cfg upnotatt <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
   - {interface: up1}
@@ -315,8 +315,8 @@ bad "config --check: a path's uplink is not attached (checked when attached)" \
 
 f=$(cfg vmnotatt <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
-  - {name: vm2, id: 2, interface: extra0}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
+  - {name: vm2, id: 2, interface: extra0, addresses: [10.0.6.2]}
 uplinks:
   - {interface: up0}
 paths:
@@ -333,7 +333,7 @@ bad "config: a VM interface exists but is not attached" \
 
 f=$(cfg vmisuplink <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: up0}
+  - {name: vm1, id: 1, interface: up0, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:
@@ -348,7 +348,7 @@ bad "config: a VM on the uplink's interface" "$(cerr "$f" 2 "vms[0].interface")u
 
 f=$(cfg syntax <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0
 paths:
@@ -359,14 +359,14 @@ bad "config: YAML syntax error" "^vsn: error: $(q "$f"):[45]: syntax error: " vs
 
 f=$(cfg tabs <<'EOF'
 vms:
-	- {name: vm1, id: 1, interface: vmif}
+	- {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 EOF
 )
 bad "config: YAML syntax error (tab indentation)" "^vsn: error: $(q "$f"):2: syntax error: " vsn apply "$f"
 
 f=$(cfg unkkey <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:
@@ -384,7 +384,7 @@ bad "config: unknown key" "$(cerr "$f" 9 "paths[0].colour")unknown key" vsn appl
 
 f=$(cfg unksection <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 volumez:
   - {id: 1}
 EOF
@@ -393,7 +393,7 @@ bad "config: unknown section" "^vsn: error: $(q "$f"):3: volumez: unknown key" v
 
 f=$(cfg vlan <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:
@@ -412,7 +412,7 @@ bad "config: vlan 4095 out of range" "$(cerr "$f" 10 "paths[1].vlan")4095 is out
 
 f=$(cfg vlan0 <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:
@@ -427,7 +427,7 @@ bad "config: vlan 0 out of range" "$(cerr "$f" 6 "paths[0].vlan")0 is out of ran
 
 f=$(cfg unkbe <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:
@@ -448,7 +448,7 @@ bad "config: volume refers to an unknown backend" \
 
 f=$(cfg routeunkbe <<'EOF'
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:
@@ -497,7 +497,7 @@ gen() { # gen FILE NVOLUMES NPATHS: vm1, one backend, NPATHS paths, NVOLUMES vol
 import sys
 path, nvol, npath = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open(path, "w") as f:
-    f.write("vms:\n  - {name: vm1, id: 1, interface: vmif}\n")
+    f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2']}\n")
     f.write("uplinks:\n  - {interface: up0}\n")
     f.write("paths:\n")
     for i in range(1, npath + 1):

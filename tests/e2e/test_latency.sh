@@ -102,7 +102,7 @@ ip netns add "$P-hv" && ip netns add "$P-fab" || bail "namespaces $P-hv/$P-fab c
 
 cat >"$OUT/vsn.yaml" <<EOF
 vms:
-  - {name: vm1, id: 1, interface: tap0}
+  - {name: vm1, id: 1, interface: tap0, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
 paths:

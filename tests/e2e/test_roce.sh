@@ -108,7 +108,7 @@ T=$(date +%s%N)
 
 cat >"$OUT/vsn.yaml" <<EOF
 vms:
-  - {name: vm1, id: 1, interface: tap0}
+  - {name: vm1, id: 1, interface: tap0, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
   - {interface: up1}

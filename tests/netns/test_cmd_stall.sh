@@ -28,7 +28,7 @@ F0=$(nsx fab cat /sys/class/net/f0/address)
 F1=$(nsx fab cat /sys/class/net/f1/address)
 cat >"$T/vsn.yaml" <<EOC
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0}
   - {interface: up1}

@@ -270,7 +270,7 @@ write_cfg() {
 	local be=${2:+, $2} ctl=${3:+, $3}
 	cat >"$1" <<EOF
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0, capacity: 10gbit}
   - {interface: up1, capacity: 10gbit}

@@ -77,7 +77,7 @@ write_cfg() {
 	fi
 	cat >"$1" <<EOF
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 uplinks:
   - {interface: up0, capacity: 10gbit}
   - {interface: up1, capacity: 10gbit}
@@ -330,7 +330,7 @@ applies_cfg() { # FILE PATH-ID EXTRA-BACKEND(0/1)
 	{
 		cat <<-EOF
 		vms:
-		  - {name: vm1, id: 1, interface: vmif}
+		  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, "2001:db8::2"]}
 		uplinks:
 		  - {interface: up0, capacity: 10gbit}
 		  - {interface: up1, capacity: 10gbit}

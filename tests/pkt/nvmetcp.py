@@ -60,7 +60,7 @@ VM_ID, VOL4, VOL6, BE4_ID, BE6_ID, PATH_ID = 1, 1, 2, 1, 2, 1
 
 CONFIG = """\
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2']}
 uplinks:
   - {interface: up0}
 paths:

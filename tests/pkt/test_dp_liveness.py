@@ -14,12 +14,16 @@ from datapath import *  # noqa: E402,F401,F403  (the harness: check, tcp, conn, 
 from datapath import CASES, case, run_cases  # noqa: E402
 
 
-def path_live(pid):
-    """struct vsn_path_live of path pid: {await, rx, tx} (ns)."""
+def path_live(pid, full=False):
+    """struct vsn_path_live of path pid: {await, rx, tx} (ns), and with
+    full=True its await_be and await_vm too."""
     r = sh("bpftool", "-j", "map", "lookup", "pinned", PIN + "/vsn_path_live",
            "key", *hexargs(struct.pack("=I", pid)))
     v = bytes(int(x, 16) for x in json.loads(r.stdout)["value"])
-    return dict(zip(("await", "rx", "tx"), struct.unpack_from("=3Q", v)))
+    d = dict(zip(("await", "rx", "tx", "be", "vm"), struct.unpack_from("=3QII", v)))
+    if not full:
+        del d["be"], d["vm"]
+    return d
 
 
 def path_live_clear(pid):
@@ -38,8 +42,10 @@ def timed(prog, pkt, ifname=None):
 
 @case
 def path_liveness_stamps():
-    """vsn_path_live: a request-bearing packet towards storage stamps
-    await_ns (a pure ACK does not), anything back on the path clears it;
+    """vsn_path_live: a request-bearing packet towards storage of a
+    connection storage answered stamps await_ns (a pure ACK does not, nor
+    the SYN of a connection not yet answered), anything back on the path
+    clears it;
     tx_ns / rx_ns stamp the directions; the fabric-side entry follows the
     connection's path so replies clear the path in use."""
     P5, P2 = 5, 2
@@ -50,9 +56,10 @@ def path_liveness_stamps():
     rv, t0, t1 = timed("vsn_vm_ingress",
                        tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420, flags="S"))
     pl = path_live(P5)
-    T.ok(rv == TC_ACT_REDIRECT and t0 <= pl["await"] <= t1 and
+    T.ok(rv == TC_ACT_REDIRECT and pl["await"] == 0 and
          t0 <= pl["tx"] <= t1 and pl["rx"] == 0,
-         "SYN stamps await and tx of its path", (rv, t0, t1, pl))
+         "SYN stamps tx of its path, not await (nothing answered it yet)",
+         (rv, t0, t1, pl))
     raw = conns_raw()
     fab = [v for k, v in raw.items() if k[0] == 1 and k[6] == s]
     T.ok(len(fab) == 1 and fab[0]["last_path"] == P5,
@@ -61,7 +68,7 @@ def path_liveness_stamps():
     rv, t0, t1 = timed("vsn_up_xdp", rep)
     pl = path_live(P5)
     T.ok(rv == XDP_REDIRECT and pl["await"] == 0 and t0 <= pl["rx"] <= t1,
-         "reply (XDP) clears await and stamps rx", (rv, pl))
+         "reply (XDP) stamps rx", (rv, pl))
     path_live_clear(P5)
     rv, t0, t1 = timed("vsn_vm_ingress",
                        tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420, flags="A"))
@@ -70,9 +77,12 @@ def path_liveness_stamps():
          "a pure ACK stamps tx but not await", (rv, pl))
     rv, t0, t1 = timed("vsn_vm_ingress", tcp(VM1_MAC, GW_MAC, VM1, VIP, s,
                                              4420, payload=b"cmd"))
-    first = path_live(P5)
-    T.ok(rv == TC_ACT_REDIRECT and t0 <= first["await"] <= t1,
-         "a data packet stamps await", (rv, t0, t1, first))
+    first = path_live(P5, full=True)
+    T.ok(rv == TC_ACT_REDIRECT and t0 <= first["await"] <= t1 and
+         first["be"] == 1 and first["vm"] == 1,
+         "a data packet of the answered connection stamps await, its backend "
+         "and VM", (rv, t0, t1, first))
+    del first["be"], first["vm"]
     rv, _, _ = timed("vsn_vm_ingress", tcp(VM1_MAC, GW_MAC, VM1, VIP, s,
                                            4420, payload=b"cmd2"))
     T.ok(path_live(P5)["await"] == first["await"],
@@ -110,13 +120,24 @@ def path_liveness_stamps():
     path_live_clear(P2)
     timed("vsn_up_egress", tcp(IFMAC["up0"], "02:00:00:00:99:99", HOST_ADDR,
                                BE[7], 43200, 4420, flags="S"))
-    a = path_live(P2)["await"]
+    a0 = path_live(P2)["await"]
+    timed("vsn_up_xdp", tcp(FAB_MAC, IFMAC["up0"], BE[7], HOST_ADDR, 4420, 43200,
+                            flags="SA"))
+    timed("vsn_up_egress", tcp(IFMAC["up0"], "02:00:00:00:99:99", HOST_ADDR,
+                               BE[7], 43200, 4420, payload=b"cmd"))
+    a = path_live(P2, full=True)
     rv, t0, t1 = timed("vsn_up_xdp", tcp(FAB_MAC, IFMAC["up0"], BE[7], HOST_ADDR,
-                                         4420, 43200, flags="SA"))
+                                         4420, 43200, flags="A"))
     pl = path_live(P2)
-    T.ok(a and rv == XDP_PASS and pl["await"] == 0 and t0 <= pl["rx"] <= t1,
-         "host flow: SYN stamps await, host RX clears it", (a, rv, pl))
+    T.ok(not a0 and a["await"] and a["vm"] == 0 and rv == XDP_PASS and
+         pl["await"] == 0 and t0 <= pl["rx"] <= t1,
+         "host flow: its SYN does not stamp await, data after the SYN-ACK "
+         "does (VM 0), host RX clears it", (a0, a, rv, pl))
     path_live_clear(8)
+    timed("vsn_vm_ingress", P.roce_v4(VM1_MAC, GW_MAC, VM1, ROCE4, 49301,
+                                      bth_opcode=0x11))
+    a0 = path_live(8)["await"]
+    timed("vsn_up_xdp", P.roce_v4(FAB_MAC, IFMAC["up0"], ROCE4, VM1, 49301))
     rv, t0, t1 = timed("vsn_vm_ingress", P.roce_v4(VM1_MAC, GW_MAC, VM1,
                                                    ROCE4, 49301,
                                                    bth_opcode=0x11))
@@ -124,10 +145,11 @@ def path_liveness_stamps():
     rv2, t2, t3 = timed("vsn_up_xdp", P.roce_v4(FAB_MAC, IFMAC["up0"], ROCE4, VM1,
                                                49301))
     pl = path_live(8)
-    T.ok(rv == TC_ACT_REDIRECT and t0 <= a <= t1 and rv2 == XDP_PASS and
+    T.ok(not a0 and rv == TC_ACT_REDIRECT and t0 <= a <= t1 and rv2 == XDP_PASS and
          pl["await"] == 0 and t2 <= pl["rx"] <= t3,
-         "RoCEv2 (even an ACK) stamps await, RoCE RX clears it",
-         (rv, a, rv2, pl))
+         "RoCEv2: a flow's first packet does not stamp await; once storage "
+         "answered, every packet (even an ACK) does, and RoCE RX clears it",
+         (a0, rv, a, rv2, pl))
     # A passed packet stamps nothing.
     path_live_clear(1)
     timed("vsn_vm_ingress", P.plain(VM1_MAC, GW_MAC, "tcp", VM1, VIP))

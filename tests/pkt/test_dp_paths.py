@@ -134,9 +134,13 @@ def path_change_moves_live_connection():
     route(1, 1, 1, 1)
 
 def vm_if_set(ifname, vm_id, tc_prio):
-    sh("bpftool", "map", "update", "pinned", PIN + "/vsn_vm_if", "key",
-       *hexargs(struct.pack("=I", IFINDEX[ifname])), "value",
-       *hexargs(struct.pack("=II", vm_id, tc_prio)))
+    """vm_id and tc_prio of the interface's entry; the rest (its addresses
+    and limits, from the config) kept."""
+    key = hexargs(struct.pack("=I", IFINDEX[ifname]))
+    r = sh("bpftool", "-j", "map", "lookup", "pinned", PIN + "/vsn_vm_if", "key", *key)
+    v = bytes(int(x, 16) for x in json.loads(r.stdout)["value"])
+    sh("bpftool", "map", "update", "pinned", PIN + "/vsn_vm_if", "key", *key,
+       "value", *hexargs(struct.pack("=II", vm_id, tc_prio) + v[8:]))
 
 
 def prio_run(prog, pkt, prio):
@@ -153,6 +157,8 @@ def vm_skb_priority():
     other = P.plain(VM1_MAC, GW_MAC, "tcp", VM1, VIP)
     try:
         vm_if_set("vmif", 1, 0x10002)
+        run("vsn_vm_ingress", tcp(VM1_MAC, GW_MAC, VM1, VIP, 42600, 4420, flags="S"),
+            ctx_for("vsn_vm_ingress"))
         rv, pr = prio_run("vsn_vm_ingress", data, 7)
         T.ok(rv == TC_ACT_REDIRECT and pr == 0x10002,
              "steered packet gets the VM's tc_prio 0x10002", (rv, pr))

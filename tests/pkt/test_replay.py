@@ -64,7 +64,7 @@ NVME_READ, NVME_WRITE = 0x02, 0x01
 
 CONFIG = """\
 vms:
-  - {name: vm1, id: 1, interface: vmif}
+  - {name: vm1, id: 1, interface: vmif, addresses: [10.3.1.3]}
 uplinks:
   - {interface: up0}
 paths:

@@ -96,7 +96,7 @@ static void expect_error(const char *yaml, unsigned line, const char *field, con
 /* Lines 1..11; volumes and routes are appended by the tests. */
 #define BASE \
 	"vms:\n" \
-	"  - {name: vm1, id: 1, interface: vsnt-vm1}\n" \
+	"  - {name: vm1, id: 1, interface: vsnt-vm1, addresses: [10.0.0.2, '2001:db8::2']}\n" \
 	"uplinks:\n" \
 	"  - {interface: up0, capacity: 10gbit}\n" \
 	"  - {interface: up1, capacity: 10gbit}\n" \
@@ -729,13 +729,13 @@ static const struct CMUnitTest error_tests[] = {
 	    12, "backends[2].id", "id 1 is already used by backends[0]"),
 	ERR(duplicate_vm_name,
 	    "vms:\n"
-	    "  - {name: vm1, id: 1, interface: a}\n"
+	    "  - {name: vm1, id: 1, interface: a, addresses: [10.0.0.2, '2001:db8::2']}\n"
 	    "  - {name: vm1, id: 2, interface: b}\n",
 	    3, "vms[1].name", "already used"),
 	ERR(duplicate_vm_interface,
 	    "vms:\n"
-	    "  - {name: vm1, id: 1, interface: a}\n"
-	    "  - {name: vm2, id: 2, interface: a}\n",
+	    "  - {name: vm1, id: 1, interface: a, addresses: [10.0.0.2, '2001:db8::2']}\n"
+	    "  - {name: vm2, id: 2, interface: a, addresses: [10.0.6.2]}\n",
 	    3, "vms[1].interface", "already used"),
 	ERR(vm_interface_is_uplink,
 	    "uplinks: [{interface: up0}]\n"

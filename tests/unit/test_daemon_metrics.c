@@ -17,7 +17,7 @@
 
 static const char cfg_text[] =
     "vms:\n"
-    "  - {name: vm1, id: 1, interface: vmif}\n"
+    "  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2']}\n"
     "uplinks:\n"
     "  - {interface: lo, capacity: 10gbit}\n"
     "paths:\n"

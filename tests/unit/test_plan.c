@@ -69,8 +69,8 @@ static const struct plan_host fake_host = {
 
 static const char good_cfg[] =
     "vms:\n"
-    "  - {name: vm1, id: 1, interface: tap0}\n"
-    "  - {name: vm2, id: 2, interface: tap1, max_rate: 1gbit}\n"
+    "  - {name: vm1, id: 1, interface: tap0, addresses: [10.0.0.2, '2001:db8::2']}\n"
+    "  - {name: vm2, id: 2, interface: tap1, max_rate: 1gbit, addresses: [10.0.6.2]}\n"
     "uplinks:\n"
     "  - {interface: eth1, capacity: 25gbit}\n"
     "  - {interface: eth2, capacity: 10gbit}\n"

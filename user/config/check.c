@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "config/internal.h"
@@ -95,11 +96,40 @@ static int check_ids(const struct item *it, const char *key, const uint32_t *ids
 	return 0;
 }
 
+/* A VM's own source address: unicast, and not loopback either. */
+static int check_vm_addr(const struct item *it, unsigned i, const char *s)
+{
+	struct vsn_addr a;
+	bool v6;
+
+	if (check_addr(it, "addresses", s))
+		return -EINVAL;
+	parse_addr(s, &a, &v6);
+	if ((!v6 && (ntohl(a.a[3]) >> 24) == 127) ||
+	    (v6 && !a.a[0] && !a.a[1] && !a.a[2] && a.a[3] == htonl(1)))
+		return cfg_item_fail(it, "addresses", i, "'%s' is a loopback address", s);
+	return 0;
+}
+
 static int check_vm(const struct item *it, const struct vsn_cfg_vm *vm)
 {
 	if (check_name(it, "name", vm->name) || check_range(it, "id", vm->id, 1, VSN_MAX_VMS - 1) ||
-	    check_ifname(it, "interface", vm->interface))
+	    check_ifname(it, "interface", vm->interface) ||
+	    (vm->mac && check_mac(it, "mac", vm->mac)) ||
+	    check_range(it, "max_connections", vm->max_connections, 0, VSN_MAX_CONNS / 2) ||
+	    check_range(it, "connection_rate", vm->conn_rate, 0, VM_CONN_RATE_MAX) ||
+	    check_range(it, "connection_burst", vm->conn_burst, 1, VSN_MAX_CONNS / 2))
 		return -EINVAL;
+	if (!vm->n_addresses)
+		return cfg_item_fail(it, "addresses", -1,
+				     "at least one is required: the VM's own source addresses "
+				     "(nothing else it sends is steered)");
+	if (vm->n_addresses > VSN_VM_MAX_ADDRS)
+		return cfg_item_fail(it, "addresses", -1, "%u given, at most %u allowed",
+				     vm->n_addresses, VSN_VM_MAX_ADDRS);
+	for (unsigned i = 0; i < vm->n_addresses; i++)
+		if (check_vm_addr(it, i, vm->addresses[i]))
+			return -EINVAL;
 	if (!strcmp(vm->name, HOST_VM))
 		return cfg_item_fail(it, "name", -1,
 				     "\"" HOST_VM "\" is reserved for host-initiator volumes");

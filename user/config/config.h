@@ -25,6 +25,16 @@ struct vsn_cfg_vm {
 	char *interface;       /* VM-side interface (tap/veth) */
 	uint64_t min_rate_bps; /* guaranteed on each uplink (HTB rate); 0 = none */
 	uint64_t max_rate_bps; /* cap on each uplink (HTB ceil); 0 = none */
+	/* Port security: the only sources it may send from (required), and
+	 * its MAC (optional). */
+	char **addresses;
+	unsigned n_addresses;
+	char *mac;
+	/* New connections: at most max_connections open, conn_rate per
+	 * second with bursts of conn_burst (0: no limit). */
+	uint32_t max_connections;
+	uint32_t conn_rate;
+	uint32_t conn_burst;
 	unsigned line;
 };
 

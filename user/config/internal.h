@@ -37,6 +37,13 @@
 #define WEIGHT_MAX     65535
 #define WEIGHT_DEFAULT 100
 #define TIER_MAX       7
+/* Per-VM connection limits, when the config gives none: room for a few
+ * NVMe controllers of many queues each, and for reconnecting all of them
+ * at once; 128 VMs at the limit fill the table (two entries each). */
+#define VM_MAX_CONNS_DEFAULT  4096
+#define VM_CONN_RATE_DEFAULT  256 /* new connections per second */
+#define VM_CONN_RATE_MAX      1000000
+#define VM_CONN_BURST_DEFAULT 512
 
 /* Where errors go and how to find the line of a key (map may be NULL). */
 struct ectx {
@@ -85,7 +92,9 @@ unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec);
  */
 /* clang-format off */
 #define RAW_VM_KEYS(S, L, T)						\
-	S(T, name) S(T, id) S(T, interface) S(T, min_rate) S(T, max_rate)
+	S(T, name) S(T, id) S(T, interface) S(T, min_rate) S(T, max_rate) \
+	L(T, addresses) S(T, mac) S(T, max_connections)			\
+	S(T, connection_rate) S(T, connection_burst)
 #define RAW_UPLINK_KEYS(S, L, T)					\
 	S(T, interface) S(T, capacity)
 #define RAW_BACKEND_KEYS(S, L, T)					\

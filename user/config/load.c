@@ -147,14 +147,52 @@ static int conv_rate(const struct item *it, const char *key, const char *in, uin
 	return 0;
 }
 
+/* A list of strings, at least one and at most max. */
+static int conv_strs(const struct item *it, const char *key, char **in, unsigned n, unsigned max,
+		     char ***out, unsigned *n_out)
+{
+	unsigned i;
+
+	if (!n)
+		return cfg_item_fail(it, key, -1, "at least one is required");
+	if (n > max)
+		return cfg_item_fail(it, key, -1, "%u given, at most %u allowed", n, max);
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
+		return cfg_fail_oom(it->c);
+	*n_out = n;
+	for (i = 0; i < n; i++) {
+		if (!in[i] || !*in[i])
+			return cfg_item_fail(it, key, i, "empty");
+		(*out)[i] = strdup(in[i]);
+		if (!(*out)[i])
+			return cfg_fail_oom(it->c);
+	}
+	return 0;
+}
+
 static int conv_vm(const struct item *it, const struct raw_vm *r, struct vsn_cfg_vm *vm)
 {
+	int64_t max_conns = 0, rate = 0, burst = 0;
+
 	if (conv_str(it, "name", r->name, true, &vm->name) ||
 	    conv_u32(it, "id", r->id, 1, VSN_MAX_VMS - 1, &vm->id) ||
 	    conv_str(it, "interface", r->interface, true, &vm->interface) ||
 	    conv_rate(it, "min_rate", r->min_rate, &vm->min_rate_bps) ||
-	    conv_rate(it, "max_rate", r->max_rate, &vm->max_rate_bps))
+	    conv_rate(it, "max_rate", r->max_rate, &vm->max_rate_bps) ||
+	    conv_strs(it, "addresses", r->addresses, r->addresses_count, VSN_VM_MAX_ADDRS,
+		      &vm->addresses, &vm->n_addresses) ||
+	    conv_str(it, "mac", r->mac, false, &vm->mac) ||
+	    conv_opt(it, "max_connections", r->max_connections, 0, VSN_MAX_CONNS / 2,
+		     VM_MAX_CONNS_DEFAULT, &max_conns) ||
+	    conv_opt(it, "connection_rate", r->connection_rate, 0, VM_CONN_RATE_MAX,
+		     VM_CONN_RATE_DEFAULT, &rate) ||
+	    conv_opt(it, "connection_burst", r->connection_burst, 1, VSN_MAX_CONNS / 2,
+		     VM_CONN_BURST_DEFAULT, &burst))
 		return -EINVAL;
+	vm->max_connections = (uint32_t)max_conns;
+	vm->conn_rate = (uint32_t)rate;
+	vm->conn_burst = (uint32_t)burst;
 	if (vm->max_rate_bps && vm->min_rate_bps > vm->max_rate_bps)
 		return cfg_item_fail(it, "min_rate", -1, "%s is above max_rate %s", r->min_rate,
 				     r->max_rate);
@@ -466,6 +504,10 @@ void config_free(struct vsn_config *cfg)
 	for (i = 0; i < cfg->n_vms; i++) {
 		free(cfg->vms[i].name);
 		free(cfg->vms[i].interface);
+		for (unsigned j = 0; j < cfg->vms[i].n_addresses; j++)
+			free(cfg->vms[i].addresses[j]);
+		free(cfg->vms[i].addresses);
+		free(cfg->vms[i].mac);
 	}
 	for (i = 0; i < cfg->n_uplinks; i++)
 		free(cfg->uplinks[i].interface);

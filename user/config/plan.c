@@ -168,6 +168,31 @@ static int build_path(const struct vsn_config *cfg, const struct vsn_cfg_path *c
 	return 0;
 }
 
+/* What the datapath checks of VM vm before steering anything of it. */
+static int plan_vm_guard(const struct vsn_cfg_vm *vm, struct vsn_vm_if *v, struct vsn_error *err)
+{
+	bool v6;
+
+	for (unsigned i = 0; i < vm->n_addresses && i < VSN_VM_MAX_ADDRS; i++) {
+		if (parse_addr(vm->addresses[i], &v->addrs[i], &v6)) {
+			errf(err, "vm %s: invalid address '%s'", vm->name, vm->addresses[i]);
+			return -EINVAL;
+		}
+		v->n_addrs = (__u8)(i + 1);
+	}
+	if (vm->mac) {
+		if (parse_mac(vm->mac, v->mac)) {
+			errf(err, "vm %s: invalid MAC '%s'", vm->name, vm->mac);
+			return -EINVAL;
+		}
+		v->flags |= VSN_VM_MAC;
+	}
+	v->max_conns = vm->max_connections;
+	v->conn_gap_ns = vm->conn_rate ? 1000000000u / vm->conn_rate : 0;
+	v->conn_burst = vm->conn_burst;
+	return 0;
+}
+
 static int route_cmp(const void *a, const void *b)
 {
 	return memcmp(&((const struct plan_route *)a)->k, &((const struct plan_route *)b)->k,
@@ -233,6 +258,8 @@ int plan_build(const struct vsn_config *cfg, const struct plan_host *host, struc
 			goto fail;
 		}
 		e->v.vm_id = vm->id;
+		if (plan_vm_guard(vm, &e->v, err))
+			goto fail;
 		/* Its storage packets go into its own HTB class on the uplinks. */
 		if (vm->min_rate_bps || vm->max_rate_bps)
 			e->v.tc_prio = bw_classid(vm->id);

@@ -48,6 +48,32 @@ static int claim_id(unsigned *by_id, uint32_t id, const struct item *it)
 	return 0;
 }
 
+/* Is address a (a VM's addresses[ai]) given to an earlier VM, or earlier
+ * in its own list?  One source address belongs to one VM. */
+static int vm_addr_unique(const struct vsn_config *cfg, unsigned vi, unsigned ai,
+			  const struct item *it)
+{
+	struct vsn_addr a, b;
+	bool v6;
+
+	if (parse_addr(cfg->vms[vi].addresses[ai], &a, &v6))
+		return 0; /* check.c reported it */
+	for (unsigned i = 0; i <= vi; i++) {
+		const struct vsn_cfg_vm *o = &cfg->vms[i];
+
+		for (unsigned j = 0; j < (i == vi ? ai : o->n_addresses); j++) {
+			if (parse_addr(o->addresses[j], &b, &v6) || memcmp(&a, &b, sizeof(a)))
+				continue;
+			if (i == vi)
+				return cfg_item_fail(it, "addresses", ai, "%s is listed twice",
+						     o->addresses[j]);
+			return cfg_item_fail(it, "addresses", ai, "%s is already vm %s's",
+					     o->addresses[j], o->name);
+		}
+	}
+	return 0;
+}
+
 static int validate_vms(struct vctx *v)
 {
 	const struct vsn_config *cfg = v->cfg;
@@ -59,6 +85,9 @@ static int validate_vms(struct vctx *v)
 
 		if (claim_id(v->vm_by_id, vm->id, &it))
 			return -EINVAL;
+		for (j = 0; j < vm->n_addresses; j++)
+			if (vm_addr_unique(cfg, i, j, &it))
+				return -EINVAL;
 		for (j = 0; j < i; j++) {
 			if (!strcmp(cfg->vms[j].name, vm->name))
 				return cfg_item_fail(&it, "name", -1,

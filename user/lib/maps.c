@@ -84,6 +84,9 @@ static const char *const reason_names[VSN_R_MAX] = {
     [VSN_R_FIB_MISS] = "fib_miss",   [VSN_R_NOT_VM] = "not_vm",
     [VSN_R_NAT_PORTS] = "nat_ports", [VSN_R_HOST_RX] = "host_rx",
     [VSN_R_ROCE_RX] = "roce_rx",     [VSN_R_RESET] = "reset",
+    [VSN_R_SPOOFED] = "spoofed",     [VSN_R_MARTIAN] = "martian",
+    [VSN_R_CONN_LIMIT] = "conn_limit", [VSN_R_CONN_RATE] = "conn_rate",
+    [VSN_R_NO_SYN] = "no_syn",
 };
 
 const char *vsn_reason_name(unsigned r)

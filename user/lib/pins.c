@@ -102,6 +102,8 @@ static const struct {
     MAP(VSN_MAP_PATH_LV, path_live), /* the controller mmap()s it */
     MAP(VSN_MAP_CMDS, cmds),	     /* mmap()ed too: outstanding commands */
     MAP(VSN_MAP_GEN, gen),
+    MAP(VSN_MAP_VM_STATE, vm_state),
+    MAP(VSN_MAP_VM_DROP, vm_drops),
     {"vsn_vm_ingress", NO_FD},
     {"vsn_up_ingress", NO_FD},
     {"vsn_up_egress", NO_FD},

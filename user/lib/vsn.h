@@ -45,6 +45,8 @@ struct vsn_maps {
 	int path_live;
 	int cmds;
 	int gen;
+	int vm_state;
+	int vm_drops;
 };
 
 /* Before pins_open(): pins_close() of this is a no-op. */
@@ -53,7 +55,7 @@ struct vsn_maps {
 		.vm_if = -1, .volumes = -1, .backends = -1, .chash = -1, .paths = -1,              \
 		.routes = -1, .conns = -1, .ifaces = -1, .path_stats = -1, .be_stats = -1,         \
 		.vm_stats = -1, .reasons = -1, .events = -1, .tel_cfg = -1, .tel_stats = -1,       \
-		.lat_hist = -1, .roce_path = -1, .roce_qp = -1, .path_live = -1, .cmds = -1,       \
+		.lat_hist = -1, .roce_path = -1, .roce_qp = -1, .path_live = -1, .cmds = -1, .vm_state = -1, .vm_drops = -1,       \
 		.gen = -1                                                                          \
 	}
 
