@@ -378,6 +378,11 @@ struct vsn_path_live {
 	 * VM's request waits too: one VM alone must not fail a path that
 	 * others share. */
 	__u32 await_vm;
+	/* The first SYN of a connection not yet answered since the last
+	 * packet came back.  Never evidence alone (a tenant can send SYNs
+	 * nobody answers); the controller weighs it on a path that another
+	 * VM's silence already made suspect. */
+	__u64 syn_ns;
 };
 
 #define VSN_AWAIT_MANY 0xffffffffu

@@ -26,7 +26,7 @@ failures=()
 
 # Each suite's tests, in the order they run.
 VERIFY=(budget)
-PKT=(dp_connections dp_paths dp_backends dp_roce dp_passthrough dp_host dp_reset dp_liveness
+PKT=(dp_connections dp_paths dp_backends dp_roce dp_passthrough dp_host dp_reset dp_liveness dp_tenants
 	nvme_framing nvme_commands replay pktlib ring)
 NETNS=(netns wire bw reset daemon cmd_stall)
 CLI=(cli refused)

@@ -28,7 +28,7 @@ struct {
  * one the other end must answer (payload, SYN, FIN; RoCEv2 always) on a
  * connection it answered before. */
 static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, __u32 vm_id,
-					 bool request, __u64 now)
+					 bool request, bool syn, __u64 now)
 {
 	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
 
@@ -42,6 +42,8 @@ static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, __u32 
 		} else if (pl->await_vm != vm_id && pl->await_vm != VSN_AWAIT_MANY) {
 			pl->await_vm = VSN_AWAIT_MANY;
 		}
+	} else if (syn && !pl->syn_ns) {
+		pl->syn_ns = now;
 	}
 	if (now - pl->tx_ns > PATH_LIVE_STEP_NS)
 		pl->tx_ns = now;
@@ -56,6 +58,8 @@ static __always_inline void path_live_rx(__u32 path_id, __u64 now)
 		return;
 	if (pl->await_ns)
 		pl->await_ns = 0;
+	if (pl->syn_ns)
+		pl->syn_ns = 0;
 	if (now - pl->rx_ns > PATH_LIVE_STEP_NS)
 		pl->rx_ns = now;
 }

@@ -167,7 +167,8 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, const struct 
 		  conn_answered(c, &p);
 	/* Coarse (a tick) is fine for liveness, and ten times cheaper. */
 	now = bpf_ktime_get_coarse_ns();
-	path_live_tx(path_id, c->backend_id, vm_id, request, now);
+	path_live_tx(path_id, c->backend_id, vm_id, request,
+		     (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN, now);
 	/* Before any rewrite moves the payload (VLAN pop). */
 	if (p.l4_proto == IPPROTO_TCP)
 		nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);

@@ -20,15 +20,15 @@ def path_live(pid, full=False):
     r = sh("bpftool", "-j", "map", "lookup", "pinned", PIN + "/vsn_path_live",
            "key", *hexargs(struct.pack("=I", pid)))
     v = bytes(int(x, 16) for x in json.loads(r.stdout)["value"])
-    d = dict(zip(("await", "rx", "tx", "be", "vm"), struct.unpack_from("=3QII", v)))
+    d = dict(zip(("await", "rx", "tx", "be", "vm", "syn"), struct.unpack_from("=3QIIQ", v)))
     if not full:
-        del d["be"], d["vm"]
+        del d["be"], d["vm"], d["syn"]
     return d
 
 
 def path_live_clear(pid):
     sh("bpftool", "map", "update", "pinned", PIN + "/vsn_path_live", "key",
-       *hexargs(struct.pack("=I", pid)), "value", *hexargs(bytes(32)))
+       *hexargs(struct.pack("=I", pid)), "value", *hexargs(bytes(40)))
 
 
 def timed(prog, pkt, ifname=None):
@@ -55,10 +55,10 @@ def path_liveness_stamps():
     s = 42400
     rv, t0, t1 = timed("vsn_vm_ingress",
                        tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420, flags="S"))
-    pl = path_live(P5)
-    T.ok(rv == TC_ACT_REDIRECT and pl["await"] == 0 and
+    pl = path_live(P5, full=True)
+    T.ok(rv == TC_ACT_REDIRECT and pl["await"] == 0 and t0 <= pl["syn"] <= t1 and
          t0 <= pl["tx"] <= t1 and pl["rx"] == 0,
-         "SYN stamps tx of its path, not await (nothing answered it yet)",
+         "SYN stamps tx and syn of its path, not await (nothing answered it yet)",
          (rv, t0, t1, pl))
     raw = conns_raw()
     fab = [v for k, v in raw.items() if k[0] == 1 and k[6] == s]
@@ -66,9 +66,9 @@ def path_liveness_stamps():
          "the new fabric-side entry knows its path (%d)" % P5, fab)
     rep = tcp(FAB_MAC, IFMAC["up0"], BE[1], VM1, BE_PORT, s, flags="SA")
     rv, t0, t1 = timed("vsn_up_xdp", rep)
-    pl = path_live(P5)
-    T.ok(rv == XDP_REDIRECT and pl["await"] == 0 and t0 <= pl["rx"] <= t1,
-         "reply (XDP) stamps rx", (rv, pl))
+    pl = path_live(P5, full=True)
+    T.ok(rv == XDP_REDIRECT and pl["await"] == 0 and pl["syn"] == 0 and
+         t0 <= pl["rx"] <= t1, "reply (XDP) stamps rx and clears syn", (rv, pl))
     path_live_clear(P5)
     rv, t0, t1 = timed("vsn_vm_ingress",
                        tcp(VM1_MAC, GW_MAC, VM1, VIP, s, 4420, flags="A"))

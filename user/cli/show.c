@@ -2,6 +2,9 @@
 /* vsn show: the routing maps in words, or JSON with -j. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +238,132 @@ static bool show_conn(const struct vsn_opts *o, const struct vsn_maps *m, const 
 	return true;
 }
 
+/* show connections' filters: 0 = any; limit 0 = all. */
+struct conn_filter {
+	__u32 vm, backend;
+	bool vm_set;
+	unsigned long limit;
+};
+
+#define CONN_LIMIT_DEFAULT 10000
+
+static int conn_filter_parse(int argc, char **argv, struct conn_filter *f)
+{
+	static const struct option opts[] = {
+	    {"vm", required_argument, NULL, 'v'},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"limit", required_argument, NULL, 'n'},
+	    {NULL, 0, NULL, 0},
+	};
+	char *end;
+	long v;
+	int c;
+
+	*f = (struct conn_filter){.limit = CONN_LIMIT_DEFAULT};
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == '?') {
+			vsn_err("show connections: unknown option or missing value '%s'",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+		errno = 0;
+		v = strtol(optarg, &end, 0);
+		if (errno || *end || !*optarg || v < 0 || (c != 'n' && v > UINT32_MAX)) {
+			vsn_err("show connections: --%s wants a non-negative number, not '%s'",
+				c == 'v' ? "vm" : c == 'b' ? "backend" : "limit", optarg);
+			return -EINVAL;
+		}
+		if (c == 'v') {
+			f->vm = (__u32)v;
+			f->vm_set = true; /* vm 0: the host's own flows */
+		} else if (c == 'b') {
+			f->backend = (__u32)v;
+		} else {
+			f->limit = (unsigned long)v;
+		}
+	}
+	if (optind < argc) {
+		vsn_err("show connections: unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The connections the filter lets through, at most its limit; says on
+ * stderr when it stopped early, so that a million entries stay usable. */
+static void show_connections(const struct vsn_opts *o, const struct vsn_maps *m,
+			     const struct conn_filter *f)
+{
+	struct vsn_conn_key key, next;
+	struct vsn_conn val;
+	bool first = true, more = false;
+	unsigned long n = 0;
+
+	while (!bpf_map_get_next_key(m->conns, first ? NULL : &key, &next)) {
+		key = next;
+		first = false;
+		if (key.dir != VSN_DIR_TO_STORAGE || (f->vm_set && key.vm_id != f->vm) ||
+		    bpf_map_lookup_elem(m->conns, &key, &val) ||
+		    (f->backend && val.backend_id != f->backend))
+			continue;
+		if (f->limit && n == f->limit) {
+			more = true;
+			break;
+		}
+		show_conn(o, m, &key, &val, n == 0);
+		n++;
+	}
+	if (more)
+		fprintf(stderr,
+			"vsn: showing the first %lu connections; narrow with --vm or --backend, "
+			"or raise --limit (0: all)\n",
+			n);
+}
+
+static void print_vm_drops(const struct vsn_opts *o, int fd)
+{
+	bool any = false;
+
+	for (__u32 i = 0; i < VSN_MAX_VMS; i++) {
+		struct vsn_vm_drops d;
+
+		if (vm_drops_sum(fd, i, &d) ||
+		    !(d.spoofed | d.martian | d.conn_limit | d.conn_rate | d.no_syn))
+			continue;
+		if (!any)
+			printf("refused per VM (packets):\n  %-6s %10s %10s %10s %10s %10s\n", "VM",
+			       "spoofed", "martian", "conn_limit", "conn_rate", "no_syn");
+		any = true;
+		printf("  %-6u %10llu %10llu %10llu %10llu %10llu\n", i,
+		       (unsigned long long)d.spoofed, (unsigned long long)d.martian,
+		       (unsigned long long)d.conn_limit, (unsigned long long)d.conn_rate,
+		       (unsigned long long)d.no_syn);
+	}
+}
+
+static void json_vm_drops(int fd)
+{
+	bool first = true;
+
+	printf(",\"vm_refused\":{");
+	for (__u32 i = 0; i < VSN_MAX_VMS; i++) {
+		struct vsn_vm_drops d;
+
+		if (vm_drops_sum(fd, i, &d) ||
+		    !(d.spoofed | d.martian | d.conn_limit | d.conn_rate | d.no_syn))
+			continue;
+		printf("%s\"%u\":{\"spoofed\":%llu,\"martian\":%llu,\"conn_limit\":%llu,"
+		       "\"conn_rate\":%llu,\"no_syn\":%llu}",
+		       first ? "" : ",", i, (unsigned long long)d.spoofed,
+		       (unsigned long long)d.martian, (unsigned long long)d.conn_limit,
+		       (unsigned long long)d.conn_rate, (unsigned long long)d.no_syn);
+		first = false;
+	}
+	printf("}");
+}
+
 static void print_counters(const struct vsn_opts *o, int fd, const char *title, __u32 max)
 {
 	struct vsn_counter c;
@@ -283,6 +412,7 @@ static int show_counters(const struct vsn_opts *o, const struct vsn_maps *m)
 		json_counters(m->path_stats, "paths", VSN_MAX_PATHS, false, false);
 		json_counters(m->be_stats, "backends", VSN_MAX_BACKENDS, false, false);
 		json_counters(m->vm_stats, "vms", VSN_MAX_VMS, false, false);
+		json_vm_drops(m->vm_drops);
 		printf("}\n");
 		return 0;
 	}
@@ -290,6 +420,7 @@ static int show_counters(const struct vsn_opts *o, const struct vsn_maps *m)
 	print_counters(o, m->path_stats, "to storage, per path", VSN_MAX_PATHS);
 	print_counters(o, m->be_stats, "per backend (both directions)", VSN_MAX_BACKENDS);
 	print_counters(o, m->vm_stats, "per VM (both directions)", VSN_MAX_VMS);
+	print_vm_drops(o, m->vm_drops);
 	return 0;
 }
 
@@ -299,7 +430,11 @@ static void show_usage(FILE *f)
 		   "telemetry]\n"
 		   "       vsn [-j] show profile [--seconds S]   (see vsn profile --help)\n"
 		   "       vsn [-j] show health    (the daemon's view of paths and backends)\n"
-		   "\nWithout a table name, shows all of them.\n");
+		   "       vsn [-j] show connections [--vm ID] [--backend ID] [--limit N]\n"
+		   "\nWithout a table name, shows all of them.  Connections: only VM ID's (0: the\n"
+		   "host's own), only those on backend ID, at most N (default %d, 0: all; a\n"
+		   "note on stderr says when there were more).\n",
+		CONN_LIMIT_DEFAULT);
 }
 
 int cmd_show(const struct vsn_opts *o, int argc, char **argv)
@@ -308,6 +443,7 @@ int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 					  "connections", "counters", "telemetry"};
 	struct vsn_maps m = VSN_MAPS_NONE;
 	const char *what = argc > 1 ? argv[1] : NULL;
+	struct conn_filter cf = {.limit = CONN_LIMIT_DEFAULT};
 	int ret = 0;
 	size_t i;
 
@@ -321,7 +457,12 @@ int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 	/* The profile is not a map: it listens to the datapath for a while. */
 	if (what && !strcmp(what, "profile"))
 		return cmd_profile(o, argc - 1, argv + 1);
-	if (argc > 2) {
+	if (what && (!strcmp(what, "connections") || !strcmp(what, "conns"))) {
+		if (conn_filter_parse(argc - 1, argv + 1, &cf)) {
+			show_usage(stderr);
+			return 2;
+		}
+	} else if (argc > 2) {
 		show_usage(stderr);
 		return 2;
 	}
@@ -371,8 +512,7 @@ int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 			for_each(o, &m, m.routes, sizeof(struct vsn_route_key),
 				 sizeof(struct vsn_route), show_route);
 		else
-			for_each(o, &m, m.conns, sizeof(struct vsn_conn_key),
-				 sizeof(struct vsn_conn), show_conn);
+			show_connections(o, &m, &cf);
 		if (o->json)
 			printf("]%s", what ? "\n" : "");
 	}

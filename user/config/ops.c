@@ -73,11 +73,18 @@ int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32
 		  struct vsn_error *err)
 {
 	struct vsn_route r = {.path_id = path, .flags = flags};
-	int ret = ops_route_check(m, k, path, err);
+
+	return ops_route_write(m, k, &r, err);
+}
+
+int ops_route_write(const struct vsn_maps *m, const struct vsn_route_key *k,
+		    const struct vsn_route *r, struct vsn_error *err)
+{
+	int ret = ops_route_check(m, k, r->path_id, err);
 
 	if (ret)
 		return ret;
-	if (bpf_map_update_elem(m->routes, k, &r, BPF_ANY))
+	if (bpf_map_update_elem(m->routes, k, r, BPF_ANY))
 		return vsn_error_set(err, -errno, "route set: cannot update %s: %s", VSN_MAP_ROUTES,
 				     strerror(errno));
 	return maps_routes_changed(m, err);

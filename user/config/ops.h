@@ -14,6 +14,9 @@
 int ops_route_check(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path,
 		    struct vsn_error *err);
 /* flags: enum vsn_route_flags (VSN_ROUTE_PINNED for an operator's route). */
+/* The whole route (a displaced pin keeps the operator's path in pin_path). */
+int ops_route_write(const struct vsn_maps *m, const struct vsn_route_key *k,
+		    const struct vsn_route *r, struct vsn_error *err);
 int ops_route_set(const struct vsn_maps *m, const struct vsn_route_key *k, __u32 path, __u32 flags,
 		  struct vsn_error *err);
 int ops_route_del(const struct vsn_maps *m, const struct vsn_route_key *k, struct vsn_error *err);

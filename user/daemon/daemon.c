@@ -138,51 +138,6 @@ static void drop_old_config(struct ctl *c, struct vsn_config **held)
 	}
 }
 
-#define COUNT_BATCH 4096
-
-/*
- * Entries in vsn_conns, for the fill-level metric: batched lookups (a few
- * syscalls per million entries), one key at a time where the kernel lacks
- * batch operations on this map type.
- */
-static uint64_t count_conns(struct ctl *c)
-{
-	struct vsn_conn_key *keys = malloc(COUNT_BATCH * sizeof(*keys)), k, next;
-	struct vsn_conn *vals = malloc(COUNT_BATCH * sizeof(*vals));
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct vsn_conn_key in, out;
-	uint64_t n = 0;
-	bool first = true;
-	__u32 got;
-	int ret;
-
-	if (!keys || !vals)
-		goto out;
-	do {
-		got = COUNT_BATCH;
-		ret = bpf_map_lookup_batch(c->m.conns, first ? NULL : &in, &out, keys, vals, &got,
-					   &opts);
-		if (ret && errno != ENOENT)
-			break;
-		n += got;
-		in = out;
-		first = false;
-	} while (!ret);
-	if (!ret || errno == ENOENT)
-		goto out;
-	n = 0; /* no batch support: walk the keys */
-	first = true;
-	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
-		first = false;
-		k = next;
-		n++;
-	}
-out:
-	free(keys);
-	free(vals);
-	return n;
-}
-
 static void tick(struct ctl *c)
 {
 	struct vsn_error err = {.msg = ""};
@@ -191,7 +146,7 @@ static void tick(struct ctl *c)
 
 	ctl_tick(c, now);
 	if (now - c->last_conn_count_ns >= CONN_COUNT_NS) {
-		c->conn_entries = count_conns(c);
+		ctl_count_conns(c);
 		c->last_conn_count_ns = now;
 	}
 	if (now - c->last_metrics_ns >= c->cfg->ctl.metrics_interval_ms * 1000000ull) {

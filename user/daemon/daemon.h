@@ -45,6 +45,7 @@ enum ctl_why {
 	CTL_WHY_OPERATOR,    /* an API request */
 	CTL_WHY_RELOAD,	     /* a config reload */
 	CTL_WHY_CLASS,	     /* a volume's workload class changed */
+	CTL_WHY_TENANT,	     /* one VM's traffic: its silence alone, the table's fill */
 	CTL_WHY_MAX,
 };
 
@@ -70,6 +71,10 @@ struct ctl_path {
 	bool carrier_down, silent, neigh_failed; /* silent: for one observation */
 	enum ctl_why pending;			 /* an observer saw something (0: nothing) */
 	uint64_t silent_since_ns;		 /* await_ns that tripped the silent check */
+	/* One VM's silence alone moved that VM off it: until then, a second
+	 * VM's silence, or SYNs nobody answers, fail it. */
+	uint64_t suspect_until_ns;
+	uint32_t suspect_vm;
 	uint64_t cmd_cutoff_ns; /* commands sent before its last failover are moot */
 	char reason[CTL_REASON_MAX];
 	uint64_t bytes; /* vsn_path_stats, last tick */
@@ -117,6 +122,7 @@ struct ctl_move_slot {
 	bool operator;	  /* pinned by 'vsn route conn': congestion leaves it */
 	bool closed;	  /* FIN or RST seen (telemetry): nothing to move */
 	uint32_t backend; /* from its open event: who a stall blames */
+	uint32_t vm;	  /* from its open event: whose silence it is */
 	uint64_t at_ns;	  /* last move */
 	uint64_t bytes;	  /* at the last congestion walk */
 };
@@ -165,6 +171,12 @@ struct ctl {
 	uint64_t last_metrics_ns;
 	uint64_t conn_entries; /* vsn_conns, counted every CONN_COUNT_NS */
 	uint64_t last_conn_count_ns;
+	bool conns_nearly_full; /* conn_entries at CONN_FULL_WARN or above */
+	/* Per VM id, at the last count: its open connections (VM-side
+	 * entries not closing), and how many the datapath's count held
+	 * beyond them since (entries the LRU evicted). */
+	uint32_t vm_open[VSN_MAX_VMS];
+	uint64_t vm_lost[VSN_MAX_VMS];
 	struct ctl_log_entry log[CTL_LOG_KEEP];
 	unsigned n_log;
 	FILE *logf; /* structured decision log: one JSON object per line */
@@ -225,6 +237,10 @@ void ctl_link_event(struct ctl *c, unsigned ifindex, bool carrier, uint64_t now)
 void ctl_neigh_event(struct ctl *c, unsigned ifindex, const struct vsn_addr *a, bool failed,
 		     uint64_t now);
 
+/* tenants.c: vsn_conns counted (fill level, each VM's open connections,
+ * written back to the datapath's per-VM count). */
+void ctl_count_conns(struct ctl *c);
+
 /* stall.c: the silent-cut watch, between ticks. */
 void ctl_watch(struct ctl *c, uint64_t now);
 
@@ -247,6 +263,12 @@ bool ctl_conn_live(const struct vsn_conn *v, uint64_t now, uint64_t within);
 uint32_t ctl_conn_path(const struct ctl *c, const struct vsn_conn *v);
 /* Everything off a failed path: routes, then connections pinned to it. */
 void ctl_reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why);
+/* Only VM vm's routes and connections off path p (its silence alone must
+ * not fail a path that other VMs share). */
+#define CTL_ALL_VMS VSN_AWAIT_MANY
+void ctl_reroute_vm(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now, enum ctl_why why);
+/* Path p is healthy again: the pins a failure displaced from it return. */
+void ctl_restore_pins(struct ctl *c, const struct ctl_path *p);
 void ctl_drain_backend(struct ctl *c, struct ctl_backend *b, enum ctl_why why);
 void ctl_undrain_backend(struct ctl *c, struct ctl_backend *b);
 

@@ -58,6 +58,8 @@ void ctl_path_observe(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_
 		return;
 	if (after == VSN_H_FAILED)
 		ctl_reroute_path(c, p, now, why);
+	else if (before == VSN_H_FAILED)
+		ctl_restore_pins(c, p);
 }
 
 /* ANA states (NVMe base spec, ANA log): 3 inaccessible, 4 persistent loss. */

@@ -15,7 +15,7 @@ static const char *const why_names[CTL_WHY_MAX] = {
     [CTL_WHY_NEIGH] = "neighbour",   [CTL_WHY_CONGESTION] = "congestion",
     [CTL_WHY_BACKEND] = "backend",   [CTL_WHY_RECOVERED] = "recovered",
     [CTL_WHY_OPERATOR] = "operator", [CTL_WHY_RELOAD] = "reload",
-    [CTL_WHY_CLASS] = "workload",
+    [CTL_WHY_CLASS] = "workload",    [CTL_WHY_TENANT] = "tenant",
 };
 
 const char *ctl_why_name(enum ctl_why why)

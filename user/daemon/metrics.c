@@ -35,6 +35,15 @@ static void u64s(struct mctx *x, const char *k, const char *v, uint64_t val)
 		x->ret = prom_sample_u64(&x->b, &l, k ? 1 : 0, val);
 }
 
+static void u64s2(struct mctx *x, const char *k1, const char *v1, const char *k2, const char *v2,
+		  uint64_t val)
+{
+	struct prom_label l[2] = {{k1, v1}, {k2, v2}};
+
+	if (!x->ret)
+		x->ret = prom_sample_u64(&x->b, l, 2, val);
+}
+
 static void dbl2(struct mctx *x, const char *k1, const char *v1, const char *k2, const char *v2,
 		 double val)
 {
@@ -124,6 +133,52 @@ static void health(struct mctx *x, const char *label, uint32_t id, enum vsn_heal
 		dbl2(x, label, s, "state", pol_health_name(all[i]), h == all[i]);
 }
 
+/* Per VM: what the datapath refused of it, and its connections. */
+static void tenants(struct mctx *x, struct ctl *c)
+{
+	static const char *const why[] = {"spoofed", "martian", "conn_limit", "conn_rate",
+					  "no_syn"};
+	const struct vsn_config *cfg = c->cfg;
+	char id[16];
+
+	fam(x, "vsn_vm_refused_packets_total", PROM_COUNTER,
+	    "Packets of a VM the datapath dropped: forged or martian source, over its "
+	    "connection limit or rate, TCP without a SYN or a connection.");
+	for (unsigned i = 0; i < cfg->n_vms; i++) {
+		struct vsn_vm_drops d;
+		__u64 v[5];
+
+		if (vm_drops_sum(c->m.vm_drops, cfg->vms[i].id, &d))
+			continue;
+		v[0] = d.spoofed, v[1] = d.martian, v[2] = d.conn_limit, v[3] = d.conn_rate,
+		v[4] = d.no_syn;
+		snprintf(id, sizeof(id), "%u", cfg->vms[i].id);
+		for (unsigned j = 0; j < 5; j++)
+			u64s2(x, "vm", id, "reason", why[j], v[j]);
+	}
+	fam(x, "vsn_vm_connections", PROM_GAUGE, "A VM's open connections at the last count.");
+	for (unsigned i = 0; i < cfg->n_vms; i++) {
+		snprintf(id, sizeof(id), "%u", cfg->vms[i].id);
+		u64s(x, "vm", id, c->vm_open[cfg->vms[i].id]);
+	}
+	fam(x, "vsn_vm_connections_limit", PROM_GAUGE,
+	    "A VM's max_connections (0: no limit).");
+	for (unsigned i = 0; i < cfg->n_vms; i++) {
+		snprintf(id, sizeof(id), "%u", cfg->vms[i].id);
+		u64s(x, "vm", id, cfg->vms[i].max_connections);
+	}
+	fam(x, "vsn_vm_connections_lost_total", PROM_COUNTER,
+	    "A VM's connection entries that went without being seen closing (evicted "
+	    "from a full table).");
+	for (unsigned i = 0; i < cfg->n_vms; i++) {
+		snprintf(id, sizeof(id), "%u", cfg->vms[i].id);
+		u64s(x, "vm", id, c->vm_lost[cfg->vms[i].id]);
+	}
+	fam(x, "vsn_conn_table_fill_ratio", PROM_GAUGE,
+	    "Entries in the connection table over its capacity (the log warns at 0.8).");
+	dbl2(x, NULL, NULL, NULL, NULL, (double)c->conn_entries / VSN_MAX_CONNS);
+}
+
 int ctl_metrics_write(struct ctl *c, struct vsn_error *err)
 {
 	struct mctx x = {.c = c};
@@ -155,6 +210,7 @@ int ctl_metrics_write(struct ctl *c, struct vsn_error *err)
 	for (i = 0; i < c->cfg->n_vms; i++)
 		ids[i] = c->cfg->vms[i].id;
 	counters(&x, c->m.vm_stats, "vm", "vm", ids, c->cfg->n_vms);
+	tenants(&x, c);
 
 	fam(&x, "vsn_uplink_utilisation_ratio", PROM_GAUGE,
 	    "vsn's rate over the uplink's configured capacity (1 when its qdisc throttles).");

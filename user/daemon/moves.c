@@ -91,8 +91,8 @@ static int route_key_cmp(const void *a, const void *b)
  * the keys moved (sorted), so that the connections following them can be
  * counted whatever packet they sent since.
  */
-static unsigned reroute_routes(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why,
-			       struct vsn_route_key **moved, unsigned *stuck)
+static unsigned reroute_routes(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now,
+			       enum ctl_why why, struct vsn_route_key **moved, unsigned *stuck)
 {
 	struct vsn_route_key rk, rnext, *keys = NULL;
 	struct vsn_error err = {.msg = ""};
@@ -106,19 +106,27 @@ static unsigned reroute_routes(struct ctl *c, struct ctl_path *p, uint64_t now, 
 
 		first = false;
 		rk = rnext;
-		if (bpf_map_lookup_elem(c->m.routes, &rk, &r) || r.path_id != p->id)
+		if (bpf_map_lookup_elem(c->m.routes, &rk, &r) || r.path_id != p->id ||
+		    (vm != CTL_ALL_VMS && rk.vm_id != vm))
 			continue;
-		/* A pin never holds traffic on a dead path: it is dropped. */
-		if (r.flags & VSN_ROUTE_PINNED)
-			ctl_log(c, why,
-				"\"event\":\"route-unpinned\",\"vm\":%u,\"volume\":%u,"
-				"\"backend\":%u,\"path\":%u",
-				rk.vm_id, rk.volume_id, rk.backend_id, p->id);
 		cb = ctl_cfg_backend(c, rk.backend_id);
 		to = cb ? ctl_choose_path(c, cb, p->id, ctl_volume_class(c, rk.volume_id), 0, now,
 					  &forced)
 			: 0;
-		if (!to || ops_route_set(&c->m, &rk, to, 0, &err)) {
+		/* A pin never holds traffic on a dead path, but it is not
+		 * forgotten: the operator's path comes back with its health. */
+		if (to && (r.flags & VSN_ROUTE_PINNED)) {
+			if (!r.pin_path)
+				r.pin_path = p->id;
+			ctl_log(c, why,
+				"\"event\":\"route-pin-displaced\",\"vm\":%u,\"volume\":%u,"
+				"\"backend\":%u,\"path\":%u,\"now_on\":%u,\"restored_to\":%u,"
+				"\"when\":\"path %u is healthy again\"",
+				rk.vm_id, rk.volume_id, rk.backend_id, p->id, to, r.pin_path,
+				r.pin_path);
+		}
+		r.path_id = to;
+		if (!to || ops_route_write(&c->m, &rk, &r, &err)) {
 			(*stuck)++;
 			continue;
 		}
@@ -144,7 +152,8 @@ static unsigned reroute_routes(struct ctl *c, struct ctl_path *p, uint64_t now, 
  * those following the route), then connections pinned to it by an
  * earlier move.  Failures bypass dwell time and the move budget.
  */
-void ctl_reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
+/* Everything of VM vm (CTL_ALL_VMS: of every VM) off path p. */
+static void reroute(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now, enum ctl_why why)
 {
 	struct vsn_route_key *moved = NULL;
 	struct vsn_conn_key ck, cnext;
@@ -160,7 +169,7 @@ void ctl_reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_
 			p->id);
 		return;
 	}
-	routes = reroute_routes(c, p, now, why, &moved, &stuck);
+	routes = reroute_routes(c, p, vm, now, why, &moved, &stuck);
 	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &ck, &cnext)) {
 		struct vsn_route_key rk;
 		const struct vsn_cfg_backend *cb;
@@ -168,7 +177,8 @@ void ctl_reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_
 
 		first = false;
 		ck = cnext;
-		if (ck.dir != VSN_DIR_TO_STORAGE || bpf_map_lookup_elem(c->m.conns, &ck, &v))
+		if (ck.dir != VSN_DIR_TO_STORAGE || bpf_map_lookup_elem(c->m.conns, &ck, &v) ||
+		    (vm != CTL_ALL_VMS && v.vm_id != vm))
 			continue;
 		if (v.path_override != p->id) {
 			/* Following a route that just moved: counted as moved. */
@@ -194,10 +204,57 @@ void ctl_reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_
 		c->live[p->id].await_ns = 0;
 	p->cmd_cutoff_ns = now;
 	c->reroutes[why] += conns;
-	ctl_log(c, why,
-		"\"event\":\"failover\",\"path\":%u,\"routes_moved\":%u,\"connections_moved\":%u,"
-		"\"left\":%u",
-		p->id, routes, conns, stuck);
+	if (vm == CTL_ALL_VMS)
+		ctl_log(c, why,
+			"\"event\":\"failover\",\"path\":%u,\"routes_moved\":%u,"
+			"\"connections_moved\":%u,\"left\":%u",
+			p->id, routes, conns, stuck);
+	else
+		ctl_log(c, why,
+			"\"event\":\"vm-moved-off-path\",\"path\":%u,\"vm\":%u,\"routes_moved\":%u,"
+			"\"connections_moved\":%u,\"left\":%u",
+			p->id, vm, routes, conns, stuck);
+}
+
+void ctl_reroute_path(struct ctl *c, struct ctl_path *p, uint64_t now, enum ctl_why why)
+{
+	reroute(c, p, CTL_ALL_VMS, now, why);
+}
+
+void ctl_reroute_vm(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now, enum ctl_why why)
+{
+	reroute(c, p, vm, now, why);
+}
+
+void ctl_restore_pins(struct ctl *c, const struct ctl_path *p)
+{
+	struct vsn_route_key rk, rnext;
+	struct vsn_error err = {.msg = ""};
+	bool first = true;
+	struct vsn_route r;
+
+	if (c->cfg->ctl.observe_only)
+		return;
+	while (!bpf_map_get_next_key(c->m.routes, first ? NULL : &rk, &rnext)) {
+		first = false;
+		rk = rnext;
+		if (bpf_map_lookup_elem(c->m.routes, &rk, &r) || r.pin_path != p->id)
+			continue;
+		if (ops_route_set(&c->m, &rk, p->id, VSN_ROUTE_PINNED, &err)) {
+			char esc[sizeof(err.msg) * 2];
+
+			ctl_log(c, CTL_WHY_RECOVERED,
+				"\"event\":\"route-pin-restore-failed\",\"vm\":%u,\"volume\":%u,"
+				"\"backend\":%u,\"path\":%u,\"error\":\"%s\"",
+				rk.vm_id, rk.volume_id, rk.backend_id, p->id,
+				ctl_esc(esc, sizeof(esc), err.msg));
+			continue;
+		}
+		ctl_log(c, CTL_WHY_RECOVERED,
+			"\"event\":\"route-pin-restored\",\"vm\":%u,\"volume\":%u,"
+			"\"backend\":%u,\"path\":%u,\"was_on\":%u",
+			rk.vm_id, rk.volume_id, rk.backend_id, p->id, r.path_id);
+	}
 }
 
 /* Send the RST of every live VM-direct TCP connection of the backend now;

@@ -7,12 +7,15 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <bpf/bpf.h>
 
 #include "daemon/daemon.h"
 
 #define CMD_SCAN_NS (100 * NS_PER_MS)
 
 #define CMD_RECENT_NS (30000 * NS_PER_MS)
+
+#define VM_NONE (VSN_AWAIT_MANY - 1)
 
 /* How long a command may wait on path p: silent_ms, or four times the
  * path's usual latency when its device is slower than that. */
@@ -21,6 +24,77 @@ static uint64_t cmd_limit(const struct ctl *c, const struct ctl_path *p)
 	uint64_t lim = c->cfg->ctl.silent_ms * NS_PER_MS, lat = (uint64_t)(4e6 * p->lat_base_ms);
 
 	return lat > lim ? lat : lim;
+}
+
+/*
+ * Does any VM but vm (the host counts as VM 0) have a route on path p?
+ */
+static bool path_shared(struct ctl *c, const struct ctl_path *p, uint32_t vm)
+{
+	struct vsn_route_key rk, next;
+	bool first = true;
+	struct vsn_route r;
+
+	while (!bpf_map_get_next_key(c->m.routes, first ? NULL : &rk, &next)) {
+		first = false;
+		rk = next;
+		if (rk.vm_id != vm && !bpf_map_lookup_elem(c->m.routes, &rk, &r) &&
+		    r.path_id == p->id)
+			return true;
+	}
+	return false;
+}
+
+/* How long one VM's silence keeps a path suspect. */
+#define SUSPECT_NS (30000 * NS_PER_MS)
+
+/*
+ * Only VM vm's requests wait on path p, and other VMs use it too: one
+ * tenant's connections are not evidence against a path others share (its
+ * target may ignore it, or it may be sending what no target answers).  Its
+ * own traffic moves off the path, and the path stays up for the others but
+ * suspect: a second VM's silence on it, or SYNs nobody answers, fail it
+ * (ctl_watch).  Returns false when the path is to fail instead.
+ */
+static bool one_vm_alone(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t since,
+			 uint64_t now)
+{
+	if (vm == VSN_AWAIT_MANY || !path_shared(c, p, vm))
+		return false;
+	if (p->suspect_until_ns > now && p->suspect_vm != vm) {
+		ctl_log(c, CTL_WHY_SILENT,
+			"\"event\":\"path-silent-second-vm\",\"path\":%u,\"vm\":%u,"
+			"\"after_vm\":%u,\"action\":\"failing the path\"",
+			p->id, vm, p->suspect_vm);
+		return false;
+	}
+	ctl_log(c, CTL_WHY_TENANT,
+		"\"event\":\"path-silent-for-one-vm\",\"path\":%u,\"vm\":%u,"
+		"\"waiting_ms\":%llu,\"action\":\"moving only vm %u's traffic; the path stays "
+		"up for the VMs that share it, suspect for %llu s\"",
+		p->id, vm, (unsigned long long)((now - since) / NS_PER_MS), vm,
+		(unsigned long long)(SUSPECT_NS / NS_PER_MS / 1000));
+	ctl_reroute_vm(c, p, vm, now, CTL_WHY_TENANT);
+	p->suspect_until_ns = now + SUSPECT_NS;
+	p->suspect_vm = vm;
+	return true;
+}
+
+/* A suspect path on which SYNs went unanswered for the silence limit: the
+ * new connections of another VM confirm what one VM's silence suggested. */
+static bool suspect_syns(struct ctl *c, struct ctl_path *p, uint64_t limit, uint64_t now)
+{
+	uint64_t syn = c->live[p->id].syn_ns;
+
+	if (p->suspect_until_ns <= now || !syn || syn > now || now - syn < limit)
+		return false;
+	p->silent = true;
+	p->silent_since_ns = syn;
+	snprintf(p->reason, sizeof(p->reason),
+		 "SYNs unanswered for %llu ms after vm %u's silence",
+		 (unsigned long long)((now - syn) / NS_PER_MS), p->suspect_vm);
+	ctl_path_observe(c, p, now, CTL_WHY_SILENT);
+	return true;
 }
 
 /*
@@ -34,6 +108,7 @@ static void cmd_stalls(struct ctl *c, uint64_t now)
 {
 	uint64_t limit[VSN_MAX_PATHS] = {0}, oldest[VSN_MAX_PATHS] = {0};
 	uint64_t cutoff[VSN_MAX_PATHS] = {0};
+	uint32_t vm[VSN_MAX_PATHS]; /* whose commands wait: one VM, or many */
 	bool any = false;
 	unsigned i;
 
@@ -50,6 +125,7 @@ static void cmd_stalls(struct ctl *c, uint64_t now)
 			continue;
 		limit[p->id] = lim;
 		cutoff[p->id] = p->cmd_cutoff_ns;
+		vm[p->id] = VM_NONE;
 		any = true;
 	}
 	if (!any)
@@ -65,11 +141,15 @@ static void cmd_stalls(struct ctl *c, uint64_t now)
 			continue;
 		if (!oldest[pid] || ts < oldest[pid])
 			oldest[pid] = ts;
+		if (vm[pid] == VM_NONE)
+			vm[pid] = ctl_move_slot(c, conn)->vm;
+		else if (vm[pid] != ctl_move_slot(c, conn)->vm)
+			vm[pid] = VSN_AWAIT_MANY;
 	}
 	for (i = 0; i < c->n_paths; i++) {
 		struct ctl_path *p = &c->paths[i];
 
-		if (!oldest[p->id])
+		if (!oldest[p->id] || one_vm_alone(c, p, vm[p->id], oldest[p->id], now))
 			continue;
 		p->silent = true;
 		snprintf(p->reason, sizeof(p->reason),
@@ -114,6 +194,7 @@ static bool blame_backend(struct ctl *c, struct ctl_path *p, uint32_t be, uint64
 			"\"event\":\"path-healthy\",\"path\":%u,\"was\":\"failed\","
 			"\"why\":\"the stall was backend %u's\"",
 			q->id, be);
+		ctl_restore_pins(c, q);
 	}
 	b->silent_ns = 0;
 	return true;
@@ -136,14 +217,19 @@ void ctl_watch(struct ctl *c, uint64_t now)
 		uint32_t be = c->live[p->id].await_be;
 		uint64_t rx = c->live[p->id].rx_ns;
 
+		if (p->damp.state == VSN_H_FAILED || suspect_syns(c, p, limit, now))
+			continue;
 		/* Requests outstanding for silent_ms; or for half of it when
 		 * nothing at all came back for silent_ms (a late ACK of older
 		 * data cleared the stamp, and the sender now waits). */
-		if (!since || since > now || p->damp.state == VSN_H_FAILED ||
+		if (!since || since > now ||
 		    !(now - since >= limit ||
 		      (now - since >= limit / 2 && rx < now && now - rx >= limit)))
 			continue;
-		if (blame_backend(c, p, be, now)) {
+		/* The backend first: a stall that follows one VM's connections
+		 * from path to path is their backend's, shared or not. */
+		if (blame_backend(c, p, be, now) ||
+		    one_vm_alone(c, p, c->live[p->id].await_vm, since, now)) {
 			c->live[p->id].await_ns = 0;
 			continue;
 		}

@@ -59,6 +59,34 @@ cleanup:
 	return err;
 }
 
+int vm_drops_sum(int fd, __u32 vm_id, struct vsn_vm_drops *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct vsn_vm_drops *vals;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &vm_id, vals)) {
+		err = -errno;
+		goto cleanup;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		sum->spoofed += vals[i].spoofed;
+		sum->martian += vals[i].martian;
+		sum->conn_limit += vals[i].conn_limit;
+		sum->conn_rate += vals[i].conn_rate;
+		sum->no_syn += vals[i].no_syn;
+	}
+cleanup:
+	free(vals);
+	return err;
+}
+
 int maps_routes_changed(const struct vsn_maps *m, struct vsn_error *err)
 {
 	struct vsn_gen g;

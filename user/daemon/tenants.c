@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The connection table as tenants share it: how full it is (logged when it
+ * nears full), and each VM's open connections.  The datapath counts a VM's
+ * connections itself (opened minus seen closing) to enforce its
+ * max_connections; entries the LRU evicts are never seen closing, so the
+ * count is rewritten here from what the table holds.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "daemon/daemon.h"
+
+#define COUNT_BATCH 4096
+
+/* Warn at this share of the table, and again only after it fell below
+ * CONN_FULL_CLEAR. */
+#define CONN_FULL_WARN	0.80
+#define CONN_FULL_CLEAR 0.70
+
+static void count_entry(struct ctl *c, const struct vsn_conn_key *k, const struct vsn_conn *v,
+			uint32_t *open)
+{
+	if (k->dir == VSN_DIR_TO_STORAGE && k->vm_id && k->vm_id < VSN_MAX_VMS &&
+	    !(v->flags & VSN_CONN_CLOSING))
+		open[k->vm_id]++;
+}
+
+/*
+ * Entries in vsn_conns and each VM's open ones: batched lookups (a few
+ * syscalls per million entries), one key at a time where the kernel lacks
+ * batch operations on this map type.  -1 if the table cannot be read.
+ */
+static int64_t count_all(struct ctl *c, uint32_t *open)
+{
+	struct vsn_conn_key *keys = malloc(COUNT_BATCH * sizeof(*keys)), k, next;
+	struct vsn_conn *vals = malloc(COUNT_BATCH * sizeof(*vals)), v;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct vsn_conn_key in, out;
+	int64_t n = -1;
+	bool first = true;
+	__u32 got;
+	int ret;
+
+	if (!keys || !vals)
+		goto out;
+	n = 0;
+	do {
+		got = COUNT_BATCH;
+		ret = bpf_map_lookup_batch(c->m.conns, first ? NULL : &in, &out, keys, vals, &got,
+					   &opts);
+		if (ret && errno != ENOENT)
+			break;
+		for (__u32 i = 0; i < got; i++)
+			count_entry(c, &keys[i], &vals[i], open);
+		n += got;
+		in = out;
+		first = false;
+	} while (!ret);
+	if (!ret || errno == ENOENT)
+		goto out;
+	/* No batch support: walk the keys. */
+	n = 0;
+	memset(open, 0, VSN_MAX_VMS * sizeof(*open));
+	first = true;
+	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		n++;
+		if (!bpf_map_lookup_elem(c->m.conns, &k, &v))
+			count_entry(c, &k, &v, open);
+	}
+out:
+	free(keys);
+	free(vals);
+	return n;
+}
+
+/*
+ * The datapath's count of VM id's connections, rewritten as counted.
+ * Connections opened between the walk and this write are lost from it
+ * (the count errs low by a few, for one interval); what it held beyond the
+ * walk's count were entries gone unseen.
+ */
+static void vm_recount(struct ctl *c, uint32_t id, uint32_t open)
+{
+	struct vsn_vm_state st;
+
+	if (bpf_map_lookup_elem(c->m.vm_state, &id, &st))
+		return;
+	if (st.conns > (__s64)open)
+		c->vm_lost[id] += (uint64_t)(st.conns - (__s64)open);
+	st.conns = open;
+	if (bpf_map_update_elem(c->m.vm_state, &id, &st, BPF_EXIST))
+		vsn_warn("vm %u: cannot write its connection count: %s", id, strerror(errno));
+}
+
+void ctl_count_conns(struct ctl *c)
+{
+	uint32_t *open = calloc(VSN_MAX_VMS, sizeof(*open));
+	double fill;
+	int64_t n;
+
+	if (!open)
+		return;
+	n = count_all(c, open);
+	if (n < 0)
+		goto out;
+	c->conn_entries = (uint64_t)n;
+	for (unsigned i = 0; i < c->cfg->n_vms; i++) {
+		uint32_t id = c->cfg->vms[i].id;
+
+		c->vm_open[id] = open[id];
+		vm_recount(c, id, open[id]);
+	}
+	fill = (double)n / VSN_MAX_CONNS;
+	if (!c->conns_nearly_full && fill >= CONN_FULL_WARN) {
+		unsigned top = 0;
+
+		for (unsigned i = 1; i < VSN_MAX_VMS; i++)
+			if (open[i] > open[top])
+				top = i;
+		c->conns_nearly_full = true;
+		ctl_log(c, CTL_WHY_TENANT,
+			"\"event\":\"conn-table-nearly-full\",\"entries\":%lld,\"capacity\":%u,"
+			"\"fill\":%.2f,\"most_connections_vm\":%u,\"its_connections\":%u",
+			(long long)n, VSN_MAX_CONNS, fill, top, open[top]);
+	} else if (c->conns_nearly_full && fill < CONN_FULL_CLEAR) {
+		c->conns_nearly_full = false;
+		ctl_log(c, CTL_WHY_TENANT,
+			"\"event\":\"conn-table-ok\",\"entries\":%lld,\"capacity\":%u,\"fill\":%.2f",
+			(long long)n, VSN_MAX_CONNS, fill);
+	}
+out:
+	free(open);
+}
