@@ -437,7 +437,7 @@ void ctl_fill_pol(const struct ctl *c, const struct ctl_path *p, struct pol_path
 {
 	memset(out, 0, sizeof(*out));
 	out->id = p->id;
-	out->health = p->damp.state;
+	out->health = p->avoid ? VSN_H_FAILED : p->damp.state;
 	if (p->uplink >= 0)
 		out->util = c->uplinks[p->uplink].util;
 	out->lat_ratio = p->lat_ms && p->lat_base_ms ? p->lat_ms / p->lat_base_ms : 0;

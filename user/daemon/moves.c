@@ -169,6 +169,7 @@ static void reroute(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now
 			p->id);
 		return;
 	}
+	p->avoid = vm != CTL_ALL_VMS;
 	routes = reroute_routes(c, p, vm, now, why, &moved, &stuck);
 	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &ck, &cnext)) {
 		struct vsn_route_key rk;
@@ -200,8 +201,15 @@ static void reroute(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now
 		conns += ctl_conn_live(&v, now, LIVE_NS);
 	}
 	free(moved);
+	p->avoid = false;
 	if (c->live)
 		c->live[p->id].await_ns = 0;
+	if (vm == CTL_ALL_VMS) {
+		/* Failed: what made it suspect is moot, and so are its SYNs. */
+		p->suspect_until_ns = 0;
+		if (c->live)
+			c->live[p->id].syn_ns = 0;
+	}
 	p->cmd_cutoff_ns = now;
 	c->reroutes[why] += conns;
 	if (vm == CTL_ALL_VMS)

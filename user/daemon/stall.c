@@ -86,7 +86,9 @@ static bool suspect_syns(struct ctl *c, struct ctl_path *p, uint64_t limit, uint
 {
 	uint64_t syn = c->live[p->id].syn_ns;
 
-	if (p->suspect_until_ns <= now || !syn || syn > now || now - syn < limit)
+	/* SYNs sent since it turned suspect only. */
+	if (p->suspect_until_ns <= now || !syn || syn > now || now - syn < limit ||
+	    syn + SUSPECT_NS < p->suspect_until_ns)
 		return false;
 	p->silent = true;
 	p->silent_since_ns = syn;
@@ -217,6 +219,16 @@ void ctl_watch(struct ctl *c, uint64_t now)
 		uint32_t be = c->live[p->id].await_be;
 		uint64_t rx = c->live[p->id].rx_ns;
 
+		if (p->suspect_until_ns && now >= p->suspect_until_ns &&
+		    p->damp.state != VSN_H_FAILED) {
+			/* Nobody else found it silent: what one VM's silence
+			 * moved off it may come back. */
+			p->suspect_until_ns = 0;
+			ctl_log(c, CTL_WHY_RECOVERED,
+				"\"event\":\"path-suspicion-over\",\"path\":%u,\"vm\":%u", p->id,
+				p->suspect_vm);
+			ctl_restore_pins(c, p);
+		}
 		if (p->damp.state == VSN_H_FAILED || suspect_syns(c, p, limit, now))
 			continue;
 		/* Requests outstanding for silent_ms; or for half of it when

@@ -20,12 +20,20 @@
 #define CONN_FULL_WARN	0.80
 #define CONN_FULL_CLEAR 0.70
 
-static void count_entry(struct ctl *c, const struct vsn_conn_key *k, const struct vsn_conn *v,
+/* A connection storage never answered stops counting once its SYNs stop
+ * (an initiator retries for about a minute, each retry seen). */
+#define HALF_OPEN_IDLE_NS (10ull * 1000000000ull)
+
+static void count_entry(const struct vsn_conn_key *k, const struct vsn_conn *v, uint64_t now,
 			uint32_t *open)
 {
-	if (k->dir == VSN_DIR_TO_STORAGE && k->vm_id && k->vm_id < VSN_MAX_VMS &&
-	    !(v->flags & VSN_CONN_CLOSING))
-		open[k->vm_id]++;
+	if (k->dir != VSN_DIR_TO_STORAGE || !k->vm_id || k->vm_id >= VSN_MAX_VMS ||
+	    (v->flags & VSN_CONN_CLOSING))
+		return;
+	if (!(v->flags & VSN_CONN_ANSWERED) && v->last_seen_ns < now &&
+	    now - v->last_seen_ns > HALF_OPEN_IDLE_NS)
+		return;
+	open[k->vm_id]++;
 }
 
 /*
@@ -35,6 +43,7 @@ static void count_entry(struct ctl *c, const struct vsn_conn_key *k, const struc
  */
 static int64_t count_all(struct ctl *c, uint32_t *open)
 {
+	uint64_t now = ctl_now_ns();
 	struct vsn_conn_key *keys = malloc(COUNT_BATCH * sizeof(*keys)), k, next;
 	struct vsn_conn *vals = malloc(COUNT_BATCH * sizeof(*vals)), v;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -54,7 +63,7 @@ static int64_t count_all(struct ctl *c, uint32_t *open)
 		if (ret && errno != ENOENT)
 			break;
 		for (__u32 i = 0; i < got; i++)
-			count_entry(c, &keys[i], &vals[i], open);
+			count_entry(&keys[i], &vals[i], now, open);
 		n += got;
 		in = out;
 		first = false;
@@ -70,7 +79,7 @@ static int64_t count_all(struct ctl *c, uint32_t *open)
 		k = next;
 		n++;
 		if (!bpf_map_lookup_elem(c->m.conns, &k, &v))
-			count_entry(c, &k, &v, open);
+			count_entry(&k, &v, now, open);
 	}
 out:
 	free(keys);
