@@ -54,7 +54,8 @@ bad:
 	    IFNAMSIZ - 1);
 }
 
-static int check_addr(const struct item *it, const char *key, const char *s)
+/* sub: the index within a list key, or -1. */
+static int check_addr(const struct item *it, const char *key, long sub, const char *s)
 {
 	struct vsn_addr addr;
 	struct in6_addr a;
@@ -63,12 +64,12 @@ static int check_addr(const struct item *it, const char *key, const char *s)
 	if (check_name(it, key, s))
 		return -EINVAL;
 	if (parse_addr(s, &addr, &v6))
-		return cfg_item_fail(it, key, -1, "invalid IP address '%s'", s);
+		return cfg_item_fail(it, key, sub, "invalid IP address '%s'", s);
 	memcpy(&a, &addr, sizeof(a));
 	if ((v6 && (IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_MULTICAST(&a))) ||
 	    (!v6 && (!memcmp(&a.s6_addr[12], "\0\0\0\0", 4) || (a.s6_addr[12] & 0xf0) == 0xe0 ||
 		     !memcmp(&a.s6_addr[12], "\xff\xff\xff\xff", 4))))
-		return cfg_item_fail(it, key, -1, "'%s' is not a unicast address", s);
+		return cfg_item_fail(it, key, sub, "'%s' is not a unicast address", s);
 	return 0;
 }
 
@@ -102,7 +103,7 @@ static int check_vm_addr(const struct item *it, unsigned i, const char *s)
 	struct vsn_addr a;
 	bool v6;
 
-	if (check_addr(it, "addresses", s))
+	if (check_addr(it, "addresses", i, s))
 		return -EINVAL;
 	parse_addr(s, &a, &v6);
 	if ((!v6 && (ntohl(a.a[3]) >> 24) == 127) ||
@@ -145,7 +146,7 @@ static int check_backend(const struct item *it, const struct vsn_cfg_backend *be
 {
 	if (check_range(it, "id", be->id, 1, VSN_MAX_BACKENDS - 1) ||
 	    (be->name && check_name(it, "name", be->name)) ||
-	    check_addr(it, "address", be->address) ||
+	    check_addr(it, "address", -1, be->address) ||
 	    check_range(it, "port", be->port, PORT_MIN, PORT_MAX) ||
 	    check_range(it, "weight", be->weight, WEIGHT_MIN, WEIGHT_MAX) ||
 	    check_range(it, "tier", be->tier, 0, TIER_MAX) ||
@@ -166,14 +167,14 @@ static int check_path(const struct item *it, const struct vsn_cfg_path *p)
 		    it, "next_hop", -1,
 		    "required: one of a MAC address, a gateway address or \"fib\"");
 	if ((p->next_hop_mac && check_mac(it, "next_hop", p->next_hop_mac)) ||
-	    (p->next_hop_addr && check_addr(it, "next_hop", p->next_hop_addr)) ||
+	    (p->next_hop_addr && check_addr(it, "next_hop", -1, p->next_hop_addr)) ||
 	    (p->source_mac && check_mac(it, "source_mac", p->source_mac)) ||
 	    check_opt(it, "vlan", p->vlan, VLAN_MIN, VLAN_MAX) ||
 	    check_opt(it, "dscp", p->dscp, 0, DSCP_MAX) ||
 	    check_opt(it, "ecn", p->ecn, 0, ECN_MAX) ||
 	    check_opt(it, "ttl", p->ttl, TTL_MIN, TTL_MAX) ||
 	    check_opt(it, "flow_label", p->flow_label, 0, FLOW_LABEL_MAX) ||
-	    (p->source_address && check_addr(it, "source_address", p->source_address)))
+	    (p->source_address && check_addr(it, "source_address", -1, p->source_address)))
 		return -EINVAL;
 	return 0;
 }
@@ -181,7 +182,7 @@ static int check_path(const struct item *it, const struct vsn_cfg_path *p)
 static int check_volume(const struct item *it, const struct vsn_cfg_volume *vol)
 {
 	if (check_range(it, "id", vol->id, 1, VSN_MAX_VOLUMES - 1) ||
-	    check_name(it, "vm", vol->vm) || check_addr(it, "address", vol->address) ||
+	    check_name(it, "vm", vol->vm) || check_addr(it, "address", -1, vol->address) ||
 	    check_range(it, "port", vol->port, PORT_MIN, PORT_MAX) ||
 	    check_ids(it, "backends", vol->backends, vol->n_backends, VSN_MAX_BACKENDS - 1))
 		return -EINVAL;
