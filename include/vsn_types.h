@@ -104,6 +104,12 @@ struct vsn_addr {
 /* Source addresses a VM may use on its interface (port security). */
 #define VSN_VM_MAX_ADDRS 8
 
+/* One of them, or a prefix: a source s matches when (s ^ addr) & mask is 0. */
+struct vsn_vm_src {
+	struct vsn_addr addr;
+	struct vsn_addr mask;
+};
+
 enum vsn_vm_flags {
 	VSN_VM_MAC = 1 << 0, /* mac holds the only source MAC allowed */
 };
@@ -128,7 +134,7 @@ struct vsn_vm_if {
 	__u32 conn_gap_ns;
 	__u32 conn_burst;
 	__u32 pad;
-	struct vsn_addr addrs[VSN_VM_MAX_ADDRS]; /* IPv4 as ::ffff:a.b.c.d */
+	struct vsn_vm_src src[VSN_VM_MAX_ADDRS]; /* IPv4 as ::ffff:a.b.c.d */
 };
 
 /*

@@ -54,7 +54,6 @@ static __always_inline int vm_drop(__u32 vm_id, __u32 reason, __u32 len)
  * A source no host may send from, whatever the config says: unspecified,
  * loopback, multicast, IPv4 class E and broadcast, and in an IPv6 header an
  * IPv4-mapped address (which would otherwise pass for the IPv4 one).
- * Only asked once a source failed the VM's own list, to count it apart.
  */
 static __always_inline bool addr_martian(const struct vsn_addr *a, bool v6)
 {
@@ -73,16 +72,16 @@ static __always_inline bool addr_martian(const struct vsn_addr *a, bool v6)
 	return !a->a[0] && !a->a[1] && !a->a[2] && (w3 == 0 || w3 == 1);
 }
 
-static __always_inline bool addr_same(const struct vsn_addr *a, const struct vsn_addr *b)
+static __always_inline bool src_match(const struct vsn_addr *a, const struct vsn_vm_src *s)
 {
-	return a->a[0] == b->a[0] && a->a[1] == b->a[1] && a->a[2] == b->a[2] && a->a[3] == b->a[3];
+	return !(((a->a[0] ^ s->addr.a[0]) & s->mask.a[0]) | ((a->a[1] ^ s->addr.a[1]) & s->mask.a[1]) |
+		 ((a->a[2] ^ s->addr.a[2]) & s->mask.a[2]) | ((a->a[3] ^ s->addr.a[3]) & s->mask.a[3]));
 }
 
 /*
- * 0 when p comes from one of the VM's own addresses (and its MAC, when the
- * config gives one), else the reason to drop it.  The configured addresses
- * are unicast and never martian (the config checks), so a martian source
- * fails here whatever the list holds.
+ * 0 when p comes from one of the VM's own addresses or prefixes (and its
+ * MAC, when the config gives one), else the reason to drop it.  A martian
+ * source fails first, whatever the list holds.
  */
 static __always_inline __u32 vm_src_check(vsn_ctx_t *ctx, const struct vsn_pkt *p,
 					  const struct vsn_vm_if *vm)
@@ -98,16 +97,14 @@ static __always_inline __u32 vm_src_check(vsn_ctx_t *ctx, const struct vsn_pkt *
 		    *(__u16 *)&eth->h_source[4] != *(__u16 *)&vm->mac[4])
 			return VSN_R_SPOOFED;
 	}
-	/* An IPv6 header's IPv4-mapped source would match the IPv4 entry. */
-	if (p->l3_proto == ETH_P_IPV6 && !p->saddr.a[0] && !p->saddr.a[1] &&
-	    p->saddr.a[2] == bpf_htonl(0x0000ffff))
+	if (addr_martian(&p->saddr, p->l3_proto == ETH_P_IPV6))
 		return VSN_R_MARTIAN;
 #pragma unroll
 	for (int i = 0; i < VSN_VM_MAX_ADDRS; i++) {
-		if (i < n && addr_same(&p->saddr, &vm->addrs[i]))
+		if (i < n && src_match(&p->saddr, &vm->src[i]))
 			return 0;
 	}
-	return addr_martian(&p->saddr, p->l3_proto == ETH_P_IPV6) ? VSN_R_MARTIAN : VSN_R_SPOOFED;
+	return VSN_R_SPOOFED;
 }
 
 /*

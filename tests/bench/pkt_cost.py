@@ -123,7 +123,8 @@ class Bench:
         B.vsn(PIN, "attach", "--vm", "vmif", "--uplink", "up0", ns=NS)
         cfg = os.path.join(self.tmp, "vsn.yaml")
         with open(cfg, "w") as f:
-            f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2']}\n"
+            f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2', 10.63.0.0/16, 10.64.0.0/10],"
+                    "    max_connections: 0, connection_rate: 0}\n"
                     "uplinks:\n  - {interface: up0}\n"
                     'paths:\n  - {id: 1, uplink: up0, next_hop: "%s"}\n'
                     "backends:\n  - {id: 1, address: %s, port: %d, paths: [1]}\n"

@@ -115,7 +115,8 @@ class Env:
         path = os.path.join(self.tmp, "vsn.yaml")
         be = ", health: tcp" if health else ""
         with open(path, "w") as f:
-            f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2']}\n"
+            f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2'],"
+                    "    max_connections: 0, connection_rate: 0}\n"
                     "uplinks:\n  - {interface: up0, capacity: 10gbit}\n"
                     "  - {interface: up1, capacity: 10gbit}\n"
                     'paths:\n  - {id: 1, uplink: up0, next_hop: "%s"}\n'

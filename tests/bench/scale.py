@@ -110,7 +110,8 @@ def setup(tmp, d):
             B.sh("ip", "-n", NS, "link", "set", x, "up")
     B.vsn(PIN, "attach", "--vm", "vmif", "--uplink", "up0,up1", ns=NS)
     with open(d.cfg, "w") as f:
-        f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2']}\n"
+        f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2', 10.64.0.0/10],"
+                    "    max_connections: 0, connection_rate: 0}\n"
                 "uplinks:\n  - {interface: up0, capacity: 10gbit}\n"
                 "  - {interface: up1, capacity: 10gbit}\n"
                 'paths:\n  - {id: 1, uplink: up0, next_hop: "%s"}\n'

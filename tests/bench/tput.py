@@ -114,7 +114,8 @@ class Setups:
         f0 = B.macaddr(BE, "f0")
         f1 = B.macaddr(BE, "f1")
         with open(self.cfg, "w") as f:
-            f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2']}\n"
+            f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2'],"
+                    "    max_connections: 0, connection_rate: 0}\n"
                     "uplinks:\n  - {interface: up0}\n  - {interface: up1}\n"
                     'paths:\n  - {id: 1, uplink: up0, next_hop: "%s"}\n'
                     '  - {id: 2, uplink: up1, next_hop: "%s"}\n'

@@ -330,7 +330,8 @@ static void conn_pair(const struct opts *o, long i, struct vsn_conn_key *k, stru
 	v->vm_id = o->vm_id;
 	v->volume_id = o->volume;
 	v->backend_id = o->backend;
-	v->flags = (udp || o->vip == o->be) ? 0 : VSN_CONN_DNAT;
+	/* Established connections: storage answered them. */
+	v->flags = ((udp || o->vip == o->be) ? 0 : VSN_CONN_DNAT) | VSN_CONN_ANSWERED;
 	v->vm_ifindex = o->vm_ifindex;
 	v->vip.a[3] = vip;
 	v->vm_addr.a[3] = vm;

@@ -87,7 +87,7 @@ def config_yaml(with_vm2):
     lines = ["vms:", "  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2'],"
              " mac: '%s'}" % VM1_MAC]
     if with_vm2:
-        lines.append("  - {name: vm2, id: 2, interface: vmif6, addresses: [10.0.6.2, '2001:db8:6::2']}")
+        lines.append("  - {name: vm2, id: 2, interface: vmif6, addresses: [10.0.6.2, '2001:db8:6::2', 10.77.0.0/16]}")
     lines += ["uplinks:", "  - {interface: up0, capacity: 10gbit}",
               "  - {interface: up1}", "paths:"]
     for i, p in PATHS.items():

@@ -121,6 +121,21 @@ def forged_mac():
 
 
 @case
+def source_prefix():
+    """vm2's 10.77.0.0/16: any source inside it is steered, the next
+    address outside it is spoofed."""
+    inside = tcp(VM2_MAC, GW_MAC, "10.77.255.254", VIP, 44350, 4420, flags="S")
+    rv, _ = run("vsn_vm_ingress", inside, ctx_for("vsn_vm_ingress", "vmif6"))
+    T.ok(rv == TC_ACT_REDIRECT and conn(2, "10.77.255.254", 44350) is not None,
+         "a source inside vm2's prefix is steered", rv)
+    outside = tcp(VM2_MAC, GW_MAC, "10.78.0.0", VIP, 44351, 4420, flags="S")
+    d = drops_delta(2, lambda: check("a source just outside vm2's prefix", "vsn_vm_ingress",
+                                     outside, TC_ACT_SHOT, ifname="vmif6",
+                                     cdelta=fwd_delta(len(outside), reason="spoofed")))
+    T.ok(d == {"spoofed": 1}, "outside the prefix: vm 2's spoofed +1", d)
+
+
+@case
 def entries_only_from_syn():
     """TCP to a volume without an entry and without a SYN (a stray ACK, a
     data segment, a SYN-ACK, a FIN) makes no entry: it is answered with a

@@ -69,7 +69,8 @@ static void test_defaults_and_values(void **state)
 	struct vsn_error err = {.msg = ""};
 	struct vsn_config *cfg = load(
 	    "vms:\n"
-	    "  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2, '2001:db8::2']}\n"
+	    "  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2, '2001:db8::2', "
+	    "10.64.0.0/10, '2001:db8:7::/48']}\n"
 	    "  - {name: b, id: 2, interface: t1, addresses: [10.0.6.2], mac: '52:54:00:00:02:01',\n"
 	    "     max_connections: 0, connection_rate: 10, connection_burst: 3}\n" REST,
 	    &err);
@@ -78,7 +79,7 @@ static void test_defaults_and_values(void **state)
 	if (!cfg)
 		print_error("%s\n", err.msg);
 	assert_non_null(cfg);
-	assert_int_equal(cfg->vms[0].n_addresses, 2);
+	assert_int_equal(cfg->vms[0].n_addresses, 4);
 	assert_string_equal(cfg->vms[0].addresses[1], "2001:db8::2");
 	assert_null(cfg->vms[0].mac);
 	assert_int_equal(cfg->vms[0].max_connections, 4096);
@@ -109,20 +110,30 @@ static void test_addresses_checked(void **state)
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2, 127.0.0.5]}\n" REST,
 		 "vms[0].addresses[1]", "loopback");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: ['::1']}\n" REST,
-		 "vms[0].addresses[0]", "loopback");
+		 "vms[0].addresses[0]", "martian");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [224.0.0.5]}\n" REST,
-		 "vms[0].addresses[0]", "not a unicast address");
+		 "vms[0].addresses[0]", "martian");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [255.255.255.255]}\n" REST,
-		 "vms[0].addresses[0]", "not a unicast address");
+		 "vms[0].addresses[0]", "martian");
+	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [0.0.0.0/0]}\n" REST,
+		 "vms[0].addresses[0]", "martian");
+	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [96.0.0.0/3]}\n" REST,
+		 "vms[0].addresses[0]", "martian"); /* 96-127: loopback inside */
+	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: ['2001:db8::/8']}\n" REST,
+		 "vms[0].addresses[0]", "invalid address or prefix"); /* host bits */
+	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: ['2000::/8']}\n" REST,
+		 "vms[0].addresses[0]", "/16 or longer");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.300]}\n" REST,
-		 "vms[0].addresses[0]", "invalid IP address");
+		 "vms[0].addresses[0]", "invalid address or prefix");
+	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2/33]}\n" REST,
+		 "vms[0].addresses[0]", "invalid address or prefix");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2, "
 		 "'::ffff:10.0.0.2']}\n" REST,
-		 "vms[0].addresses[1]", "listed twice");
+		 "vms[0].addresses[1]", "overlaps 10.0.0.2 listed before");
 	rejected("vms:\n"
-		 "  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2]}\n"
-		 "  - {name: b, id: 2, interface: t1, addresses: [10.0.6.2, 10.0.0.2]}\n" REST,
-		 "t.yaml:3: vms[1].addresses[1]", "already vm a's");
+		 "  - {name: a, id: 1, interface: t0, addresses: [10.0.0.0/24]}\n"
+		 "  - {name: b, id: 2, interface: t1, addresses: [10.0.6.2, 10.0.0.77]}\n" REST,
+		 "t.yaml:3: vms[1].addresses[1]", "overlaps vm a's 10.0.0.0/24");
 }
 
 static void test_mac_and_limits(void **state)

@@ -97,18 +97,39 @@ static int check_ids(const struct item *it, const char *key, const uint32_t *ids
 	return 0;
 }
 
-/* A VM's own source address: unicast, and not loopback either. */
+/*
+ * A VM's own source address or prefix: nothing a host may not send from in
+ * it (the datapath drops martians anyway; this says so at once).
+ */
 static int check_vm_addr(const struct item *it, unsigned i, const char *s)
 {
-	struct vsn_addr a;
+	struct vsn_addr a, m;
+	unsigned len;
 	bool v6;
 
-	if (check_addr(it, "addresses", i, s))
-		return -EINVAL;
-	parse_addr(s, &a, &v6);
-	if ((!v6 && (ntohl(a.a[3]) >> 24) == 127) ||
-	    (v6 && !a.a[0] && !a.a[1] && !a.a[2] && a.a[3] == htonl(1)))
-		return cfg_item_fail(it, "addresses", i, "'%s' is a loopback address", s);
+	if (parse_prefix(s, &a, &m, &v6, &len))
+		return cfg_item_fail(it, "addresses", i,
+				     "invalid address or prefix '%s' (ADDR or ADDR/LEN, no host bits "
+				     "set)",
+				     s);
+	if (v6) {
+		uint32_t top = ntohl(a.a[0]) >> 16;
+
+		if (len < 16 || !top || (top >> 8) == 0xff)
+			return cfg_item_fail(it, "addresses", i,
+					     "'%s' is or covers a martian address (::/16 holds the "
+					     "unspecified, loopback and IPv4-mapped ones, ff00::/8 "
+					     "multicast; a prefix is /16 or longer)",
+					     s);
+	} else {
+		uint32_t lo = ntohl(a.a[3]) >> 24, hi = (ntohl(a.a[3]) | ~ntohl(m.a[3])) >> 24;
+
+		if (!lo || (lo <= 127 && hi >= 127) || hi >= 224)
+			return cfg_item_fail(it, "addresses", i,
+					     "'%s' is or covers a martian address (0/8, loopback "
+					     "127/8, multicast, class E, broadcast)",
+					     s);
+	}
 	return 0;
 }
 

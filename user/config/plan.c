@@ -174,7 +174,7 @@ static int plan_vm_guard(const struct vsn_cfg_vm *vm, struct vsn_vm_if *v, struc
 	bool v6;
 
 	for (unsigned i = 0; i < vm->n_addresses && i < VSN_VM_MAX_ADDRS; i++) {
-		if (parse_addr(vm->addresses[i], &v->addrs[i], &v6)) {
+		if (parse_prefix(vm->addresses[i], &v->src[i].addr, &v->src[i].mask, &v6, NULL)) {
 			errf(err, "vm %s: invalid address '%s'", vm->name, vm->addresses[i]);
 			return -EINVAL;
 		}

@@ -48,27 +48,37 @@ static int claim_id(unsigned *by_id, uint32_t id, const struct item *it)
 	return 0;
 }
 
-/* Is address a (a VM's addresses[ai]) given to an earlier VM, or earlier
- * in its own list?  One source address belongs to one VM. */
+static bool prefixes_overlap(const struct vsn_addr *a, const struct vsn_addr *ma,
+			     const struct vsn_addr *b, const struct vsn_addr *mb)
+{
+	for (unsigned i = 0; i < 4; i++)
+		if ((a->a[i] ^ b->a[i]) & ma->a[i] & mb->a[i])
+			return false;
+	return true;
+}
+
+/* Does a VM's addresses[ai] overlap an earlier VM's, or one earlier in its
+ * own list?  One source address belongs to one VM. */
 static int vm_addr_unique(const struct vsn_config *cfg, unsigned vi, unsigned ai,
 			  const struct item *it)
 {
-	struct vsn_addr a, b;
+	struct vsn_addr a, ma, b, mb;
 	bool v6;
 
-	if (parse_addr(cfg->vms[vi].addresses[ai], &a, &v6))
+	if (parse_prefix(cfg->vms[vi].addresses[ai], &a, &ma, &v6, NULL))
 		return 0; /* check.c reported it */
 	for (unsigned i = 0; i <= vi; i++) {
 		const struct vsn_cfg_vm *o = &cfg->vms[i];
 
 		for (unsigned j = 0; j < (i == vi ? ai : o->n_addresses); j++) {
-			if (parse_addr(o->addresses[j], &b, &v6) || memcmp(&a, &b, sizeof(a)))
+			if (parse_prefix(o->addresses[j], &b, &mb, &v6, NULL) ||
+			    !prefixes_overlap(&a, &ma, &b, &mb))
 				continue;
 			if (i == vi)
-				return cfg_item_fail(it, "addresses", ai, "%s is listed twice",
-						     o->addresses[j]);
-			return cfg_item_fail(it, "addresses", ai, "%s is already vm %s's",
-					     o->addresses[j], o->name);
+				return cfg_item_fail(it, "addresses", ai, "%s overlaps %s listed before",
+						     cfg->vms[vi].addresses[ai], o->addresses[j]);
+			return cfg_item_fail(it, "addresses", ai, "%s overlaps vm %s's %s",
+					     cfg->vms[vi].addresses[ai], o->name, o->addresses[j]);
 		}
 	}
 	return 0;

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -36,6 +37,45 @@ int parse_addr(const char *s, struct vsn_addr *out, bool *is_v6)
 	memcpy(out, &a6, sizeof(*out));
 	if (is_v6)
 		*is_v6 = v6;
+	return 0;
+}
+
+int parse_prefix(const char *s, struct vsn_addr *addr, struct vsn_addr *mask, bool *is_v6,
+		 unsigned *len)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long n, bits;
+	bool v6;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (parse_addr(buf, addr, &v6))
+		return -EINVAL;
+	bits = v6 ? 128 : 32;
+	n = bits;
+	if (slash) {
+		errno = 0;
+		n = strtoul(slash + 1, &end, 10);
+		if (errno || *end || end == slash + 1 || n > bits)
+			return -EINVAL;
+	}
+	if (!v6)
+		n += 96; /* the ::ffff: part always matches */
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned w = n >= 32 * (i + 1) ? 32 : n > 32 * i ? n - 32 * i : 0;
+
+		mask->a[i] = w ? htonl(w == 32 ? 0xffffffffu : ~(0xffffffffu >> w)) : 0;
+		if (addr->a[i] & ~mask->a[i])
+			return -EINVAL; /* host bits set */
+	}
+	if (is_v6)
+		*is_v6 = v6;
+	if (len)
+		*len = (unsigned)(v6 ? n : n - 96);
 	return 0;
 }
 

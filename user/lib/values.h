@@ -12,6 +12,14 @@
 
 /* IPv4 (held IPv4-mapped) or IPv6; *is_v6 says which. */
 int parse_addr(const char *s, struct vsn_addr *out, bool *is_v6);
+/*
+ * "ADDR" or "ADDR/LEN": the address, and the mask of its first LEN bits
+ * over the stored 128-bit form (IPv4: LEN of 32, and the 96 bits of the
+ * ::ffff: prefix); all ones without /LEN.  -EINVAL when malformed, LEN out
+ * of range, or host bits set.
+ */
+int parse_prefix(const char *s, struct vsn_addr *addr, struct vsn_addr *mask, bool *is_v6,
+		 unsigned *len);
 /* The inverse: dotted quad for IPv4-mapped, else IPv6 text. */
 const char *addr_to_str(const struct vsn_addr *a, char *buf, size_t len);
 int parse_mac(const char *s, uint8_t mac[6]);
