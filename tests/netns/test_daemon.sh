@@ -485,9 +485,10 @@ check "path-failed logged first, reason carrier, naming up0" \
 	'.reason == "carrier" and (.why | test("up0"))'
 check "the routes are on path 2" routes_all_on 2
 check "the connection is on path 2" test "$(conn_path "$PORT_c3")" = 2
-check "status: path 1 failed, reason names the carrier; the pins on it were released" \
+check "status: path 1 failed, reason names the carrier; its pins displaced to path 2, not dropped" \
 	jt "$(status)" '(.paths[] | select(.path == 1) | .state == "failed" and (.reason | test("carrier"))) and
-		(.pinned_routes | length) == 0 and .reroutes.carrier >= 1'
+		(.pinned_routes | length) == 2 and all(.pinned_routes[]; .path == 2 and .displaced_from == 1) and
+		.reroutes.carrier >= 1'
 check "the transfer completes intact" finish c3
 nsx fab ip link set f0 up
 nsx fab ip route add 10.0.0.0/24 via 10.1.0.1 # admin down removed it
@@ -495,6 +496,8 @@ ev=$(wait_log "$L" '.event == "path-healthy" and .path == 1' 4)
 echo "# $ev"
 check "path 1 recovers (reason recovered) after the hold-down once the carrier is back" \
 	jt "$ev" '.reason == "recovered"'
+check "the operator's pins are back on path 1 (route-pin-restored twice)" eval \
+	'pins_on 2 1 && [ "$(logq "$L" ".event == \"route-pin-restored\" and .path == 1" | wc -l)" = 2 ]'
 
 # ------------------------------------------ 4. silent cut under a transfer
 

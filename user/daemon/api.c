@@ -117,6 +117,10 @@ static struct json_object *pinned_json(struct ctl *c)
 		json_object_object_add(o, "volume", json_object_new_int64(k.volume_id));
 		json_object_object_add(o, "backend", json_object_new_int64(k.backend_id));
 		json_object_object_add(o, "path", json_object_new_int64(r.path_id));
+		/* A failure moved it: the operator's path, where it returns. */
+		if (r.pin_path)
+			json_object_object_add(o, "displaced_from",
+					       json_object_new_int64(r.pin_path));
 		json_object_array_add(a, o);
 	}
 	return a;
