@@ -17,6 +17,7 @@
 #include <linux/if_link.h>
 #include <xdp/libxdp.h>
 
+#include "cli/api_client.h"
 #include "cli/cli.h"
 #include "lib/verifier.h"
 #include "vsn_tc.skel.h"
@@ -487,6 +488,52 @@ static int record_iface(int map_fd, unsigned ifindex, const char *name, __u32 ro
 	return 0;
 }
 
+/*
+ * Remove what vsn_ifaces (fd) records, interface by interface.  quiet: no
+ * progress lines (a failed attach undoing itself).  0, or the last error.
+ */
+static int detach_recorded(const struct vsn_opts *o, int fd, bool quiet)
+{
+	__u32 key, next, *prev = NULL;
+	int err = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct vsn_iface v;
+		int e = 0;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (!iface_is_here(key, &v)) {
+			if (!quiet)
+				vsn_info(o,
+					 "%s: not in this network namespace any more; nothing to "
+					 "remove",
+					 v.name);
+			continue;
+		}
+		if (v.hooks & VSN_HOOK_CLSACT_OURS) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = key,
+				    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+			e = bpf_tc_hook_destroy(&hook);
+			e = e == -ENOENT ? 0 : e;
+		} else {
+			e = tc_detach(key, BPF_TC_INGRESS) ?: tc_detach(key, BPF_TC_EGRESS);
+		}
+		if (v.hooks & (VSN_HOOK_XDP_NATIVE | VSN_HOOK_XDP_SKB))
+			e = e ?: xdp_detach_ours(key);
+		if (e) {
+			vsn_err("%s: detach failed: %s", v.name, strerror(-e));
+			err = e;
+		} else if (!quiet) {
+			vsn_info(o, "%s: detached", v.name);
+		}
+	}
+	return err;
+}
+
 /* First attach: NVMe/TCP parsing on, every event, no cap.  A re-attach
  * keeps whatever was set since. */
 static int telemetry_defaults(int cfg_fd)
@@ -518,7 +565,9 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	bool xp_used = false;
 	struct vsn_tc *skel = NULL;
 	struct attach_args a;
-	int i, err, ifaces_fd;
+	char ifaces_pin[4096];
+	bool fresh;
+	int i, err, ifaces_fd = -1;
 
 	err = parse_attach(argc, argv, &a);
 	if (err)
@@ -541,6 +590,11 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	for (i = 0; i < a.n_up; i++)
 		if (resolve_if(a.up[i], &up_idx[i]))
 			return 1;
+	/* No datapath yet: a failed attach leaves nothing behind.  (One
+	 * failing over a running datapath leaves that running as it was.) */
+	if (pins_path(o, VSN_MAP_IFACES, ifaces_pin, sizeof(ifaces_pin)))
+		return 1;
+	fresh = access(ifaces_pin, F_OK) != 0;
 	if (mkdir(o->pin_dir, 0700) && errno != EEXIST) {
 		vsn_err("cannot create %s: %s", o->pin_dir, strerror(errno));
 		return 1;
@@ -577,8 +631,12 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 
 		err = tc_attach(vm_idx[i], a.vm[i], BPF_TC_INGRESS,
 				bpf_program__fd(skel->progs.vsn_vm_ingress), &hooks);
-		if (err)
+		if (err) {
+			/* A clsact qdisc created for it goes with the undo. */
+			if (fresh && hooks)
+				record_iface(ifaces_fd, vm_idx[i], a.vm[i], VSN_ROLE_VM, hooks);
 			goto cleanup;
+		}
 		err = record_iface(ifaces_fd, vm_idx[i], a.vm[i], VSN_ROLE_VM, hooks);
 		if (err)
 			goto cleanup;
@@ -638,8 +696,12 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			if (!err)
 				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
 		}
-		if (err)
+		if (err) {
+			/* What did get attached there goes with the undo. */
+			if (fresh && hooks)
+				record_iface(ifaces_fd, up_idx[i], a.up[i], VSN_ROLE_UPLINK, hooks);
 			goto cleanup;
+		}
 		err = record_iface(ifaces_fd, up_idx[i], a.up[i], VSN_ROLE_UPLINK, hooks);
 		if (err)
 			goto cleanup;
@@ -664,6 +726,12 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	}
 	vsn_info(o, "attached; maps pinned under %s", o->pin_dir);
 cleanup:
+	if (err && fresh) {
+		if (ifaces_fd >= 0)
+			detach_recorded(o, ifaces_fd, true);
+		pins_remove_all(o);
+		vsn_info(o, "attach failed: nothing of it is left attached or pinned");
+	}
 	xdp_program__close(xp);
 	vsn_xdp__destroy(xskel);
 	vsn_xdp__destroy(xrep);
@@ -671,16 +739,38 @@ cleanup:
 	return err ? 1 : 0;
 }
 
+/*
+ * The daemon keeps its maps open and would go on answering as if nothing
+ * happened; it notices the detach on its next tick (and refuses changes
+ * until an attach), but the operator should hear it now.
+ */
+static void warn_daemon_running(void)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL;
+	struct vsn_error err = {.msg = ""};
+	const char *sock = api_socket_path();
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	if (!api_call(sock, req, &resp, &err))
+		vsn_warn("a vsn daemon answers on %s: it will report the datapath detached and "
+			 "refuse changes until 'vsn attach' runs again (stop the daemon first "
+			 "when taking vsn out for good)",
+			 sock);
+	json_object_put(resp);
+	json_object_put(req);
+}
+
 int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 {
 	char path[4096];
-	__u32 key, next, *prev = NULL;
-	int fd, err = 0;
+	int fd, err;
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (cli_help_asked(argc, argv)) {
 		printf("usage: vsn detach\n\nRemove vsn's programs from every interface it "
 		       "attached to, the clsact\nqdiscs it created, and its pins. Other programs "
-		       "stay.\n");
+		       "stay.  A running daemon\n(vsn daemon) is warned about, not stopped: it "
+		       "reports the datapath\ndetached and refuses changes until the next "
+		       "'vsn attach'.\n");
 		return 0;
 	}
 	if (argc > 1) {
@@ -703,37 +793,8 @@ int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 		pins_remove_all(o);
 		return 0;
 	}
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		struct vsn_iface v;
-		int e = 0;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v))
-			continue;
-		if (!iface_is_here(key, &v)) {
-			vsn_info(o, "%s: not in this network namespace any more; nothing to remove",
-				 v.name);
-			continue;
-		}
-		if (v.hooks & VSN_HOOK_CLSACT_OURS) {
-			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = key,
-				    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-
-			e = bpf_tc_hook_destroy(&hook);
-			e = e == -ENOENT ? 0 : e;
-		} else {
-			e = tc_detach(key, BPF_TC_INGRESS) ?: tc_detach(key, BPF_TC_EGRESS);
-		}
-		if (v.hooks & (VSN_HOOK_XDP_NATIVE | VSN_HOOK_XDP_SKB))
-			e = e ?: xdp_detach_ours(key);
-		if (e) {
-			vsn_err("%s: detach failed: %s", v.name, strerror(-e));
-			err = e;
-		} else {
-			vsn_info(o, "%s: detached", v.name);
-		}
-	}
+	warn_daemon_running();
+	err = detach_recorded(o, fd, false);
 	close(fd);
 	if (err)
 		return 1;
@@ -781,18 +842,33 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 	    {VSN_MAP_ROUTES, false, sizeof(struct vsn_route_key), 0},
 	    {VSN_MAP_CONNS, false, sizeof(struct vsn_conn_key), 0},
 	};
+	struct vsn_error err = {.msg = ""};
 	struct vsn_maps m;
 	__u32 key, next, *prev = NULL;
 	bool first = true;
 	size_t i;
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (cli_help_asked(argc, argv)) {
 		printf("usage: vsn [-j] status\n\nWhat is attached where, in which mode, and how "
 		       "full each map is.\n");
 		return 0;
 	}
-	if (pins_open(o, &m))
+	if (pins_open_err(o, &m, &err)) {
+		/* -j: the answer is JSON whatever it is; the reason goes in it. */
+		if (o->json) {
+			struct json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "pin_dir", json_object_new_string(o->pin_dir));
+			json_object_object_add(j, "attached", json_object_new_boolean(false));
+			json_object_object_add(j, "error", json_object_new_string(err.msg));
+			printf("%s\n",
+			       json_object_to_json_string_ext(
+				   j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(j);
+		} else
+			vsn_err("%s", err.msg);
 		return 1;
+	}
 	libbpf_set_print(libbpf_quiet);
 	if (o->json)
 		printf("{\"pin_dir\":\"%s\",\"interfaces\":[", o->pin_dir);

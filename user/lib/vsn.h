@@ -57,8 +57,11 @@ struct vsn_maps {
 		.gen = -1                                                                          \
 	}
 
-/* pins.c */
+/* pins.c: the *_err forms fill err and print nothing; the others print the
+ * error (vsn_err) themselves. */
+int pins_env_ok(const struct vsn_opts *o, struct vsn_error *err);
 int pins_check_env(const struct vsn_opts *o);
+int pins_open_err(const struct vsn_opts *o, struct vsn_maps *m, struct vsn_error *err);
 int pins_open(const struct vsn_opts *o, struct vsn_maps *m);
 void pins_close(struct vsn_maps *m);
 /* Unpin every map and program of the datapath and remove the pin dir. */
