@@ -10,11 +10,15 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <xdp/libxdp.h>
 
 #include "cli/api_client.h"
@@ -534,6 +538,41 @@ static int detach_recorded(const struct vsn_opts *o, int fd, bool quiet)
 	return err;
 }
 
+static bool is_veth(const char *ifname)
+{
+	struct ethtool_drvinfo di = {.cmd = ETHTOOL_GDRVINFO};
+	struct ifreq ifr = {.ifr_data = (void *)&di};
+	bool veth;
+	int fd;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	veth = !ioctl(fd, SIOCETHTOOL, &ifr) && !strcmp(di.driver, "veth");
+	close(fd);
+	return veth;
+}
+
+/*
+ * A VM behind a veth gets its replies through TC, not XDP_REDIRECT, which
+ * the kernel drops unless the VM's end of the veth runs NAPI (GRO on, or an
+ * XDP program there): lib/xfer.h.  Written for every VM interface, so that
+ * a re-attach after the interface changed kind sets it right.
+ */
+static int reply_via_tc(int map_fd, unsigned ifindex, const char *ifname, bool *via_tc)
+{
+	__u32 v;
+
+	*via_tc = is_veth(ifname);
+	v = *via_tc;
+	if (bpf_map_update_elem(map_fd, &ifindex, &v, BPF_ANY)) {
+		vsn_err("cannot write %s for %s: %s", VSN_MAP_REPLY_TC, ifname, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* First attach: NVMe/TCP parsing on, every event, no cap.  A re-attach
  * keeps whatever was set since. */
 static int telemetry_defaults(int cfg_fd)
@@ -567,7 +606,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	struct attach_args a;
 	char ifaces_pin[4096];
 	bool fresh;
-	int i, err, ifaces_fd = -1;
+	int i, err, ifaces_fd = -1, xfer_fd;
 
 	err = parse_attach(argc, argv, &a);
 	if (err)
@@ -611,6 +650,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.vsn_vm_ingress, a.n_vm > 0);
 	bpf_program__set_autoload(skel->progs.vsn_up_egress, a.n_up > 0);
 	bpf_program__set_autoload(skel->progs.vsn_up_ingress, a.n_up > 0 && a.xdp == XDP_NONE_TC);
+	bpf_program__set_autoload(skel->progs.vsn_up_xfer, a.n_up > 0 && a.xdp != XDP_NONE_TC);
 	err = vsn_tc__load(skel);
 	if (err) {
 		if (!verif_explain_obj(skel->obj, o->verbose))
@@ -622,11 +662,12 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	if (err)
 		goto cleanup;
 	err = pin_prog(o, skel->progs.vsn_vm_ingress) ?: pin_prog(o, skel->progs.vsn_up_ingress)
-		?: pin_prog(o, skel->progs.vsn_up_egress);
+		?: pin_prog(o, skel->progs.vsn_up_xfer) ?: pin_prog(o, skel->progs.vsn_up_egress);
 	if (err)
 		goto cleanup;
 
 	for (i = 0; i < a.n_vm; i++) {
+		bool via_tc = false;
 		__u32 hooks = 0;
 
 		err = tc_attach(vm_idx[i], a.vm[i], BPF_TC_INGRESS,
@@ -640,7 +681,12 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 		err = record_iface(ifaces_fd, vm_idx[i], a.vm[i], VSN_ROLE_VM, hooks);
 		if (err)
 			goto cleanup;
-		vsn_info(o, "%s: VM interface, TC ingress", a.vm[i]);
+		err = reply_via_tc(bpf_map__fd(skel->maps.vsn_reply_tc), vm_idx[i], a.vm[i],
+				   &via_tc);
+		if (err)
+			goto cleanup;
+		vsn_info(o, "%s: VM interface, TC ingress%s", a.vm[i],
+			 via_tc ? "; a veth: replies reach it through TC (lib/xfer.h)" : "");
 	}
 
 	if (a.n_up && a.xdp != XDP_NONE_TC) {
@@ -659,6 +705,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	xfer_fd = bpf_program__fd(skel->progs.vsn_up_xfer);
 	for (i = 0; i < a.n_up; i++) {
 		enum xdp_attach_mode old_mode = XDP_MODE_UNSPEC;
 		bool legacy = false;
@@ -685,7 +732,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			err = xdp_replace_alone(up_idx[i], a.up[i], old_id, old_mode,
 						bpf_program__fd(xrep->progs.vsn_up_xdp), &hooks);
 			if (!err)
-				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
+				err = tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
 		} else {
 			bool alone = false;
 
@@ -693,8 +740,10 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			xp_used = xp_used || (!err && !alone);
 			if (!err && old_id)
 				err = xdp_detach_id(up_idx[i], old_id);
+			/* In place of vsn_up_ingress (--xdp-mode tc) if that was
+			 * there: replies XDP leaves for TC (lib/xfer.h). */
 			if (!err)
-				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
+				err = tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
 		}
 		if (err) {
 			/* What did get attached there goes with the undo. */

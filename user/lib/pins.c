@@ -114,6 +114,8 @@ static const struct {
     MAP(VSN_MAP_GEN, gen),
     {"vsn_vm_ingress", NO_FD},
     {"vsn_up_ingress", NO_FD},
+    {VSN_MAP_REPLY_TC, NO_FD},
+    {"vsn_up_xfer", NO_FD},
     {"vsn_up_egress", NO_FD},
     {"vsn_up_xdp", NO_FD},
 };
