@@ -27,9 +27,6 @@
 #include "vsn_tc.skel.h"
 #include "vsn_xdp.skel.h"
 
-/* Our TC filters are found again by this handle and priority. */
-#define VSN_TC_HANDLE	  0x7653
-#define VSN_TC_PRIO	  0x7653
 #define VSN_XDP_PROG_NAME "vsn_up_xdp"
 #define MAX_IFS		  64
 
@@ -681,8 +678,8 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 		err = record_iface(ifaces_fd, vm_idx[i], a.vm[i], VSN_ROLE_VM, hooks);
 		if (err)
 			goto cleanup;
-		err = reply_via_tc(bpf_map__fd(skel->maps.vsn_reply_tc), vm_idx[i], a.vm[i],
-				   &via_tc);
+		err =
+		    reply_via_tc(bpf_map__fd(skel->maps.vsn_reply_tc), vm_idx[i], a.vm[i], &via_tc);
 		if (err)
 			goto cleanup;
 		vsn_info(o, "%s: VM interface, TC ingress%s", a.vm[i],
@@ -732,7 +729,8 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			err = xdp_replace_alone(up_idx[i], a.up[i], old_id, old_mode,
 						bpf_program__fd(xrep->progs.vsn_up_xdp), &hooks);
 			if (!err)
-				err = tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
+				err =
+				    tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
 		} else {
 			bool alone = false;
 
@@ -743,7 +741,8 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			/* In place of vsn_up_ingress (--xdp-mode tc) if that was
 			 * there: replies XDP leaves for TC (lib/xfer.h). */
 			if (!err)
-				err = tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
+				err =
+				    tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
 		}
 		if (err) {
 			/* What did get attached there goes with the undo. */
@@ -851,6 +850,47 @@ int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * What a running daemon makes of the datapath (it keeps its maps open and
+ * notices a detach by itself): its 'datapath' object, with "socket" and
+ * "running".  Without -j also printed, as the last lines of the status.
+ */
+static struct json_object *daemon_view(const struct vsn_opts *o)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL, *dp = NULL, *v;
+	struct json_object *out = json_object_new_object();
+	struct vsn_error err = {.msg = ""};
+	const char *sock = api_socket_path();
+	bool attached;
+	int ret;
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	ret = api_call(sock, req, &resp, &err);
+	json_object_put(req);
+	json_object_object_add(out, "socket", json_object_new_string(sock));
+	json_object_object_add(out, "running", json_object_new_boolean(!ret));
+	if (ret) {
+		if (!o->json)
+			printf("\ndaemon: %s\n",
+			       ret == -ENOENT || ret == -ECONNREFUSED ? "not running" : err.msg);
+		return out;
+	}
+	if (json_object_object_get_ex(resp, "datapath", &dp))
+		json_object_object_add(out, "datapath", json_object_get(dp));
+	attached =
+	    !dp || !json_object_object_get_ex(dp, "attached", &v) || json_object_get_boolean(v);
+	if (!o->json)
+		printf("\ndaemon: running on %s; %s%s%s\n", sock,
+		       attached ? "it sees the datapath attached"
+				: "it sees the datapath DETACHED and refuses changes: ",
+		       attached					  ? ""
+		       : json_object_object_get_ex(dp, "why", &v) ? json_object_get_string(v)
+								  : "",
+		       attached ? "" : " (run 'vsn attach')");
+	json_object_put(resp);
+	return out;
+}
+
 static int count_entries(int fd, size_t key_size, bool array_nonzero, size_t val_size)
 {
 	char key[256] = {0}, next[256], val[512];
@@ -910,12 +950,15 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 			json_object_object_add(j, "pin_dir", json_object_new_string(o->pin_dir));
 			json_object_object_add(j, "attached", json_object_new_boolean(false));
 			json_object_object_add(j, "error", json_object_new_string(err.msg));
+			json_object_object_add(j, "daemon", daemon_view(o));
 			printf("%s\n",
 			       json_object_to_json_string_ext(
 				   j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 			json_object_put(j);
-		} else
+		} else {
 			vsn_err("%s", err.msg);
+			json_object_put(daemon_view(o));
+		}
 		return 1;
 	}
 	libbpf_set_print(libbpf_quiet);
@@ -982,8 +1025,16 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 			       info.max_entries ? 100.0 * n / info.max_entries : 0.0);
 		close(fd);
 	}
-	if (o->json)
-		printf("}}\n");
+	if (o->json) {
+		struct json_object *d = daemon_view(o);
+
+		printf("},\"daemon\":%s}\n",
+		       json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(d);
+	} else {
+		json_object_put(daemon_view(o));
+	}
 	pins_close(&m);
 	return 0;
 }

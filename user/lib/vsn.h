@@ -15,6 +15,10 @@
 #define VSN_DEFAULT_PIN_DIR "/sys/fs/bpf/vsn"
 #define VSN_PIN_ENV	    "VSN_PIN_DIR"
 
+/* vsn's TC filters are found again by this handle and priority. */
+#define VSN_TC_HANDLE 0x7653
+#define VSN_TC_PRIO   0x7653
+
 /* Options common to all subcommands, parsed once in main(). */
 struct vsn_opts {
 	const char *pin_dir;
