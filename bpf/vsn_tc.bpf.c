@@ -2,6 +2,7 @@
 /*
  * TC programs: VM interface ingress (towards storage), uplink ingress (from
  * storage, where XDP is not used) and uplink egress (host-initiator).
+ * Uplink ingress in XDP mode: vsn_up_xfer (lib/xfer.h).
  * Towards storage: lib/to_storage.h (parse, connection, path, rewrite,
  * redirect); from storage: lib/from_storage.h.
  */
@@ -31,6 +32,14 @@ SEC("tc")
 int vsn_up_ingress(struct __sk_buff *skb)
 {
 	return steer_from_storage(skb);
+}
+
+/* Uplink ingress where XDP handles replies: those it left for TC (a VM
+ * behind a veth, lib/xfer.h). */
+SEC("tc")
+int vsn_up_xfer(struct __sk_buff *skb)
+{
+	return steer_left_by_xdp(skb);
 }
 
 SEC("tc")

@@ -36,6 +36,7 @@
 #define VSN_MAP_VM_ST	 "vsn_vm_stats"
 #define VSN_MAP_REASONS	 "vsn_reasons"
 #define VSN_MAP_IFACES	 "vsn_ifaces"
+#define VSN_MAP_REPLY_TC "vsn_reply_tc"
 #define VSN_MAP_PATH_LV	 "vsn_path_live"
 #define VSN_MAP_GEN	 "vsn_gen"
 #define VSN_MAP_VM_STATE "vsn_vm_state"

@@ -16,6 +16,7 @@
 #include "lib/roce.h"
 #include "lib/guard.h"
 #include "lib/nvme_tcp/parse.h"
+#include "lib/xfer.h"
 
 /* Storage reset TCP connection c (fabric side): its VM-side entry stops
  * counting towards the VM's limit (the VM sends nothing more on it). */
@@ -32,8 +33,12 @@ static __always_inline void conn_reset_by_storage(const struct vsn_conn *c)
 		vm_conn_closing(v);
 }
 
-/* From storage (uplink ingress, XDP or TC): undo the NAT, hand to the VM. */
-static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
+/*
+ * From storage (uplink ingress, XDP or TC): undo the NAT, hand to the VM.
+ * after_xdp (TC behind XDP, lib/xfer.h): only the replies XDP left to TC;
+ * everything else XDP has seen and counted already.
+ */
+static __always_inline int from_storage(vsn_ctx_t *ctx, bool after_xdp)
 {
 	struct vsn_conn_key k;
 	struct vsn_pkt p;
@@ -43,9 +48,15 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 
 	reason = vsn_parse(ctx, &p);
 	if (reason != VSN_R_FORWARDED)
-		return pass(reason, len);
+		return after_xdp ? VSN_PASS : pass(reason, len);
 	conn_key_pkt(&k, &p, VSN_DIR_FROM_STORAGE, 0);
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
+#ifdef VSN_CTX_XDP
+	if (c && xfer_wanted(c))
+		return XDP_PASS;
+#endif
+	if (after_xdp && !(c && xfer_wanted(c)))
+		return VSN_PASS;
 	if (!c && p.l4_proto == IPPROTO_UDP && p.dport == bpf_htons(VSN_PORT_ROCEV2)) {
 		__u32 path_id = 0;
 
@@ -104,5 +115,18 @@ static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
 	count_reason(VSN_R_FORWARDED, len);
 	return bpf_redirect(c->vm_ifindex, 0);
 }
+
+static __always_inline int steer_from_storage(vsn_ctx_t *ctx)
+{
+	return from_storage(ctx, false);
+}
+
+#ifdef VSN_CTX_TC
+/* TC ingress of an uplink whose replies XDP handles: what XDP left to TC. */
+static __always_inline int steer_left_by_xdp(struct __sk_buff *skb)
+{
+	return from_storage(skb, true);
+}
+#endif
 
 #endif /* VSN_FROM_STORAGE_H */

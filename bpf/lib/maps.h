@@ -77,6 +77,15 @@ struct {
 	__uint(pinning, VSN_PINNING);
 } vsn_conns SEC(".maps");
 
+/* VM interfaces (by ifindex) whose replies XDP hands to TC: lib/xfer.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VSN_MAX_IFINDEX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, VSN_PINNING);
+} vsn_reply_tc SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);

@@ -47,7 +47,8 @@ cleanup() {
 		rm -f "$PIN"/*
 		rmdir "$PIN" 2>/dev/null
 	fi
-	[ -d "$NONE" ] && rmdir "$NONE" 2>/dev/null
+	# A failed attach there (the old code) left its pins.
+	[ -d "$NONE" ] && rm -f "$NONE"/* && rmdir "$NONE" 2>/dev/null
 	rm -rf "$T"
 	echo "# runtime $(($(date +%s) - START))s"
 }
@@ -579,19 +580,58 @@ usage_ok() {
 	rc=$?
 	case $c in
 	"") want="^usage: vsn \[OPTIONS\] COMMAND" ;;
-	show | status) want="^usage: vsn \[-j\] $c" ;;
-	*) want="^usage: vsn $c" ;;
+	"show profile") want="^usage: vsn \[-j\] profile" ;; # the profile's own
+	*) want="^usage: vsn (\[-j\] )?${c%% *}" ;;
 	esac
 	[ $rc -eq 0 ] && grep -qE -- "$want" "$T/out" && [ ! -s "$T/err" ] && return 0
 	echo "# exit $rc; stdout: $(head -c 100 "$T/out"); stderr: $(head -c 200 "$T/err")"
 	return 1
 }
-for c in "" attach detach apply show status route backend; do
+for c in "" attach detach apply show status route backend events telemetry profile top \
+	health daemon verify bw; do
 	for h in --help -h; do
 		check "vsn ${c:+$c }$h: exit 0, usage on stdout (as non-root)" usage_ok "$c" "$h"
 	done
 done
+# Help after a subcommand or a table name is help too (not an attempt to
+# run it: no root, no attach, no daemon needed).
+for c in "show counters" "show health" "show profile" "route set" "route conn" \
+	"backend set" "daemon status" "health probe" "bw setup" "telemetry --parse on"; do
+	check "vsn $c --help: exit 0, usage on stdout (as non-root)" usage_ok "$c" --help
+done
 check "--help touched no maps" maps_same
+
+# ------------------------------------------------ nothing attached
+
+echo "# nothing attached (pin dir $NONE): -j status, apply --check, a failed attach"
+hv "$VSN" --pin-dir "$NONE" -j status >"$T/out" 2>"$T/err"
+rc=$?
+check "-j status with nothing attached: exits 1 ($rc)" test $rc -eq 1
+check "-j status with nothing attached: stdout is a JSON error object" \
+	eval 'test -s "$T/out" && jq -e ".attached == false and (.error | test(\"run .vsn attach. first\"))" "$T/out" >/dev/null'
+head -c 300 "$T/out" | diag
+hv "$VSN" --pin-dir "$NONE" apply --check "$C/good2.yaml" >"$T/out" 2>"$T/err"
+rc=$?
+check "apply --check with nothing attached: exit 0 ($rc)" test $rc -eq 0
+check "apply --check with nothing attached: the verdict only, saying interfaces were not checked" \
+	eval 'test "$(wc -l <"$T/out")" -eq 1 && grep -q "good2\.yaml: valid .*interfaces not checked.*nothing attached" "$T/out"'
+check "apply --check with nothing attached: nothing on stderr (no 'map not found')" \
+	test ! -s "$T/err"
+cat "$T/out" "$T/err" | diag
+# A bridge has no native XDP: the attach fails after loading, pinning and
+# attaching the VM side.
+hv ip link add vsncbr0 type bridge && hv ip link set vsncbr0 up
+hv "$VSN" --pin-dir "$NONE" attach --vm extra0 --uplink vsncbr0 --xdp-mode native >"$T/out" 2>"$T/err"
+rc=$?
+cat "$T/err" | diag
+check "attach with an uplink that has no native XDP: exits non-zero ($rc)" test $rc -ne 0
+check "a failed first attach leaves no pin directory ($NONE)" test ! -e "$NONE"
+check "a failed first attach leaves nothing on the VM interface it had attached (extra0)" \
+	eval '! hv tc filter show dev extra0 ingress | grep -q bpf && ! hv tc qdisc show dev extra0 | grep -q clsact'
+check "a failed first attach leaves nothing on the uplink (vsncbr0)" \
+	eval '! hv tc qdisc show dev vsncbr0 | grep -q clsact && ! hv ip link show vsncbr0 | grep -q xdp'
+hv ip link del vsncbr0
+check "the failed attach with another pin dir left this one's maps alone" maps_same
 
 # ------------------------------------------------ positive control
 

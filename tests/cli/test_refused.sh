@@ -49,6 +49,8 @@ check "without --verbose the output stays short (at most 20 lines, the log has $
 	test "$(wc -l <"$T/up.out")" -le 20
 check "a failed attach attached nothing to the uplink" \
 	eval '! hv tc filter show dev up0 egress | grep -q bpf'
+check "a failed first attach leaves nothing on the VM interface and no pin directory" \
+	eval '! hv tc filter show dev vmif ingress | grep -q bpf && test ! -e $PIN'
 
 # 3. --verbose: the log on the terminal too.
 hv env TMPDIR="$T" "$VSN" --verbose --pin-dir "$PIN" attach --vm vmif --uplink up0 >"$T/v.out" 2>&1

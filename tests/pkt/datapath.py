@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
-from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
+from harness import Tap, apply_config, note, remove_env, reply_tc, require_pinned, sh, \
     suite_start, veth_topology  # noqa: E402
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import (IPv6, ICMPv6ND_NS,  # noqa: E402
@@ -43,7 +43,8 @@ NS_HV, NS_PEER = PFX + "-hv", PFX + "-peer"
 PIN = "/sys/fs/bpf/" + PFX
 VSN = os.path.join(ROOT, "build", "vsn")
 PROG = {n: os.path.join(PIN, n) for n in
-        ("vsn_vm_ingress", "vsn_up_xdp", "vsn_up_ingress", "vsn_up_egress")}
+        ("vsn_vm_ingress", "vsn_up_xdp", "vsn_up_ingress", "vsn_up_xfer",
+         "vsn_up_egress")}
 
 TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT = 0, 2, 7
 XDP_PASS, XDP_REDIRECT = 2, 4
@@ -164,6 +165,7 @@ def setup():
     # attach loads the TC reply program only for --xdp-mode tc: a spare
     # uplink in that mode pins it too (same maps).
     vsn("attach", "--uplink", "upt", "--xdp-mode", "tc")
+    reply_tc(PIN, (IFINDEX["vmif"], IFINDEX["vmif6"]), False)
     require_pinned(PROG.values())
 
 

@@ -5,6 +5,7 @@ import atexit
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,17 @@ def apply_config(vsn, text, prefix):
         vsn("apply", f.name)
     finally:
         os.unlink(f.name)
+
+
+def reply_tc(pin, ifindexes, on, ns=None):
+    """Set vsn_reply_tc (lib/xfer.h) for these VM interfaces.  attach marks
+    every veth, so that XDP leaves its replies to TC; the packet suites'
+    VM interfaces are veths standing in for taps, whose replies XDP
+    redirects itself, so they clear it (test_dp_xfer.py sets it)."""
+    for idx in ifindexes:
+        sh("bpftool", "map", "update", "pinned", pin + "/vsn_reply_tc", "key",
+           *["%d" % b for b in struct.pack("=I", idx)], "value",
+           *["%d" % b for b in struct.pack("=I", 1 if on else 0)], ns=ns)
 
 
 def require_pinned(paths):

@@ -40,7 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
 import bpfsys  # noqa: E402
-from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
+from harness import Tap, apply_config, note, remove_env, reply_tc, require_pinned, sh, \
     suite_start, veth_topology  # noqa: E402
 import nvme_pdus as N  # noqa: E402
 
@@ -122,6 +122,7 @@ def setup():
     IFINDEX.update({n: i for n, (i, _) in links.items()})
     IFMAC["up0"] = links["up0"][1]
     vsn("attach", "--vm", "vmif", "--uplink", "up0")
+    reply_tc(PIN, (IFINDEX["vmif"],), False)
     apply_config(vsn, CONFIG, "vsnq2-")
     require_pinned(PROG.values())
 

@@ -49,7 +49,7 @@ DATA = os.path.join(ROOT, "tests", "data")
 sys.path.insert(0, HERE)
 import pktlib as P  # noqa: E402
 from bpfsys import InNetns, TestRun  # noqa: E402
-from harness import Tap, apply_config, note, remove_env, require_pinned, sh, \
+from harness import Tap, apply_config, note, remove_env, reply_tc, require_pinned, sh, \
     suite_start, veth_topology  # noqa: E402
 
 PFX = "vsnrp"
@@ -119,6 +119,7 @@ def setup():
     links = veth_topology(NS_HV, NS_PEER, (("vmif", "vm0"), ("up0", "f0")))
     IFINDEX.update({n: i for n, (i, _) in links.items()})
     vsn("attach", "--vm", "vmif", "--uplink", "up0")
+    reply_tc(PIN, (IFINDEX["vmif"],), False)
     apply_config(vsn, CONFIG, "vsnrp-")
     require_pinned(PROG.values())
 

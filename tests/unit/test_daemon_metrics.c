@@ -137,6 +137,9 @@ static void test_types_match_names(void **state)
 	assert_non_null(strstr(x->prom, "# TYPE vsn_daemon_ticks_total counter\n"));
 	assert_non_null(strstr(x->prom, "vsn_daemon_ticks_total 42\n"));
 	assert_non_null(strstr(x->prom, "vsn_uplink_utilisation_ratio{uplink=\"lo\"} 0.25\n"));
+	/* A daemon whose datapath is in place says so (0 after a detach). */
+	assert_non_null(strstr(x->prom, "# TYPE vsn_datapath_attached gauge\n"));
+	assert_non_null(strstr(x->prom, "vsn_datapath_attached 1\n"));
 }
 
 static void test_promtool_accepts(void **state)

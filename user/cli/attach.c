@@ -10,21 +10,23 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <xdp/libxdp.h>
 
+#include "cli/api_client.h"
 #include "cli/cli.h"
 #include "lib/verifier.h"
 #include "vsn_tc.skel.h"
 #include "vsn_xdp.skel.h"
 
-/* Our TC filters are found again by this handle and priority. */
-#define VSN_TC_HANDLE	  0x7653
-#define VSN_TC_PRIO	  0x7653
 #define VSN_XDP_PROG_NAME "vsn_up_xdp"
 #define MAX_IFS		  64
 
@@ -487,6 +489,87 @@ static int record_iface(int map_fd, unsigned ifindex, const char *name, __u32 ro
 	return 0;
 }
 
+/*
+ * Remove what vsn_ifaces (fd) records, interface by interface.  quiet: no
+ * progress lines (a failed attach undoing itself).  0, or the last error.
+ */
+static int detach_recorded(const struct vsn_opts *o, int fd, bool quiet)
+{
+	__u32 key, next, *prev = NULL;
+	int err = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct vsn_iface v;
+		int e = 0;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (!iface_is_here(key, &v)) {
+			if (!quiet)
+				vsn_info(o,
+					 "%s: not in this network namespace any more; nothing to "
+					 "remove",
+					 v.name);
+			continue;
+		}
+		if (v.hooks & VSN_HOOK_CLSACT_OURS) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = key,
+				    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+			e = bpf_tc_hook_destroy(&hook);
+			e = e == -ENOENT ? 0 : e;
+		} else {
+			e = tc_detach(key, BPF_TC_INGRESS) ?: tc_detach(key, BPF_TC_EGRESS);
+		}
+		if (v.hooks & (VSN_HOOK_XDP_NATIVE | VSN_HOOK_XDP_SKB))
+			e = e ?: xdp_detach_ours(key);
+		if (e) {
+			vsn_err("%s: detach failed: %s", v.name, strerror(-e));
+			err = e;
+		} else if (!quiet) {
+			vsn_info(o, "%s: detached", v.name);
+		}
+	}
+	return err;
+}
+
+static bool is_veth(const char *ifname)
+{
+	struct ethtool_drvinfo di = {.cmd = ETHTOOL_GDRVINFO};
+	struct ifreq ifr = {.ifr_data = (void *)&di};
+	bool veth;
+	int fd;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	veth = !ioctl(fd, SIOCETHTOOL, &ifr) && !strcmp(di.driver, "veth");
+	close(fd);
+	return veth;
+}
+
+/*
+ * A VM behind a veth gets its replies through TC, not XDP_REDIRECT, which
+ * the kernel drops unless the VM's end of the veth runs NAPI (GRO on, or an
+ * XDP program there): lib/xfer.h.  Written for every VM interface, so that
+ * a re-attach after the interface changed kind sets it right.
+ */
+static int reply_via_tc(int map_fd, unsigned ifindex, const char *ifname, bool *via_tc)
+{
+	__u32 v;
+
+	*via_tc = is_veth(ifname);
+	v = *via_tc;
+	if (bpf_map_update_elem(map_fd, &ifindex, &v, BPF_ANY)) {
+		vsn_err("cannot write %s for %s: %s", VSN_MAP_REPLY_TC, ifname, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* First attach: NVMe/TCP parsing on, every event, no cap.  A re-attach
  * keeps whatever was set since. */
 static int telemetry_defaults(int cfg_fd)
@@ -518,7 +601,9 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	bool xp_used = false;
 	struct vsn_tc *skel = NULL;
 	struct attach_args a;
-	int i, err, ifaces_fd;
+	char ifaces_pin[4096];
+	bool fresh;
+	int i, err, ifaces_fd = -1, xfer_fd;
 
 	err = parse_attach(argc, argv, &a);
 	if (err)
@@ -541,6 +626,11 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	for (i = 0; i < a.n_up; i++)
 		if (resolve_if(a.up[i], &up_idx[i]))
 			return 1;
+	/* No datapath yet: a failed attach leaves nothing behind.  (One
+	 * failing over a running datapath leaves that running as it was.) */
+	if (pins_path(o, VSN_MAP_IFACES, ifaces_pin, sizeof(ifaces_pin)))
+		return 1;
+	fresh = access(ifaces_pin, F_OK) != 0;
 	if (mkdir(o->pin_dir, 0700) && errno != EEXIST) {
 		vsn_err("cannot create %s: %s", o->pin_dir, strerror(errno));
 		return 1;
@@ -557,6 +647,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.vsn_vm_ingress, a.n_vm > 0);
 	bpf_program__set_autoload(skel->progs.vsn_up_egress, a.n_up > 0);
 	bpf_program__set_autoload(skel->progs.vsn_up_ingress, a.n_up > 0 && a.xdp == XDP_NONE_TC);
+	bpf_program__set_autoload(skel->progs.vsn_up_xfer, a.n_up > 0 && a.xdp != XDP_NONE_TC);
 	err = vsn_tc__load(skel);
 	if (err) {
 		if (!verif_explain_obj(skel->obj, o->verbose))
@@ -568,21 +659,31 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	if (err)
 		goto cleanup;
 	err = pin_prog(o, skel->progs.vsn_vm_ingress) ?: pin_prog(o, skel->progs.vsn_up_ingress)
-		?: pin_prog(o, skel->progs.vsn_up_egress);
+		?: pin_prog(o, skel->progs.vsn_up_xfer) ?: pin_prog(o, skel->progs.vsn_up_egress);
 	if (err)
 		goto cleanup;
 
 	for (i = 0; i < a.n_vm; i++) {
+		bool via_tc = false;
 		__u32 hooks = 0;
 
 		err = tc_attach(vm_idx[i], a.vm[i], BPF_TC_INGRESS,
 				bpf_program__fd(skel->progs.vsn_vm_ingress), &hooks);
-		if (err)
+		if (err) {
+			/* A clsact qdisc created for it goes with the undo. */
+			if (fresh && hooks)
+				record_iface(ifaces_fd, vm_idx[i], a.vm[i], VSN_ROLE_VM, hooks);
 			goto cleanup;
+		}
 		err = record_iface(ifaces_fd, vm_idx[i], a.vm[i], VSN_ROLE_VM, hooks);
 		if (err)
 			goto cleanup;
-		vsn_info(o, "%s: VM interface, TC ingress", a.vm[i]);
+		err =
+		    reply_via_tc(bpf_map__fd(skel->maps.vsn_reply_tc), vm_idx[i], a.vm[i], &via_tc);
+		if (err)
+			goto cleanup;
+		vsn_info(o, "%s: VM interface, TC ingress%s", a.vm[i],
+			 via_tc ? "; a veth: replies reach it through TC (lib/xfer.h)" : "");
 	}
 
 	if (a.n_up && a.xdp != XDP_NONE_TC) {
@@ -601,6 +702,7 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	xfer_fd = bpf_program__fd(skel->progs.vsn_up_xfer);
 	for (i = 0; i < a.n_up; i++) {
 		enum xdp_attach_mode old_mode = XDP_MODE_UNSPEC;
 		bool legacy = false;
@@ -627,7 +729,8 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			err = xdp_replace_alone(up_idx[i], a.up[i], old_id, old_mode,
 						bpf_program__fd(xrep->progs.vsn_up_xdp), &hooks);
 			if (!err)
-				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
+				err =
+				    tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
 		} else {
 			bool alone = false;
 
@@ -635,11 +738,18 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 			xp_used = xp_used || (!err && !alone);
 			if (!err && old_id)
 				err = xdp_detach_id(up_idx[i], old_id);
+			/* In place of vsn_up_ingress (--xdp-mode tc) if that was
+			 * there: replies XDP leaves for TC (lib/xfer.h). */
 			if (!err)
-				err = tc_detach(up_idx[i], BPF_TC_INGRESS);
+				err =
+				    tc_attach(up_idx[i], a.up[i], BPF_TC_INGRESS, xfer_fd, &hooks);
 		}
-		if (err)
+		if (err) {
+			/* What did get attached there goes with the undo. */
+			if (fresh && hooks)
+				record_iface(ifaces_fd, up_idx[i], a.up[i], VSN_ROLE_UPLINK, hooks);
 			goto cleanup;
+		}
 		err = record_iface(ifaces_fd, up_idx[i], a.up[i], VSN_ROLE_UPLINK, hooks);
 		if (err)
 			goto cleanup;
@@ -664,6 +774,12 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 	}
 	vsn_info(o, "attached; maps pinned under %s", o->pin_dir);
 cleanup:
+	if (err && fresh) {
+		if (ifaces_fd >= 0)
+			detach_recorded(o, ifaces_fd, true);
+		pins_remove_all(o);
+		vsn_info(o, "attach failed: nothing of it is left attached or pinned");
+	}
 	xdp_program__close(xp);
 	vsn_xdp__destroy(xskel);
 	vsn_xdp__destroy(xrep);
@@ -671,16 +787,38 @@ cleanup:
 	return err ? 1 : 0;
 }
 
+/*
+ * The daemon keeps its maps open and would go on answering as if nothing
+ * happened; it notices the detach on its next tick (and refuses changes
+ * until an attach), but the operator should hear it now.
+ */
+static void warn_daemon_running(void)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL;
+	struct vsn_error err = {.msg = ""};
+	const char *sock = api_socket_path();
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	if (!api_call(sock, req, &resp, &err))
+		vsn_warn("a vsn daemon answers on %s: it will report the datapath detached and "
+			 "refuse changes until 'vsn attach' runs again (stop the daemon first "
+			 "when taking vsn out for good)",
+			 sock);
+	json_object_put(resp);
+	json_object_put(req);
+}
+
 int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 {
 	char path[4096];
-	__u32 key, next, *prev = NULL;
-	int fd, err = 0;
+	int fd, err;
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (cli_help_asked(argc, argv)) {
 		printf("usage: vsn detach\n\nRemove vsn's programs from every interface it "
 		       "attached to, the clsact\nqdiscs it created, and its pins. Other programs "
-		       "stay.\n");
+		       "stay.  A running daemon\n(vsn daemon) is warned about, not stopped: it "
+		       "reports the datapath\ndetached and refuses changes until the next "
+		       "'vsn attach'.\n");
 		return 0;
 	}
 	if (argc > 1) {
@@ -703,42 +841,54 @@ int cmd_detach(const struct vsn_opts *o, int argc, char **argv)
 		pins_remove_all(o);
 		return 0;
 	}
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		struct vsn_iface v;
-		int e = 0;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v))
-			continue;
-		if (!iface_is_here(key, &v)) {
-			vsn_info(o, "%s: not in this network namespace any more; nothing to remove",
-				 v.name);
-			continue;
-		}
-		if (v.hooks & VSN_HOOK_CLSACT_OURS) {
-			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = key,
-				    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-
-			e = bpf_tc_hook_destroy(&hook);
-			e = e == -ENOENT ? 0 : e;
-		} else {
-			e = tc_detach(key, BPF_TC_INGRESS) ?: tc_detach(key, BPF_TC_EGRESS);
-		}
-		if (v.hooks & (VSN_HOOK_XDP_NATIVE | VSN_HOOK_XDP_SKB))
-			e = e ?: xdp_detach_ours(key);
-		if (e) {
-			vsn_err("%s: detach failed: %s", v.name, strerror(-e));
-			err = e;
-		} else {
-			vsn_info(o, "%s: detached", v.name);
-		}
-	}
+	warn_daemon_running();
+	err = detach_recorded(o, fd, false);
 	close(fd);
 	if (err)
 		return 1;
 	pins_remove_all(o);
 	return 0;
+}
+
+/*
+ * What a running daemon makes of the datapath (it keeps its maps open and
+ * notices a detach by itself): its 'datapath' object, with "socket" and
+ * "running".  Without -j also printed, as the last lines of the status.
+ */
+static struct json_object *daemon_view(const struct vsn_opts *o)
+{
+	struct json_object *req = json_object_new_object(), *resp = NULL, *dp = NULL, *v;
+	struct json_object *out = json_object_new_object();
+	struct vsn_error err = {.msg = ""};
+	const char *sock = api_socket_path();
+	bool attached;
+	int ret;
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	ret = api_call(sock, req, &resp, &err);
+	json_object_put(req);
+	json_object_object_add(out, "socket", json_object_new_string(sock));
+	json_object_object_add(out, "running", json_object_new_boolean(!ret));
+	if (ret) {
+		if (!o->json)
+			printf("\ndaemon: %s\n",
+			       ret == -ENOENT || ret == -ECONNREFUSED ? "not running" : err.msg);
+		return out;
+	}
+	if (json_object_object_get_ex(resp, "datapath", &dp))
+		json_object_object_add(out, "datapath", json_object_get(dp));
+	attached =
+	    !dp || !json_object_object_get_ex(dp, "attached", &v) || json_object_get_boolean(v);
+	if (!o->json)
+		printf("\ndaemon: running on %s; %s%s%s\n", sock,
+		       attached ? "it sees the datapath attached"
+				: "it sees the datapath DETACHED and refuses changes: ",
+		       attached					  ? ""
+		       : json_object_object_get_ex(dp, "why", &v) ? json_object_get_string(v)
+								  : "",
+		       attached ? "" : " (run 'vsn attach')");
+	json_object_put(resp);
+	return out;
 }
 
 static int count_entries(int fd, size_t key_size, bool array_nonzero, size_t val_size)
@@ -781,18 +931,36 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 	    {VSN_MAP_ROUTES, false, sizeof(struct vsn_route_key), 0},
 	    {VSN_MAP_CONNS, false, sizeof(struct vsn_conn_key), 0},
 	};
+	struct vsn_error err = {.msg = ""};
 	struct vsn_maps m;
 	__u32 key, next, *prev = NULL;
 	bool first = true;
 	size_t i;
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (cli_help_asked(argc, argv)) {
 		printf("usage: vsn [-j] status\n\nWhat is attached where, in which mode, and how "
 		       "full each map is.\n");
 		return 0;
 	}
-	if (pins_open(o, &m))
+	if (pins_open_err(o, &m, &err)) {
+		/* -j: the answer is JSON whatever it is; the reason goes in it. */
+		if (o->json) {
+			struct json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "pin_dir", json_object_new_string(o->pin_dir));
+			json_object_object_add(j, "attached", json_object_new_boolean(false));
+			json_object_object_add(j, "error", json_object_new_string(err.msg));
+			json_object_object_add(j, "daemon", daemon_view(o));
+			printf("%s\n",
+			       json_object_to_json_string_ext(
+				   j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(j);
+		} else {
+			vsn_err("%s", err.msg);
+			json_object_put(daemon_view(o));
+		}
 		return 1;
+	}
 	libbpf_set_print(libbpf_quiet);
 	if (o->json)
 		printf("{\"pin_dir\":\"%s\",\"interfaces\":[", o->pin_dir);
@@ -857,8 +1025,16 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 			       info.max_entries ? 100.0 * n / info.max_entries : 0.0);
 		close(fd);
 	}
-	if (o->json)
-		printf("}}\n");
+	if (o->json) {
+		struct json_object *d = daemon_view(o);
+
+		printf("},\"daemon\":%s}\n",
+		       json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(d);
+	} else {
+		json_object_put(daemon_view(o));
+	}
 	pins_close(&m);
 	return 0;
 }

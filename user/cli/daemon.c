@@ -152,6 +152,10 @@ int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
 	FILE *logf;
 	int opt;
 
+	if (cli_help_asked(argc, argv)) {
+		daemon_usage(stdout);
+		return 0;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "status"))
 		return daemon_status(o);
 	optind = 1;

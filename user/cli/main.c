@@ -49,6 +49,17 @@ static void usage(FILE *f)
 		VSN_DEFAULT_PIN_DIR, VSN_PIN_ENV);
 }
 
+bool cli_help_asked(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {

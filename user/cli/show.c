@@ -447,7 +447,10 @@ int cmd_show(const struct vsn_opts *o, int argc, char **argv)
 	int ret = 0;
 	size_t i;
 
-	if (what && (!strcmp(what, "-h") || !strcmp(what, "--help"))) {
+	if (cli_help_asked(argc, argv)) {
+		/* 'show profile --help' is the profile's own. */
+		if (what && !strcmp(what, "profile"))
+			return cmd_profile(o, argc - 1, argv + 1);
 		show_usage(stdout);
 		return 0;
 	}

@@ -203,29 +203,24 @@ int cmd_telemetry(const struct vsn_opts *o, int argc, char **argv)
 	};
 	struct vsn_maps m = VSN_MAPS_NONE;
 	struct vsn_tel_cfg cfg;
-	bool change = false;
+	/* What the options ask for (-1: leave it): parsed before the maps are
+	 * opened, so that --help and bad options need neither root nor an
+	 * attach. */
+	long parse = -1, sample = -1, cap = -1;
 	__u32 zero = 0;
 	unsigned long v;
 	char *end;
 	int c, ret = 1;
 
-	if (pins_open(o, &m))
-		return 1;
-	if (bpf_map_lookup_elem(m.tel_cfg, &zero, &cfg)) {
-		vsn_err("cannot read %s: %s", VSN_MAP_TEL_CFG, strerror(errno));
-		goto cleanup;
-	}
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:s:c:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
 				vsn_err("telemetry: --parse is on or off, not '%s'", optarg);
-				ret = 2;
-				goto cleanup;
+				return 2;
 			}
-			cfg.enabled = !strcmp(optarg, "on");
-			change = true;
+			parse = !strcmp(optarg, "on");
 			break;
 		case 's':
 		case 'c':
@@ -234,26 +229,40 @@ int cmd_telemetry(const struct vsn_opts *o, int argc, char **argv)
 			if (errno || *end || v > 1000000000 || (c == 's' && !v)) {
 				vsn_err("telemetry: --%s: '%s' is not a number in range",
 					c == 's' ? "sample" : "cap", optarg);
-				ret = 2;
-				goto cleanup;
+				return 2;
 			}
 			if (c == 's')
-				cfg.sample_every = v;
+				sample = (long)v;
 			else
-				cfg.max_per_sec = v;
-			change = true;
+				cap = (long)v;
 			break;
 		case 'h':
 			telemetry_usage(stdout);
-			ret = 0;
-			goto cleanup;
+			return 0;
 		default:
 			telemetry_usage(stderr);
-			ret = 2;
-			goto cleanup;
+			return 2;
 		}
 	}
-	if (change && bpf_map_update_elem(m.tel_cfg, &zero, &cfg, BPF_ANY)) {
+	if (optind < argc) {
+		vsn_err("telemetry: unexpected argument '%s'", argv[optind]);
+		telemetry_usage(stderr);
+		return 2;
+	}
+	if (pins_open(o, &m))
+		return 1;
+	if (bpf_map_lookup_elem(m.tel_cfg, &zero, &cfg)) {
+		vsn_err("cannot read %s: %s", VSN_MAP_TEL_CFG, strerror(errno));
+		goto cleanup;
+	}
+	if (parse >= 0)
+		cfg.enabled = (__u32)parse;
+	if (sample >= 0)
+		cfg.sample_every = (__u32)sample;
+	if (cap >= 0)
+		cfg.max_per_sec = (__u32)cap;
+	if ((parse >= 0 || sample >= 0 || cap >= 0) &&
+	    bpf_map_update_elem(m.tel_cfg, &zero, &cfg, BPF_ANY)) {
 		vsn_err("cannot write %s: %s", VSN_MAP_TEL_CFG, strerror(errno));
 		goto cleanup;
 	}

@@ -125,7 +125,7 @@ int cmd_verify(const struct vsn_opts *o, int argc, char **argv)
 			;
 		if (k == VSN_N_PROGS) {
 			vsn_err("--prog: no program '%s' (vsn_vm_ingress, vsn_up_egress, "
-				"vsn_up_xdp, vsn_up_ingress)",
+				"vsn_up_xdp, vsn_up_ingress, vsn_up_xfer)",
 				only[i]);
 			return 2;
 		}

@@ -211,6 +211,7 @@ struct json_object *ctl_state_json(struct ctl *c)
 			json_object_array_add(a, e);
 	}
 	json_object_object_add(root, "decisions", a);
+	json_object_object_add(root, "datapath", ctl_datapath_json(c));
 	json_object_object_add(root, "ticks", json_object_new_int64((int64_t)c->ticks));
 	json_object_object_add(root, "observe_only",
 			       json_object_new_boolean(c->cfg->ctl.observe_only));
@@ -435,6 +436,8 @@ static struct json_object *handle(struct ctl *c, struct json_object *req)
 	} else if (!strcmp(cmd, "status") || !strcmp(cmd, "health")) {
 		resp = ctl_state_json(c);
 		ret = 0;
+	} else if (ctl_datapath_refuse(c, cmd, &err)) {
+		ret = -ENXIO; /* detached: nothing written would reach a packet */
 	} else if (!strcmp(cmd, "route-set")) {
 		ret = do_route_set(c, req, msg, sizeof(msg), &err);
 	} else if (!strcmp(cmd, "route-del")) {

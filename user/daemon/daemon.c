@@ -77,6 +77,24 @@ static int on_ring(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+struct ring_buffer *ctl_ring_new(struct ctl *c, int events_fd)
+{
+	return ring_buffer__new(events_fd, on_ring, c, NULL);
+}
+
+int ctl_ring_swap(struct ctl *c, struct ring_buffer *rb)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EV_RING};
+	int ret = 0;
+
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, ring_buffer__epoll_fd(c->ring), NULL);
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(rb), &ev))
+		ret = -errno;
+	ring_buffer__free(c->ring);
+	c->ring = rb;
+	return ret;
+}
+
 static void on_link(void *ctx, unsigned ifindex, bool carrier)
 {
 	ctl_link_event(ctx, ifindex, carrier, ctl_now_ns());
@@ -144,10 +162,14 @@ static void tick(struct ctl *c)
 	uint64_t now = ctl_now_ns(), end;
 	double secs;
 
-	ctl_tick(c, now);
-	if (now - c->last_conn_count_ns >= CONN_COUNT_NS) {
-		ctl_count_conns(c);
-		c->last_conn_count_ns = now;
+	/* Detached: nothing to decide on maps no program reads; the metrics
+	 * say so. */
+	if (ctl_datapath_check(c, now)) {
+		ctl_tick(c, now);
+		if (now - c->last_conn_count_ns >= CONN_COUNT_NS) {
+			ctl_count_conns(c);
+			c->last_conn_count_ns = now;
+		}
 	}
 	if (now - c->last_metrics_ns >= c->cfg->ctl.metrics_interval_ms * 1000000ull) {
 		c->last_metrics_ns = now;
@@ -255,7 +277,7 @@ static void loop(struct ctl *c, struct vsn_config **held)
 					tick(c);
 				break;
 			case EV_WATCH:
-				if (read(c->watch_fd, &exp, sizeof(exp)) > 0)
+				if (read(c->watch_fd, &exp, sizeof(exp)) > 0 && !c->detached)
 					ctl_watch(c, ctl_now_ns());
 				break;
 			case EV_SIGNAL: {
@@ -346,6 +368,7 @@ int daemon_run(const struct vsn_opts *o, const char *config_file, struct vsn_con
 		vsn_err("daemon: %s", err.msg);
 		goto out;
 	}
+	ctl_datapath_init(&c);
 	ctl_log(&c, CTL_WHY_RELOAD,
 		"\"event\":\"started\",\"config\":\"%s\",\"paths\":%u,\"backends\":%u,"
 		"\"observe_only\":%s",

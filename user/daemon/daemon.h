@@ -191,6 +191,13 @@ struct ctl {
 	unsigned n_health;
 	bool bw_active; /* vsn's HTB trees are on the uplinks */
 	bool stop;
+
+	/* The datapath as last seen (datapath.c). */
+	bool detached; /* its pins or programs are gone: decide nothing */
+	char detached_why[CTL_REASON_MAX];
+	int64_t detached_at;	     /* wall clock, seconds */
+	uint64_t pins_ino;	     /* of the vsn_ifaces pin the maps came from */
+	uint64_t last_hook_check_ns; /* interfaces' hooks, looked at once a second */
 };
 
 #define NS_PER_MS 1000000ull
@@ -290,6 +297,21 @@ int ctl_api_open(struct ctl *c, struct vsn_error *err);
 void ctl_api_accept(struct ctl *c);
 void ctl_api_close(struct ctl *c);
 struct json_object *ctl_state_json(struct ctl *c);
+
+/* datapath.c: is the datapath still attached?  Checked each tick (and
+ * before each change an API request asks for); false while detached.  A
+ * re-attach with new pins reopens the maps and re-applies the config. */
+void ctl_datapath_init(struct ctl *c);
+bool ctl_datapath_check(struct ctl *c, uint64_t now);
+/* For an API request cmd: 0, or an error naming the fix when cmd would
+ * change maps that no program reads. */
+int ctl_datapath_refuse(struct ctl *c, const char *cmd, struct vsn_error *err);
+struct json_object *ctl_datapath_json(const struct ctl *c);
+
+/* daemon.c: the telemetry ring, for a re-attach's new maps. */
+struct ring_buffer *ctl_ring_new(struct ctl *c, int events_fd);
+/* Read rb from now on instead of c->ring (freed). */
+int ctl_ring_swap(struct ctl *c, struct ring_buffer *rb);
 
 /* metrics.c */
 int ctl_metrics_write(struct ctl *c, struct vsn_error *err);

@@ -220,6 +220,10 @@ int ctl_metrics_write(struct ctl *c, struct vsn_error *err)
 	for (i = 0; i < c->n_uplinks; i++)
 		dbl2(&x, "uplink", c->uplinks[i].cfg->interface, NULL, NULL, c->uplinks[i].carrier);
 
+	fam(&x, "vsn_datapath_attached", PROM_GAUGE,
+	    "1 while vsn's pins and programs are in place; 0 after a detach (changes are "
+	    "refused until an attach).");
+	dbl2(&x, NULL, NULL, NULL, NULL, !c->detached);
 	fam(&x, "vsn_reroutes_total", PROM_COUNTER,
 	    "Connections moved to another path or reset, by reason.");
 	for (i = 0; i < CTL_WHY_MAX; i++)

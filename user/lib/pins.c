@@ -28,43 +28,53 @@ int pins_path(const struct vsn_opts *o, const char *name, char *buf, size_t len)
 }
 
 /* Root, and a BPF filesystem under the pin directory's parent. */
-int pins_check_env(const struct vsn_opts *o)
+int pins_env_ok(const struct vsn_opts *o, struct vsn_error *err)
 {
 	char parent[4096];
 	struct statfs st;
 	char *slash;
 
-	if (geteuid() != 0) {
-		vsn_err("must run as root (BPF maps and programs need CAP_BPF and CAP_NET_ADMIN)");
-		return -EPERM;
-	}
+	if (geteuid() != 0)
+		return vsn_error_set(err, -EPERM,
+				     "must run as root (BPF maps and programs need CAP_BPF and "
+				     "CAP_NET_ADMIN)");
 	snprintf(parent, sizeof(parent), "%s", o->pin_dir);
 	slash = strrchr(parent, '/');
 	if (slash && slash != parent)
 		*slash = '\0';
-	if (statfs(parent, &st) || st.f_type != BPF_FS_MAGIC) {
-		vsn_err("%s is not on a BPF filesystem; mount one with: mount -t bpf bpf %s",
-			o->pin_dir, parent);
-		return -ENOENT;
-	}
+	if (statfs(parent, &st) || st.f_type != BPF_FS_MAGIC)
+		return vsn_error_set(err, -ENOENT,
+				     "%s is not on a BPF filesystem; mount one with: mount -t bpf "
+				     "bpf %s",
+				     o->pin_dir, parent);
 	return 0;
 }
 
-static int open_one(const struct vsn_opts *o, const char *name, int *fd)
+int pins_check_env(const struct vsn_opts *o)
+{
+	struct vsn_error err = {.msg = ""};
+	int ret = pins_env_ok(o, &err);
+
+	if (ret)
+		vsn_err("%s", err.msg);
+	return ret;
+}
+
+static int open_one(const struct vsn_opts *o, const char *name, int *fd, struct vsn_error *err)
 {
 	char path[4096];
-	int err = pins_path(o, name, path, sizeof(path));
+	int ret = snprintf(path, sizeof(path), "%s/%s", o->pin_dir, name);
 
-	if (err)
-		return err;
+	if (ret < 0 || (size_t)ret >= sizeof(path))
+		return vsn_error_set(err, -ENAMETOOLONG, "pin path too long: %s/%s", o->pin_dir,
+				     name);
 	*fd = bpf_obj_get(path);
 	if (*fd < 0) {
-		err = -errno;
-		if (err == -ENOENT)
-			vsn_err("map %s not found: run 'vsn attach' first", path);
-		else
-			vsn_err("cannot open map %s: %s", path, strerror(-err));
-		return err;
+		ret = -errno;
+		if (ret == -ENOENT)
+			return vsn_error_set(err, ret, "map %s not found: run 'vsn attach' first",
+					     path);
+		return vsn_error_set(err, ret, "cannot open map %s: %s", path, strerror(-ret));
 	}
 	return 0;
 }
@@ -106,31 +116,43 @@ static const struct {
     MAP(VSN_MAP_VM_DROP, vm_drops),
     {"vsn_vm_ingress", NO_FD},
     {"vsn_up_ingress", NO_FD},
+    {VSN_MAP_REPLY_TC, NO_FD},
+    {"vsn_up_xfer", NO_FD},
     {"vsn_up_egress", NO_FD},
     {"vsn_up_xdp", NO_FD},
 };
 
-int pins_open(const struct vsn_opts *o, struct vsn_maps *m)
+int pins_open_err(const struct vsn_opts *o, struct vsn_maps *m, struct vsn_error *err)
 {
 	int *fds = (int *)m;
 	size_t i;
-	int err;
+	int ret;
 
 	for (i = 0; i < sizeof(*m) / sizeof(int); i++)
 		fds[i] = -1;
-	err = pins_check_env(o);
-	if (err)
-		return err;
+	ret = pins_env_ok(o, err);
+	if (ret)
+		return ret;
 	for (i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
 		if (pinned[i].fd_off == NO_FD)
 			continue;
-		err = open_one(o, pinned[i].name, (int *)((char *)m + pinned[i].fd_off));
-		if (err) {
+		ret = open_one(o, pinned[i].name, (int *)((char *)m + pinned[i].fd_off), err);
+		if (ret) {
 			pins_close(m);
-			return err;
+			return ret;
 		}
 	}
 	return 0;
+}
+
+int pins_open(const struct vsn_opts *o, struct vsn_maps *m)
+{
+	struct vsn_error err = {.msg = ""};
+	int ret = pins_open_err(o, m, &err);
+
+	if (ret)
+		vsn_err("%s", err.msg);
+	return ret;
 }
 
 void pins_remove_all(const struct vsn_opts *o)

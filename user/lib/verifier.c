@@ -28,6 +28,7 @@ const struct vsn_prog_desc vsn_progs[VSN_N_PROGS] = {
     [VSN_PROG_UP_EGRESS] = {"vsn_up_egress", "tc", "TC egress of uplinks, host flows"},
     [VSN_PROG_XDP] = {"vsn_up_xdp", "xdp", "XDP on uplinks, replies"},
     [VSN_PROG_UP_INGRESS] = {"vsn_up_ingress", "tc", "TC ingress of uplinks, --xdp-mode tc"},
+    [VSN_PROG_UP_XFER] = {"vsn_up_xfer", "tc", "TC ingress of uplinks, replies XDP leaves"},
 };
 
 static const void *object_bytes(const char *object, size_t *sz)

@@ -23,6 +23,7 @@ enum vsn_prog_id {
 	VSN_PROG_UP_EGRESS,
 	VSN_PROG_XDP,
 	VSN_PROG_UP_INGRESS,
+	VSN_PROG_UP_XFER,
 	VSN_N_PROGS
 };
 struct vsn_prog_desc {

@@ -15,6 +15,10 @@
 #define VSN_DEFAULT_PIN_DIR "/sys/fs/bpf/vsn"
 #define VSN_PIN_ENV	    "VSN_PIN_DIR"
 
+/* vsn's TC filters are found again by this handle and priority. */
+#define VSN_TC_HANDLE 0x7653
+#define VSN_TC_PRIO   0x7653
+
 /* Options common to all subcommands, parsed once in main(). */
 struct vsn_opts {
 	const char *pin_dir;
@@ -59,8 +63,11 @@ struct vsn_maps {
 		.gen = -1                                                                          \
 	}
 
-/* pins.c */
+/* pins.c: the *_err forms fill err and print nothing; the others print the
+ * error (vsn_err) themselves. */
+int pins_env_ok(const struct vsn_opts *o, struct vsn_error *err);
 int pins_check_env(const struct vsn_opts *o);
+int pins_open_err(const struct vsn_opts *o, struct vsn_maps *m, struct vsn_error *err);
 int pins_open(const struct vsn_opts *o, struct vsn_maps *m);
 void pins_close(struct vsn_maps *m);
 /* Unpin every map and program of the datapath and remove the pin dir. */
