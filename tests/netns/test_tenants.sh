@@ -276,6 +276,22 @@ echo "# $ev"
 check "path 1 healthy again: VM 2's pin is back on it" eval \
 	'jt "$ev" ".vm == 2 and .path == 1" &&
 	 vsn -j show routes | jq -e ".[] | select(.vm == 2 and .volume == 2) | .path == 1 and .pinned" >/dev/null'
+
+# ----------------------------------------------- 4. a map nearly full
+
+echo "# 4. vsn status flags a map nearly full"
+{
+	sed -n '/^vms:/,/^volumes:/p' "$T/vsn.yaml"
+	for i in $(seq 1 830); do
+		echo "  - {id: $i, vm: vm1, address: 172.16.$((i / 250)).$((1 + i % 250)), backends: [1]}"
+	done
+	echo "controller: {socket: $SOCK, metrics_dir: $T}"
+} >"$T/full.yaml"
+check "apply 830 volumes (81 % of vsn_volumes)" eval 'vsn apply "$T/full.yaml" >/dev/null'
+check "vsn status: vsn_volumes WARNING: nearly full" eval \
+	'vsn status | grep -E "^ +vsn_volumes .*WARNING: nearly full"'
+check "vsn -j status: the map carries the warning, vsn_conns does not" eval \
+	'vsn -j status | jq -e ".maps.vsn_volumes.warning == \"nearly full\" and (.maps.vsn_conns.warning == null)" >/dev/null'
 sed 's/^/# log: /' "$DLOG" | tail -20
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -891,6 +891,9 @@ static struct json_object *daemon_view(const struct vsn_opts *o)
 	return out;
 }
 
+/* status flags a map this full (the daemon warns at the same level). */
+#define MAP_FULL_WARN 0.8
+
 static int count_entries(int fd, size_t key_size, bool array_nonzero, size_t val_size)
 {
 	char key[256] = {0}, next[256], val[512];
@@ -1008,6 +1011,7 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 		char path[4096];
 		struct bpf_map_info info = {};
 		__u32 ilen = sizeof(info);
+		bool nearly_full;
 		int fd, n;
 
 		if (pins_path(o, tabs[i].name, path, sizeof(path)))
@@ -1017,12 +1021,22 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 			continue;
 		n = count_entries(fd, tabs[i].ks, tabs[i].array, tabs[i].vs);
 		bpf_obj_get_info_by_fd(fd, &info, &ilen);
+		/* The connection table nearly full: new connections start
+		 * evicting live ones (the daemon logs it too). */
+		nearly_full = info.max_entries && n >= MAP_FULL_WARN * info.max_entries;
 		if (o->json)
-			printf("%s\"%s\":{\"entries\":%d,\"max_entries\":%u}", i ? "," : "",
-			       tabs[i].name, n, info.max_entries);
+			printf("%s\"%s\":{\"entries\":%d,\"max_entries\":%u%s}", i ? "," : "",
+			       tabs[i].name, n, info.max_entries,
+			       nearly_full ? ",\"warning\":\"nearly full\"" : "");
 		else
-			printf("  %-14s %8d / %-8u (%.1f%%)\n", tabs[i].name, n, info.max_entries,
-			       info.max_entries ? 100.0 * n / info.max_entries : 0.0);
+			printf("  %-14s %8d / %-8u (%.1f%%)%s%s\n", tabs[i].name, n,
+			       info.max_entries, info.max_entries ? 100.0 * n / info.max_entries : 0.0,
+			       nearly_full ? "  WARNING: nearly full" : "",
+			       nearly_full && !strcmp(tabs[i].name, VSN_MAP_CONNS)
+				   ? "; new connections evict live ones: find the VM that holds "
+				     "most (vsn show connections --vm, metric vsn_vm_connections) "
+				     "and lower its max_connections"
+				   : "");
 		close(fd);
 	}
 	if (o->json) {
