@@ -140,7 +140,8 @@ static __always_inline struct vsn_conn *conn_create(vsn_ctx_t *ctx, const struct
 	}
 	now = bpf_ktime_get_coarse_ns();
 	if (mode == VSN_MODE_VM && vm) {
-		if (p->l4_proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
+		if (p->l4_proto == IPPROTO_TCP &&
+		    (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
 			*reason = VSN_R_NO_SYN;
 			return NULL;
 		}

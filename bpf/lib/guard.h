@@ -74,8 +74,9 @@ static __always_inline bool addr_martian(const struct vsn_addr *a, bool v6)
 
 static __always_inline bool src_match(const struct vsn_addr *a, const struct vsn_vm_src *s)
 {
-	return !(((a->a[0] ^ s->addr.a[0]) & s->mask.a[0]) | ((a->a[1] ^ s->addr.a[1]) & s->mask.a[1]) |
-		 ((a->a[2] ^ s->addr.a[2]) & s->mask.a[2]) | ((a->a[3] ^ s->addr.a[3]) & s->mask.a[3]));
+	return !(
+	    ((a->a[0] ^ s->addr.a[0]) & s->mask.a[0]) | ((a->a[1] ^ s->addr.a[1]) & s->mask.a[1]) |
+	    ((a->a[2] ^ s->addr.a[2]) & s->mask.a[2]) | ((a->a[3] ^ s->addr.a[3]) & s->mask.a[3]));
 }
 
 /*

@@ -27,8 +27,8 @@ struct {
 /* A packet towards storage on path_id from VM vm_id, seen at now; request:
  * one the other end must answer (payload, SYN, FIN; RoCEv2 always) on a
  * connection it answered before. */
-static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, __u32 vm_id,
-					 bool request, bool syn, __u64 now)
+static __always_inline void path_live_tx(__u32 path_id, __u32 backend_id, __u32 vm_id, bool request,
+					 bool syn, __u64 now)
 {
 	struct vsn_path_live *pl = bpf_map_lookup_elem(&vsn_path_live, &path_id);
 

@@ -143,7 +143,8 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, const struct 
 		 * backend is no longer up, or the old connection was reset. */
 		struct vsn_backend *be = bpf_map_lookup_elem(&vsn_backends, &c->backend_id);
 
-		if (!be || be->state != VSN_BE_UP || (c->flags & (VSN_CONN_RESET | VSN_CONN_CLOSING)))
+		if (!be || be->state != VSN_BE_UP ||
+		    (c->flags & (VSN_CONN_RESET | VSN_CONN_CLOSING)))
 			c = NULL;
 	}
 	if (c && (c->flags & VSN_CONN_RESET))
@@ -163,8 +164,9 @@ static __always_inline int steer_to_storage(struct __sk_buff *skb, const struct 
 	path = route_path(c, &path_id);
 	if (!path)
 		return pass(VSN_R_NO_ROUTE, len);
-	request = (p.l4_proto == IPPROTO_UDP || p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN))) &&
-		  conn_answered(c, &p);
+	request =
+	    (p.l4_proto == IPPROTO_UDP || p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN))) &&
+	    conn_answered(c, &p);
 	/* Coarse (a tick) is fine for liveness, and ten times cheaper. */
 	now = bpf_ktime_get_coarse_ns();
 	path_live_tx(path_id, c->backend_id, vm_id, request,

@@ -1030,7 +1030,8 @@ int cmd_status(const struct vsn_opts *o, int argc, char **argv)
 			       nearly_full ? ",\"warning\":\"nearly full\"" : "");
 		else
 			printf("  %-14s %8d / %-8u (%.1f%%)%s%s\n", tabs[i].name, n,
-			       info.max_entries, info.max_entries ? 100.0 * n / info.max_entries : 0.0,
+			       info.max_entries,
+			       info.max_entries ? 100.0 * n / info.max_entries : 0.0,
 			       nearly_full ? "  WARNING: nearly full" : "",
 			       nearly_full && !strcmp(tabs[i].name, VSN_MAP_CONNS)
 				   ? "; new connections evict live ones: find the VM that holds "

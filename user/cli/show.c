@@ -272,7 +272,10 @@ static int conn_filter_parse(int argc, char **argv, struct conn_filter *f)
 		v = strtol(optarg, &end, 0);
 		if (errno || *end || !*optarg || v < 0 || (c != 'n' && v > UINT32_MAX)) {
 			vsn_err("show connections: --%s wants a non-negative number, not '%s'",
-				c == 'v' ? "vm" : c == 'b' ? "backend" : "limit", optarg);
+				c == 'v'   ? "vm"
+				: c == 'b' ? "backend"
+					   : "limit",
+				optarg);
 			return -EINVAL;
 		}
 		if (c == 'v') {
@@ -426,14 +429,15 @@ static int show_counters(const struct vsn_opts *o, const struct vsn_maps *m)
 
 static void show_usage(FILE *f)
 {
-	fprintf(f, "usage: vsn [-j] show [volumes|backends|paths|routes|connections|counters|"
-		   "telemetry]\n"
-		   "       vsn [-j] show profile [--seconds S]   (see vsn profile --help)\n"
-		   "       vsn [-j] show health    (the daemon's view of paths and backends)\n"
-		   "       vsn [-j] show connections [--vm ID] [--backend ID] [--limit N]\n"
-		   "\nWithout a table name, shows all of them.  Connections: only VM ID's (0: the\n"
-		   "host's own), only those on backend ID, at most N (default %d, 0: all; a\n"
-		   "note on stderr says when there were more).\n",
+	fprintf(f,
+		"usage: vsn [-j] show [volumes|backends|paths|routes|connections|counters|"
+		"telemetry]\n"
+		"       vsn [-j] show profile [--seconds S]   (see vsn profile --help)\n"
+		"       vsn [-j] show health    (the daemon's view of paths and backends)\n"
+		"       vsn [-j] show connections [--vm ID] [--backend ID] [--limit N]\n"
+		"\nWithout a table name, shows all of them.  Connections: only VM ID's (0: the\n"
+		"host's own), only those on backend ID, at most N (default %d, 0: all; a\n"
+		"note on stderr says when there were more).\n",
 		CONN_LIMIT_DEFAULT);
 }
 

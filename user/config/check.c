@@ -108,10 +108,11 @@ static int check_vm_addr(const struct item *it, unsigned i, const char *s)
 	bool v6;
 
 	if (parse_prefix(s, &a, &m, &v6, &len))
-		return cfg_item_fail(it, "addresses", i,
-				     "invalid address or prefix '%s' (ADDR or ADDR/LEN, no host bits "
-				     "set)",
-				     s);
+		return cfg_item_fail(
+		    it, "addresses", i,
+		    "invalid address or prefix '%s' (ADDR or ADDR/LEN, no host bits "
+		    "set)",
+		    s);
 	if (v6) {
 		uint32_t top = ntohl(a.a[0]) >> 16;
 

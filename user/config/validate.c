@@ -75,7 +75,8 @@ static int vm_addr_unique(const struct vsn_config *cfg, unsigned vi, unsigned ai
 			    !prefixes_overlap(&a, &ma, &b, &mb))
 				continue;
 			if (i == vi)
-				return cfg_item_fail(it, "addresses", ai, "%s overlaps %s listed before",
+				return cfg_item_fail(it, "addresses", ai,
+						     "%s overlaps %s listed before",
 						     cfg->vms[vi].addresses[ai], o->addresses[j]);
 			return cfg_item_fail(it, "addresses", ai, "%s overlaps vm %s's %s",
 					     cfg->vms[vi].addresses[ai], o->name, o->addresses[j]);

@@ -75,7 +75,7 @@ struct ctl_path {
 	 * VM's silence, or SYNs nobody answers, fail it. */
 	uint64_t suspect_until_ns;
 	uint32_t suspect_vm;
-	bool avoid; /* while one VM's traffic moves off it: chosen as if failed */
+	bool avoid;		/* while one VM's traffic moves off it: chosen as if failed */
 	uint64_t cmd_cutoff_ns; /* commands sent before its last failover are moot */
 	char reason[CTL_REASON_MAX];
 	uint64_t bytes; /* vsn_path_stats, last tick */

@@ -161,8 +161,7 @@ static void tenants(struct mctx *x, struct ctl *c)
 		snprintf(id, sizeof(id), "%u", cfg->vms[i].id);
 		u64s(x, "vm", id, c->vm_open[cfg->vms[i].id]);
 	}
-	fam(x, "vsn_vm_connections_limit", PROM_GAUGE,
-	    "A VM's max_connections (0: no limit).");
+	fam(x, "vsn_vm_connections_limit", PROM_GAUGE, "A VM's max_connections (0: no limit).");
 	for (unsigned i = 0; i < cfg->n_vms; i++) {
 		snprintf(id, sizeof(id), "%u", cfg->vms[i].id);
 		u64s(x, "vm", id, cfg->vms[i].max_connections);

@@ -92,8 +92,7 @@ static bool suspect_syns(struct ctl *c, struct ctl_path *p, uint64_t limit, uint
 		return false;
 	p->silent = true;
 	p->silent_since_ns = syn;
-	snprintf(p->reason, sizeof(p->reason),
-		 "SYNs unanswered for %llu ms after vm %u's silence",
+	snprintf(p->reason, sizeof(p->reason), "SYNs unanswered for %llu ms after vm %u's silence",
 		 (unsigned long long)((now - syn) / NS_PER_MS), p->suspect_vm);
 	ctl_path_observe(c, p, now, CTL_WHY_SILENT);
 	return true;

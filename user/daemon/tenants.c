@@ -138,9 +138,10 @@ void ctl_count_conns(struct ctl *c)
 			(long long)n, VSN_MAX_CONNS, fill, top, open[top]);
 	} else if (c->conns_nearly_full && fill < CONN_FULL_CLEAR) {
 		c->conns_nearly_full = false;
-		ctl_log(c, CTL_WHY_TENANT,
-			"\"event\":\"conn-table-ok\",\"entries\":%lld,\"capacity\":%u,\"fill\":%.2f",
-			(long long)n, VSN_MAX_CONNS, fill);
+		ctl_log(
+		    c, CTL_WHY_TENANT,
+		    "\"event\":\"conn-table-ok\",\"entries\":%lld,\"capacity\":%u,\"fill\":%.2f",
+		    (long long)n, VSN_MAX_CONNS, fill);
 	}
 out:
 	free(open);

@@ -105,14 +105,14 @@ int maps_routes_changed(const struct vsn_maps *m, struct vsn_error *err)
 }
 
 static const char *const reason_names[VSN_R_MAX] = {
-    [VSN_R_FORWARDED] = "forwarded", [VSN_R_NOT_STORAGE] = "not_storage",
-    [VSN_R_NO_ROUTE] = "no_route",   [VSN_R_MAP_FULL] = "map_full",
-    [VSN_R_MALFORMED] = "malformed", [VSN_R_UNSUPPORTED] = "unsupported",
-    [VSN_R_NO_CONN] = "no_conn",     [VSN_R_REWRITE_ERR] = "rewrite_error",
-    [VSN_R_FIB_MISS] = "fib_miss",   [VSN_R_NOT_VM] = "not_vm",
-    [VSN_R_NAT_PORTS] = "nat_ports", [VSN_R_HOST_RX] = "host_rx",
-    [VSN_R_ROCE_RX] = "roce_rx",     [VSN_R_RESET] = "reset",
-    [VSN_R_SPOOFED] = "spoofed",     [VSN_R_MARTIAN] = "martian",
+    [VSN_R_FORWARDED] = "forwarded",   [VSN_R_NOT_STORAGE] = "not_storage",
+    [VSN_R_NO_ROUTE] = "no_route",     [VSN_R_MAP_FULL] = "map_full",
+    [VSN_R_MALFORMED] = "malformed",   [VSN_R_UNSUPPORTED] = "unsupported",
+    [VSN_R_NO_CONN] = "no_conn",       [VSN_R_REWRITE_ERR] = "rewrite_error",
+    [VSN_R_FIB_MISS] = "fib_miss",     [VSN_R_NOT_VM] = "not_vm",
+    [VSN_R_NAT_PORTS] = "nat_ports",   [VSN_R_HOST_RX] = "host_rx",
+    [VSN_R_ROCE_RX] = "roce_rx",       [VSN_R_RESET] = "reset",
+    [VSN_R_SPOOFED] = "spoofed",       [VSN_R_MARTIAN] = "martian",
     [VSN_R_CONN_LIMIT] = "conn_limit", [VSN_R_CONN_RATE] = "conn_rate",
     [VSN_R_NO_SYN] = "no_syn",
 };

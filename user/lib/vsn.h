@@ -59,8 +59,8 @@ struct vsn_maps {
 		.vm_if = -1, .volumes = -1, .backends = -1, .chash = -1, .paths = -1,              \
 		.routes = -1, .conns = -1, .ifaces = -1, .path_stats = -1, .be_stats = -1,         \
 		.vm_stats = -1, .reasons = -1, .events = -1, .tel_cfg = -1, .tel_stats = -1,       \
-		.lat_hist = -1, .roce_path = -1, .roce_qp = -1, .path_live = -1, .cmds = -1, .vm_state = -1, .vm_drops = -1,       \
-		.gen = -1                                                                          \
+		.lat_hist = -1, .roce_path = -1, .roce_qp = -1, .path_live = -1, .cmds = -1,       \
+		.vm_state = -1, .vm_drops = -1, .gen = -1                                          \
 	}
 
 /* pins.c: the *_err forms fill err and print nothing; the others print the
