@@ -107,8 +107,9 @@ static void test_addresses_checked(void **state)
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.1, 10.0.0.2, "
 		 "10.0.0.3, 10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8, 10.0.0.9]}\n" REST,
 		 "vms[0].addresses", "at most 8");
-	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2, 127.0.0.5]}\n" REST,
-		 "vms[0].addresses[1]", "loopback");
+	rejected(
+	    "vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2, 127.0.0.5]}\n" REST,
+	    "vms[0].addresses[1]", "loopback");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: ['::1']}\n" REST,
 		 "vms[0].addresses[0]", "martian");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [224.0.0.5]}\n" REST,
@@ -139,8 +140,9 @@ static void test_addresses_checked(void **state)
 static void test_mac_and_limits(void **state)
 {
 	(void)state;
-	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2], mac: nope}\n" REST,
-		 "vms[0].mac", "invalid MAC");
+	rejected(
+	    "vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2], mac: nope}\n" REST,
+	    "vms[0].mac", "invalid MAC");
 	rejected("vms:\n  - {name: a, id: 1, interface: t0, addresses: [10.0.0.2], "
 		 "mac: '01:00:5e:00:00:01'}\n" REST,
 		 "vms[0].mac", "not a unicast MAC");

@@ -172,7 +172,6 @@ struct ctl {
 	uint64_t last_metrics_ns;
 	uint64_t conn_entries; /* vsn_conns, counted every CONN_COUNT_NS */
 	uint64_t last_conn_count_ns;
-	bool conns_nearly_full; /* conn_entries at CONN_FULL_WARN or above */
 	/* Per VM id, at the last count: its open connections (VM-side
 	 * entries not closing), and how many the datapath's count held
 	 * beyond them since (entries the LRU evicted). */
@@ -191,13 +190,14 @@ struct ctl {
 	unsigned n_health;
 	bool bw_active; /* vsn's HTB trees are on the uplinks */
 	bool stop;
+	bool conns_nearly_full; /* conn_entries at CONN_FULL_WARN or above */
 
 	/* The datapath as last seen (datapath.c). */
-	bool detached; /* its pins or programs are gone: decide nothing */
-	char detached_why[CTL_REASON_MAX];
+	bool detached;		     /* its pins or programs are gone: decide nothing */
 	int64_t detached_at;	     /* wall clock, seconds */
 	uint64_t pins_ino;	     /* of the vsn_ifaces pin the maps came from */
 	uint64_t last_hook_check_ns; /* interfaces' hooks, looked at once a second */
+	char detached_why[CTL_REASON_MAX];
 };
 
 #define NS_PER_MS 1000000ull

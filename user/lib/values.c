@@ -49,7 +49,7 @@ int parse_prefix(const char *s, struct vsn_addr *addr, struct vsn_addr *mask, bo
 
 	if (!s || strlen(s) >= sizeof(buf))
 		return -EINVAL;
-	strcpy(buf, s);
+	memcpy(buf, s, strlen(s) + 1);
 	slash = strchr(buf, '/');
 	if (slash)
 		*slash = '\0';
@@ -65,8 +65,8 @@ int parse_prefix(const char *s, struct vsn_addr *addr, struct vsn_addr *mask, bo
 	}
 	if (!v6)
 		n += 96; /* the ::ffff: part always matches */
-	for (unsigned i = 0; i < 4; i++) {
-		unsigned w = n >= 32 * (i + 1) ? 32 : n > 32 * i ? n - 32 * i : 0;
+	for (unsigned long i = 0; i < 4; i++) {
+		unsigned long lo = 32 * i, w = n >= lo + 32 ? 32 : n > lo ? n - lo : 0;
 
 		mask->a[i] = w ? htonl(w == 32 ? 0xffffffffu : ~(0xffffffffu >> w)) : 0;
 		if (addr->a[i] & ~mask->a[i])
