@@ -503,11 +503,28 @@ void config_free(struct vsn_config *cfg)
 	free(cfg);
 }
 
-struct vsn_config *config_read(const char *file, struct vsn_error *err)
+bool config_is_empty(const struct vsn_config *cfg)
+{
+	return !(cfg->n_vms || cfg->n_uplinks || cfg->n_paths || cfg->n_backends ||
+		 cfg->n_volumes || cfg->n_routes);
+}
+
+struct vsn_config *config_read(const char *file, unsigned flags, struct vsn_error *err)
 {
 	struct vsn_config *cfg = config_load(file, err);
 
 	if (cfg && config_validate(cfg, err)) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	/* An empty file is more often a mistake (truncated, the wrong file)
+	 * than a wish to remove every mapping. */
+	if (cfg && !(flags & CONFIG_ALLOW_EMPTY) && config_is_empty(cfg)) {
+		vsn_error_set(err, 0,
+			      "%s: no vms, uplinks, paths, backends, volumes or routes: applying "
+			      "it would remove every mapping (to do that on purpose, pass "
+			      "--allow-empty)",
+			      file);
 		config_free(cfg);
 		cfg = NULL;
 	}
