@@ -16,7 +16,10 @@
 #  3. 40 clients at once asking for status: every one gets ok or busy;
 #  4. a request of 200 kB without a newline: "request too large" at once;
 #  5. clients that never read a status reply of some 300 kB: dropped after
-#     ~2 s, the daemon answering others meanwhile.
+#     ~2 s, the daemon answering others meanwhile;
+#  6. requests refused whole: duplicate keys, trailing data, a second
+#     request, a relative path, an empty config without allow_empty; the
+#     same 4800 pins again log nothing.
 #
 # Standard topology (tests/lib/topo.sh, prefix vas), pins /sys/fs/bpf/vas.
 set -uo pipefail
@@ -202,6 +205,44 @@ wait "$NPID"
 echo "# $(cat "$T/noread.json")"
 check "each was dropped with its reply cut short (the daemon gave up on it)" \
 	jt "$(cat "$T/noread.json")" 'all(.clients[]; .complete == false and .end == "eof")'
+
+# ------------------------------------------------ 6. strict requests
+echo "# 6. requests the daemon must refuse, repeats it must not log"
+L=$(grep -c . "$T/log")
+$PY "$CL" requests "$SOCK" "$T/pins.jsonl" >"$T/pins2.json"
+echo "# the same 4800 pins again: $(cat "$T/pins2.json")"
+check "4800 repeated route-set calls: all ok, no decision logged ($(($(grep -c . "$T/log") - L)) lines)" \
+	eval 'jt "$(cat "$T/pins2.json")" ".ok == 4800" && [ "$(grep -c . "$T/log")" = "$L" ]'
+# refused DESC REQUEST REGEX: ok:false with an error matching REGEX.
+refused() {
+	local out
+	out=$($PY "$CL" request "$SOCK" "$2")
+	echo "# $2 -> $out"
+	check "$1" jt "$out" ".ok == false and (.error | test(\"$3\"))"
+}
+refused "a duplicate key is refused, naming it" \
+	'{"cmd":"route-set","vm":1,"volume":1,"backend":1,"path":1,"path":2}\n' "duplicate key 'path'"
+refused "a duplicate key in another spelling is refused" \
+	'{"cmd":"status","\\u0063md":"status"}\n' "duplicate key 'cmd'"
+refused "trailing data after the object is refused" '{"cmd":"status"} {"cmd":"status"}\n' "trailing data"
+refused "a second request after the newline is refused" '{"cmd":"status"}\n{"cmd":"status"}\n' \
+	"one request per connection"
+refused "apply of a relative path is refused: it must be absolute" \
+	'{"cmd":"apply","file":"vsn.yaml"}\n' "must be an absolute path"
+# Empty but for the daemon's own socket (which an apply may not move).
+echo "controller: {socket: $SOCK, metrics_dir: $T}" >"$T/empty.yaml"
+L=$(grep -c . "$T/log")
+refused "apply of an empty file is refused without allow_empty, naming --allow-empty" \
+	"{\"cmd\":\"apply\",\"file\":\"$T/empty.yaml\"}\n" "allow-empty"
+out=$(cd "$T" && vsn apply empty.yaml 2>&1)
+echo "# $out"
+check "vsn apply of an empty file through the daemon: refused, naming --allow-empty" \
+	grep -q -- "--allow-empty" <<<"$out"
+check "nothing was applied" eval '[ -z "$(tail -n +$((L + 1)) "$T/log" | grep config-applied)" ]'
+out=$(cd "$T" && vsn apply --allow-empty empty.yaml 2>&1)
+echo "# $out"
+check "vsn apply --allow-empty: the daemon applies the empty file" \
+	grep -q "applied by the daemon (0 volumes, 0 backends, 0 paths)" <<<"$out"
 
 check "the daemon still runs" kill -0 "$DPID"
 grep -c . "$T/log" | sed 's/^/# decision log lines: /'
