@@ -22,6 +22,7 @@
 #     same 4800 pins again log nothing.
 #
 # Standard topology (tests/lib/topo.sh, prefix vas), pins /sys/fs/bpf/vas.
+# shellcheck disable=SC2016 # check runs eval strings
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -93,7 +94,7 @@ volumes:
 EOC
 	if [ -n "${1:-}" ]; then
 		for v in $(seq 2 301); do
-			echo "  - {id: $v, vm: vm1, address: 192.168.$((101 + v / 250)).$((v % 250 + 1)), backends: [$(vol_backends $v)]}"
+			echo "  - {id: $v, vm: vm1, address: 192.168.$((101 + v / 250)).$((v % 250 + 1)), backends: [$(vol_backends "$v")]}"
 		done
 	fi
 	echo "controller: {socket: $SOCK, metrics_dir: $T, watch_ms: 20, silent_ms: 150}"
@@ -107,7 +108,7 @@ PIDS+=($!)
 VSN_SOCKET=$SOCK nsenter --net="/run/netns/$P-hv" "$VSN" --pin-dir "$PIN" \
 	daemon -c "$T/vsn.yaml" --log "$T/log" 2>"$T/daemon.err" &
 DPID=$!
-PIDS+=($DPID)
+PIDS+=("$DPID")
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 sleep 0.3
 check "the daemon answers status" test "$(status_time)" != 99
@@ -116,7 +117,7 @@ check "the daemon answers status" test "$(status_time)" != 99
 echo "# 1. a trickling client while the active path is cut silently"
 $PY "$CL" trickle "$SOCK" --seconds 9 --gap-ms 300 >"$T/trickle.json" &
 TPID=$!
-PIDS+=($TPID)
+PIDS+=("$TPID")
 sleep 1 # it has held a connection for a while
 t0=$(now)
 nsx vm timeout 20 $PY tests/netns/nvme_stall.py client --dst 192.168.100.10 --reads 6 \
@@ -181,7 +182,7 @@ echo "# $out"
 check "vsn apply of a relative path goes through the daemon (1000 more backends)" \
 	grep -q "applied by the daemon (301 volumes, 1001 backends" <<<"$out"
 for v in $(seq 2 301); do
-	for b in $(vol_backends $v | tr -d ,); do
+	for b in $(vol_backends "$v" | tr -d ,); do
 		echo "{\"cmd\":\"route-set\",\"vm\":1,\"volume\":$v,\"backend\":$b,\"path\":2}"
 	done
 done >"$T/pins.jsonl"
@@ -192,7 +193,7 @@ check "4800 routes pinned: the status reply is $size bytes (> 256 kB)" \
 	eval 'jt "$(cat "$T/pins.json")" ".ok == 4800" && [ "$size" -gt 262144 ]'
 $PY "$CL" noread "$SOCK" --n 3 --seconds 4 >"$T/noread.json" &
 NPID=$!
-PIDS+=($NPID)
+PIDS+=("$NPID")
 sleep 0.5
 worst=0
 for _ in 1 2 3 4 5; do
