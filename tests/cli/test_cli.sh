@@ -528,6 +528,46 @@ bad "apply --check of the same file: the full map is found without writing" \
 
 # ------------------------------------------------ route / backend / show
 
+echo "# files that are no config, or an empty one (issue 11)"
+f=$(cfg empty </dev/null)
+bad "config: an empty file is refused without --allow-empty, naming the flag" \
+	"^vsn: error: $(q "$f"): no vms, uplinks.*--allow-empty" vsn apply "$f"
+bad "config: a comment-only file is refused too (apply --check)" "--allow-empty" \
+	vsn apply --check "$(printf '# nothing here\n' | cfg comments)"
+printf 'root:$y$j9T$SECRETHASH:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n' >"$C/shadow"
+bad "config: a shadow-like file is refused at line 1" "^vsn: error: $(q "$C/shadow"):1: " \
+	vsn apply "$C/shadow"
+check "config: ... and none of its content is echoed" not grep -q SECRETHASH "$T/err"
+printf 'vms: []\nupl\0inks: []\n' >"$C/nul.yaml"
+bad "config: a NUL byte on line 2 is reported on line 2" \
+	"^vsn: error: $(q "$C/nul.yaml"):2: syntax error: control characters" vsn apply "$C/nul.yaml"
+f=$(cfg multi <<'EOF2'
+vms:
+  - {name: vm1, id: one, interface: vmif}
+uplinks:
+  - {interface: up0, capacity: 10gbps}
+paths:
+  - {id: 1, uplink: up0, next_hop: fib, vlan: 5000}
+  - {id: 2, uplink: up0, next_hop: fib, ttl: 0}
+EOF2
+)
+bad "config: four errors in one file: the first" "$(cerr "$f" 2 "vms[0].id")expected an integer" vsn apply "$f"
+check "config: ... and all four, each FILE:LINE: FIELD" eval \
+	'grep -qE "^$(q "$f"):4: uplinks\[0\]\.capacity: " "$T/err" &&
+	 grep -qE "^$(q "$f"):6: paths\[0\]\.vlan: " "$T/err" &&
+	 grep -qE "^$(q "$f"):7: paths\[1\]\.ttl: " "$T/err"'
+{
+	printf 'vms: '
+	head -c 200000 /dev/zero | tr '\0' '['
+} >"$C/nested.yaml"
+t0=$(date +%s%N)
+bad "config: 200 kB of nested brackets is refused at its depth" \
+	"^vsn: error: $(q "$C/nested.yaml"):1: nested deeper than 8 levels" vsn apply "$C/nested.yaml"
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "config: ... quickly (${ms} ms for the three checks)" test "$ms" -lt 3000
+truncate -s 9M "$C/huge.yaml"
+bad "config: a 9 MiB file is refused for its size" "file too large" vsn apply "$C/huge.yaml"
+
 echo "# route, backend, show, unknown command"
 bad "route set: unknown path" "no path 99" vsn route set 1 1 1 99
 bad "route set: path id out of range" "path: '256' is not a number from 0 to 255" vsn route set 1 1 1 256

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -457,6 +458,194 @@ static void test_no_file(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/vsn.yaml: cannot open"));
 }
 
+/* A file of brackets: refused at once at its nesting, not parsed for
+ * minutes (200 kB of them took 83 s of CPU). */
+static void test_nesting_cap(void **state)
+{
+	struct vsn_error err = {.msg = ""};
+	struct vsn_config *cfg;
+	struct tmp t = {.dir = ""};
+	struct timespec a, b;
+	size_t n = 200000;
+	char *yaml = malloc(n + 8);
+
+	(void)state;
+	assert_non_null(yaml);
+	memcpy(yaml, "vms: ", 5);
+	memset(yaml + 5, '[', n);
+	yaml[n + 5] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	cfg = load(&t, yaml, &err);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_null(cfg);
+	assert_non_null(strstr(err.msg, "t.yaml:1: nested deeper than 8 levels"));
+	assert_true((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 500);
+	tmp_remove(&t);
+	free(yaml);
+	/* Four levels, as a config has them, are fine. */
+	config_free(load_ok(&t, "backends:\n  - {id: 1, address: 10.0.0.1, paths: [1]}\n"
+				"uplinks: [{interface: up0}]\n"
+				"paths: [{id: 1, uplink: up0, next_hop: fib}]\n"));
+	tmp_remove(&t);
+}
+
+static void test_size_cap(void **state)
+{
+	struct vsn_error err = {.msg = ""};
+	struct tmp t = {.dir = ""};
+	FILE *f;
+
+	(void)state;
+	tmp_write(&t, "# big\n");
+	f = fopen(t.path, "r+");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 9 << 20, SEEK_SET), 0);
+	assert_int_equal(fputc('\n', f), '\n');
+	assert_int_equal(fclose(f), 0);
+	assert_null(config_load(t.path, &err));
+	assert_non_null(strstr(err.msg, "file too large"));
+	tmp_remove(&t);
+}
+
+/* A NUL byte is reported on its own line, not on line 1. */
+static void test_nul_line(void **state)
+{
+	static const char yaml[] = "vms: []\nupl\0inks: []\n";
+	struct vsn_error err = {.msg = ""};
+	struct tmp t = {.dir = ""};
+	char want[PATH_MAX + 16];
+	FILE *f;
+
+	(void)state;
+	tmp_write(&t, "");
+	f = fopen(t.path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(yaml, 1, sizeof(yaml) - 1, f), sizeof(yaml) - 1);
+	assert_int_equal(fclose(f), 0);
+	assert_null(config_load(t.path, &err));
+	snprintf(want, sizeof(want), "%s:2: syntax error", t.path);
+	if (strncmp(err.msg, want, strlen(want)))
+		print_error("got: %s\n", err.msg);
+	assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+	tmp_remove(&t);
+}
+
+/* A file that is no config (vsn apply /etc/shadow): its lines are not echoed. */
+static void test_no_echo(void **state)
+{
+	static const char *const docs[] = {
+	    "root:$y$j9T$SECRETHASH:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n",
+	    "root:$y$j9T$SECRETHASH:20228:0:99999:7:::\nroot:$y$j9T$SECRETHASH:20228:0:99999:7:::"
+	    "\n",
+	    "vms:\n  - {name: a, id: 1, interface: x, \"SECRET HASH\": 1}\n",
+	};
+	struct vsn_error err;
+	struct tmp t = {.dir = ""};
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		err.msg[0] = '\0';
+		assert_null(load(&t, docs[i], &err));
+		if (strstr(err.msg, "SECRET"))
+			print_error("echoed: %s\n", err.msg);
+		assert_null(strstr(err.msg, "SECRET"));
+		assert_non_null(strstr(err.msg, "t.yaml:"));
+		tmp_remove(&t);
+	}
+	/* A key that is a name is still named. */
+	expect_error("vms: []\npassword: hunter2\n", 2, "password", "unknown key");
+}
+
+/* count_lines: lines in s (the last without its newline counts). */
+static unsigned count_lines(const char *s)
+{
+	unsigned n = *s ? 1 : 0;
+
+	for (; *s; s++)
+		n += *s == '\n' && s[1];
+	return n;
+}
+
+/* Every error of a file, each with FILE:LINE: FIELD, up to 20 and a count. */
+static void test_all_errors(void **state)
+{
+	struct vsn_error err = {.msg = ""};
+	struct tmp t = {.dir = ""};
+	char yaml[4096] = "vms:\n", want[PATH_MAX + 64];
+	size_t len = strlen(yaml);
+	unsigned i;
+
+	(void)state;
+	/* Conversion: three bad items in two sections. */
+	assert_null(load(&t,
+			 "vms:\n"
+			 "  - {name: a, id: x, interface: y}\n"
+			 "  - {name: b, id: 2, interface: z}\n"
+			 "  - {name: c, id: 99999, interface: w}\n"
+			 "uplinks: [{interface: up0, capacity: 10gbps}]\n",
+			 &err));
+	assert_int_equal(count_lines(err.msg), 3);
+	snprintf(want, sizeof(want), "%s:2: vms[0].id: expected an integer", t.path);
+	assert_non_null(strstr(err.msg, want));
+	snprintf(want, sizeof(want), "\n%s:4: vms[2].id: 99999 is out of range", t.path);
+	assert_non_null(strstr(err.msg, want));
+	snprintf(want, sizeof(want), "\n%s:5: uplinks[0].capacity: invalid rate", t.path);
+	assert_non_null(strstr(err.msg, want));
+	tmp_remove(&t);
+	/* Whole-model checks: two unknown references. */
+	assert_null(load(&t,
+			 BASE
+			 "volumes:\n  - {id: 1, vm: vm9, address: 192.168.100.10, backends: [1]}\n"
+			 "routes:\n  - {vm: vm1, volume: 7, backend: 1, path: 2}\n",
+			 &err));
+	assert_int_equal(count_lines(err.msg), 2);
+	assert_non_null(strstr(err.msg, "t.yaml:13: volumes[0].vm: unknown vm 'vm9'"));
+	assert_non_null(strstr(err.msg, "t.yaml:15: routes[0].volume: unknown volume 7"));
+	tmp_remove(&t);
+	/* 25 bad VMs: 20 lines and the rest counted. */
+	for (i = 0; i < 25; i++)
+		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+					"  - {name: v%u, id: bad, interface: x%u}\n", i, i);
+	assert_null(load(&t, yaml, &err));
+	assert_int_equal(count_lines(err.msg), 21);
+	snprintf(want, sizeof(want), "%s:21: vms[19].id: ", t.path);
+	assert_non_null(strstr(err.msg, want));
+	assert_null(strstr(err.msg, "vms[20]"));
+	snprintf(want, sizeof(want), "\n%s: ... and 5 more errors", t.path);
+	assert_non_null(strstr(err.msg, want));
+	tmp_remove(&t);
+}
+
+/* An empty file removes every mapping: config_read() wants it said. */
+static void test_empty_needs_flag(void **state)
+{
+	static const char *const docs[] = {"", "# nothing\n", "controller: {tick_ms: 50}\n"};
+	struct vsn_error err = {.msg = ""};
+	struct vsn_config *cfg;
+	struct tmp t = {.dir = ""};
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		tmp_write(&t, docs[i]);
+		assert_null(config_read(t.path, 0, &err));
+		assert_non_null(strstr(err.msg, "--allow-empty"));
+		assert_non_null(strstr(err.msg, t.path));
+		cfg = config_read(t.path, CONFIG_ALLOW_EMPTY, &err);
+		assert_non_null(cfg);
+		assert_true(config_is_empty(cfg));
+		config_free(cfg);
+		tmp_remove(&t);
+	}
+	tmp_write(&t, VALID);
+	cfg = config_read(t.path, 0, &err);
+	assert_non_null(cfg);
+	assert_false(config_is_empty(cfg));
+	config_free(cfg);
+	tmp_remove(&t);
+}
+
 static void test_parse_rate(void **state)
 {
 	uint64_t v = 0;
@@ -832,6 +1021,12 @@ int main(void)
 	    cmocka_unit_test(test_parse_mac),
 	    cmocka_unit_test(test_parse_addr),
 	    cmocka_unit_test(test_validate_field_lines),
+	    cmocka_unit_test(test_nesting_cap),
+	    cmocka_unit_test(test_size_cap),
+	    cmocka_unit_test(test_nul_line),
+	    cmocka_unit_test(test_no_echo),
+	    cmocka_unit_test(test_all_errors),
+	    cmocka_unit_test(test_empty_needs_flag),
 	};
 	int failed;
 

@@ -103,7 +103,7 @@ static struct vsn_config *read_cfg(const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-	cfg = config_read(path, &err);
+	cfg = config_read(path, CONFIG_ALLOW_EMPTY, &err);
 	unlink(path);
 	if (!cfg)
 		fail_msg("config: %s", err.msg);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* vsn apply, vsn route, vsn backend: every change to the routing maps goes
  * through here, validated whole before anything is written. */
+#define _GNU_SOURCE /* asprintf */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -16,14 +17,37 @@
 
 static void apply_usage(FILE *f)
 {
-	fprintf(f, "usage: vsn apply [--check] FILE\n"
+	fprintf(f, "usage: vsn apply [--check] [--allow-empty] FILE\n"
 		   "\n"
 		   "Validate FILE (YAML: vms, uplinks, backends, paths, volumes, routes; see\n"
 		   "docs/config.md) and make the maps match it.  Nothing is written unless the\n"
-		   "whole file is valid; packets never see a half-applied change.\n"
+		   "whole file is valid; packets never see a half-applied change.  Every error\n"
+		   "is listed (up to 20), each as FILE:LINE: FIELD: reason.\n"
 		   "\n"
-		   "  --check   validate only (also against this host's interfaces when vsn\n"
-		   "            is attached); write nothing\n");
+		   "  --check        validate only (also against this host's interfaces when\n"
+		   "                 vsn is attached); write nothing\n"
+		   "  --allow-empty  accept a file with nothing in it, which removes every\n"
+		   "                 mapping; without it such a file is refused\n");
+}
+
+/*
+ * FILE as an absolute path: resolved (realpath), or, when it cannot be (it
+ * does not exist), joined to the working directory so that the daemon's
+ * "cannot open" names the file the user meant.  NULL with errno set.
+ */
+static char *abs_path(const char *file)
+{
+	char *abs = realpath(file, NULL), *cwd;
+
+	if (abs || file[0] == '/')
+		return abs ? abs : strdup(file);
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	if (asprintf(&abs, "%s/%s", cwd, file) < 0)
+		abs = NULL;
+	free(cwd);
+	return abs;
 }
 
 int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
@@ -34,12 +58,14 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 	struct plan_host host;
 	const char *file = NULL;
 	struct vsn_error err = {};
-	bool check = false, have_maps = false;
+	bool check = false, have_maps = false, allow_empty = false;
 	int i, ret = 1;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--check")) {
 			check = true;
+		} else if (!strcmp(argv[i], "--allow-empty")) {
+			allow_empty = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			apply_usage(stdout);
 			return 0;
@@ -56,12 +82,20 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 		return 2;
 	}
 	if (!check) {
-		/* A running daemon applies it (and keeps its own decisions). */
-		char *abs = realpath(file, NULL);
+		/* A running daemon applies it (and keeps its own decisions).
+		 * It takes absolute paths only: its directory is not ours. */
+		char *abs = abs_path(file);
 		struct json_object *req = json_object_new_object();
 
+		if (!abs) {
+			vsn_err("apply: %s: cannot resolve the path: %s", file, strerror(errno));
+			json_object_put(req);
+			return 1;
+		}
 		json_object_object_add(req, "cmd", json_object_new_string("apply"));
-		json_object_object_add(req, "file", json_object_new_string(abs ? abs : file));
+		json_object_object_add(req, "file", json_object_new_string(abs));
+		if (allow_empty)
+			json_object_object_add(req, "allow_empty", json_object_new_boolean(true));
 		ret = api_forward(o, req);
 		json_object_put(req);
 		free(abs);
@@ -69,7 +103,7 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 			return ret;
 		ret = 1;
 	}
-	cfg = config_read(file, &err);
+	cfg = config_read(file, allow_empty ? CONFIG_ALLOW_EMPTY : 0, &err);
 	if (!cfg) {
 		vsn_err("%s", err.msg);
 		goto cleanup;

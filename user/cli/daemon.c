@@ -15,7 +15,7 @@
 
 static void daemon_usage(FILE *f)
 {
-	fprintf(f, "usage: vsn daemon -c FILE [--log FILE] [--observe-only]\n"
+	fprintf(f, "usage: vsn daemon -c FILE [--log FILE] [--observe-only] [--allow-empty]\n"
 		   "\n"
 		   "Run the controller: watch link state, path liveness, congestion and\n"
 		   "backend health, and rewrite the routing maps (see docs/daemon.md).\n"
@@ -25,6 +25,8 @@ static void daemon_usage(FILE *f)
 		   "  -c, --config FILE  config file (required); SIGHUP re-reads it\n"
 		   "  -l, --log FILE     decision log, one JSON object per line (default stdout)\n"
 		   "  --observe-only     measure and log, never change a mapping\n"
+		   "  --allow-empty      accept a config with nothing in it (at start and on\n"
+		   "                     SIGHUP), which empties the maps; refused otherwise\n"
 		   "\n"
 		   "Signals: SIGHUP reloads the config atomically; SIGTERM/SIGINT stop the\n"
 		   "daemon and leave the datapath forwarding ('vsn detach' removes it).\n"
@@ -139,16 +141,14 @@ static int daemon_status(const struct vsn_opts *o)
 int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"observe-only", no_argument, NULL, 'O'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"log", required_argument, NULL, 'l'},
+	    {"observe-only", no_argument, NULL, 'O'}, {"allow-empty", no_argument, NULL, 'E'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	struct vsn_error err = {.msg = ""};
 	const char *file = NULL, *log = NULL;
 	struct vsn_config *cfg;
-	bool observe = false;
+	bool observe = false, allow_empty = false;
 	FILE *logf;
 	int opt;
 
@@ -170,6 +170,9 @@ int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
 		case 'O':
 			observe = true;
 			break;
+		case 'E':
+			allow_empty = true;
+			break;
 		case 'h':
 			daemon_usage(stdout);
 			return 0;
@@ -182,7 +185,7 @@ int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
 		daemon_usage(stderr);
 		return 2;
 	}
-	cfg = config_read(file, &err);
+	cfg = config_read(file, allow_empty ? CONFIG_ALLOW_EMPTY : 0, &err);
 	if (!cfg) {
 		vsn_err("%s", err.msg);
 		return 2;
@@ -195,5 +198,5 @@ int cmd_daemon(const struct vsn_opts *o, int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	return daemon_run(o, file, cfg, logf);
+	return daemon_run(o, file, cfg, logf, allow_empty);
 }

@@ -231,28 +231,35 @@ int cfg_check_count(const struct ectx *c, const char *sec, unsigned n, unsigned 
 	return 0;
 }
 
+/* Every item, so that each one's first problem is reported. */
 #define CHECK_SECTION(c, cfg, field, fn)                                                           \
 	({                                                                                         \
 		unsigned _i;                                                                       \
 		int _ret = 0;                                                                      \
-		for (_i = 0; !_ret && _i < (cfg)->n_##field; _i++) {                               \
+		for (_i = 0; _i < (cfg)->n_##field; _i++) {                                        \
 			struct item _it = cfg_item_at(c, #field, _i, (cfg)->field[_i].line);       \
-			_ret = check_##fn(&_it, &(cfg)->field[_i]);                                \
+			if (check_##fn(&_it, &(cfg)->field[_i]))                                   \
+				_ret = -EINVAL;                                                    \
 		}                                                                                  \
 		_ret;                                                                              \
 	})
 
 int cfg_check_items(const struct ectx *c, const struct vsn_config *cfg)
 {
+	int ret = 0;
+
 	if (cfg_check_count(c, "vms", cfg->n_vms, VSN_MAX_VMS - 1) ||
 	    cfg_check_count(c, "uplinks", cfg->n_uplinks, MAX_UPLINKS) ||
 	    cfg_check_count(c, "paths", cfg->n_paths, VSN_MAX_PATHS - 1) ||
 	    cfg_check_count(c, "backends", cfg->n_backends, VSN_MAX_BACKENDS - 1) ||
 	    cfg_check_count(c, "volumes", cfg->n_volumes, VSN_MAX_VOLUMES - 1) ||
-	    cfg_check_count(c, "routes", cfg->n_routes, VSN_MAX_ROUTES) ||
-	    CHECK_SECTION(c, cfg, vms, vm) || CHECK_SECTION(c, cfg, uplinks, uplink) ||
-	    CHECK_SECTION(c, cfg, paths, path) || CHECK_SECTION(c, cfg, backends, backend) ||
-	    CHECK_SECTION(c, cfg, volumes, volume) || CHECK_SECTION(c, cfg, routes, route))
+	    cfg_check_count(c, "routes", cfg->n_routes, VSN_MAX_ROUTES))
 		return -EINVAL;
-	return 0;
+	ret |= CHECK_SECTION(c, cfg, vms, vm);
+	ret |= CHECK_SECTION(c, cfg, uplinks, uplink);
+	ret |= CHECK_SECTION(c, cfg, paths, path);
+	ret |= CHECK_SECTION(c, cfg, backends, backend);
+	ret |= CHECK_SECTION(c, cfg, volumes, volume);
+	ret |= CHECK_SECTION(c, cfg, routes, route);
+	return ret ? -EINVAL : 0;
 }

@@ -188,9 +188,16 @@ struct vsn_config *config_load(const char *file, struct vsn_error *err);
 /* Whole-model checks (ids, references, duplicates, ranges, families).
  * Returns 0 or -EINVAL with err filled.  Does not look at the system. */
 int config_validate(const struct vsn_config *cfg, struct vsn_error *err);
-/* Load and validate: the one way callers read a config.  NULL with err
- * filled when the file cannot be taken whole. */
-struct vsn_config *config_read(const char *file, struct vsn_error *err);
+/*
+ * Load and validate: the one way callers read a config.  NULL with err
+ * filled when the file cannot be taken whole.  A file with no vms, uplinks,
+ * paths, backends, volumes or routes would empty every map when applied:
+ * it is refused unless flags has CONFIG_ALLOW_EMPTY (--allow-empty).
+ */
+#define CONFIG_ALLOW_EMPTY 0x1u
+struct vsn_config *config_read(const char *file, unsigned flags, struct vsn_error *err);
+/* Nothing in any section (the controller section aside). */
+bool config_is_empty(const struct vsn_config *cfg);
 void config_free(struct vsn_config *cfg);
 
 const struct vsn_cfg_vm *config_find_vm(const struct vsn_config *cfg, const char *name);

@@ -2,13 +2,18 @@
 /*
  * Config error messages: "FILE:LINE: SEC[IDX].KEY[SUB]: reason".  The line
  * map, when there is one, knows the line of the field itself; otherwise
- * the caller's line (usually the item's) is used.
+ * the caller's line (usually the item's) is used.  With an error list
+ * (ectx.errs) every error is kept, one line each, up to CFG_MAX_ERRORS.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config/internal.h"
+
+#define ERR_MORE_ROOM 256 /* for cfg_errs_finish()'s line */
 
 /* "SEC[IDX].KEY[SUB]: ", any part may be absent. */
 static void err_path(char *buf, size_t size, const char *sec, long idx, const char *key, long sub)
@@ -32,8 +37,9 @@ vfail(const struct ectx *c, const char *sec, long idx, unsigned line, const char
       const char *fmt, va_list ap)
 {
 	unsigned mline = cfg_line(c->map, sec, idx, key, sub);
-	size_t size = sizeof(c->err->msg);
-	char path[160], at[16] = "";
+	char path[160], at[16] = "", one[512];
+	struct cfg_errs *e = c->errs;
+	size_t used, len;
 	int n;
 
 	err_path(path, sizeof(path), sec, idx, key, sub);
@@ -41,10 +47,46 @@ vfail(const struct ectx *c, const char *sec, long idx, unsigned line, const char
 		line = mline;
 	if (line)
 		snprintf(at, sizeof(at), ":%u", line);
-	n = snprintf(c->err->msg, size, "%s%s: %s", c->file, at, path);
-	if (n >= 0 && (size_t)n < size)
-		vsnprintf(c->err->msg + n, size - n, fmt, ap);
+	n = snprintf(one, sizeof(one), "%s%s: %s", c->file, at, path);
+	if (n >= 0 && (size_t)n < sizeof(one))
+		vsnprintf(one + n, sizeof(one) - n, fmt, ap);
+	if (!e) {
+		snprintf(c->err->msg, sizeof(c->err->msg), "%s", one);
+		return -EINVAL;
+	}
+	/* One line per error, room kept for the "and N more" line. */
+	e->n++;
+	used = strlen(c->err->msg);
+	len = strlen(one);
+	if (e->shown < CFG_MAX_ERRORS && used + len + 1 + ERR_MORE_ROOM < sizeof(c->err->msg)) {
+		snprintf(c->err->msg + used, sizeof(c->err->msg) - used, "%s%s", used ? "\n" : "",
+			 one);
+		e->shown++;
+	}
 	return -EINVAL;
+}
+
+void cfg_errs_finish(const struct ectx *c)
+{
+	const struct cfg_errs *e = c->errs;
+	size_t used = strlen(c->err->msg);
+
+	if (e && e->n > e->shown)
+		snprintf(c->err->msg + used, sizeof(c->err->msg) - used,
+			 "\n%s: ... and %u more error%s", c->file, e->n - e->shown,
+			 e->n - e->shown == 1 ? "" : "s");
+}
+
+const char *cfg_key_shown(const char *key)
+{
+	const char *k;
+
+	if (!key || !*key || strlen(key) > 32)
+		return NULL;
+	for (k = key; *k; k++)
+		if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-')
+			return NULL;
+	return key;
 }
 
 int cfg_fail(const struct ectx *c, const char *sec, long idx, unsigned line, const char *key,

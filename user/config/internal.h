@@ -45,12 +45,29 @@
 #define VM_CONN_RATE_MAX      1000000
 #define VM_CONN_BURST_DEFAULT 512
 
-/* Where errors go and how to find the line of a key (map may be NULL). */
+/*
+ * A file's errors are all reported, one line each, up to CFG_MAX_ERRORS;
+ * then "... and N more".  Counted here (err.c).
+ */
+#define CFG_MAX_ERRORS 20
+struct cfg_errs {
+	unsigned n, shown;
+};
+
+/* Where errors go and how to find the line of a key (map may be NULL).
+ * errs NULL: one error, the last one set. */
 struct ectx {
 	const char *file;
 	struct vsn_error *err;
 	const struct vsn_line_map *map;
+	struct cfg_errs *errs;
 };
+
+/* Deeper than this is no vsn config (it needs four: root, section, item,
+ * list): refused before libyaml's work on it grows with the square. */
+#define CFG_MAX_DEPTH 8
+/* The largest config that fits the maps is ~5 MiB in block style. */
+#define CFG_MAX_FILE_SIZE (8u << 20)
 
 /* The item being converted or checked: its section, index and line. */
 struct item {
@@ -72,10 +89,19 @@ static inline int cfg_fail_oom(const struct ectx *c)
 	return -ENOMEM;
 }
 
+/* After the last error of a pass: "... and N more" when some were not shown. */
+void cfg_errs_finish(const struct ectx *c);
+/*
+ * A key as an error may quote it: keys of a vsn config are plain names.
+ * Anything else (a line of /etc/shadow read as a key) is not echoed: NULL.
+ */
+const char *cfg_key_shown(const char *key);
+
 /* line 0: take the item's line from the map. */
 struct item cfg_item_at(const struct ectx *c, const char *sec, unsigned idx, unsigned line);
 
-/* lines.c.  *empty: no document, or a null root (nothing to load). */
+/* lines.c.  *empty: no document, or a null root (nothing to load).  Also
+ * the syntax check, and where nesting beyond CFG_MAX_DEPTH is refused. */
 int cfg_lines_build(const struct ectx *c, const char *buf, size_t len, struct vsn_line_map **map,
 		    bool *empty);
 void cfg_lines_free(struct vsn_line_map *map);

@@ -124,6 +124,9 @@ unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec)
 struct ypass {
 	yaml_parser_t parser;
 	const struct ectx *c; /* its map is NULL: lines are given directly */
+	const char *buf;      /* the file, for the line of a reader error */
+	size_t len;
+	unsigned depth; /* sequences and mappings open */
 	bool empty;
 };
 
@@ -132,14 +135,45 @@ static unsigned ev_line(const yaml_event_t *ev)
 	return (unsigned)ev->start_mark.line + 1;
 }
 
+/* The line of byte offset off: a reader error (a NUL, invalid UTF-8) has
+ * only the offset, its mark stays at the start. */
+static unsigned offset_line(const struct ypass *y, size_t off)
+{
+	unsigned line = 1;
+	size_t i;
+
+	for (i = 0; i < off && i < y->len; i++)
+		line += y->buf[i] == '\n';
+	return line;
+}
+
 static int y_next(struct ypass *y, yaml_event_t *ev)
 {
 	const yaml_parser_t *p = &y->parser;
 
-	if (yaml_parser_parse(&y->parser, ev))
+	if (yaml_parser_parse(&y->parser, ev)) {
+		if (ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT) {
+			if (++y->depth > CFG_MAX_DEPTH) {
+				unsigned line = ev_line(ev);
+
+				yaml_event_delete(ev);
+				return cfg_fail(y->c, NULL, -1, line, NULL, -1,
+						"nested deeper than %u levels (a vsn config has "
+						"4: sections, items, their lists)",
+						CFG_MAX_DEPTH);
+			}
+		} else if (ev->type == YAML_SEQUENCE_END_EVENT ||
+			   ev->type == YAML_MAPPING_END_EVENT) {
+			y->depth--;
+		}
 		return 0;
+	}
 	if (p->error == YAML_MEMORY_ERROR)
 		return cfg_fail_oom(y->c);
+	if (p->error == YAML_READER_ERROR)
+		return cfg_fail(y->c, NULL, -1, offset_line(y, p->problem_offset), NULL, -1,
+				"syntax error: %s (byte %zu)",
+				p->problem ? p->problem : "unreadable", p->problem_offset);
 	if (p->context)
 		return cfg_fail(y->c, NULL, -1, (unsigned)p->problem_mark.line + 1, NULL, -1,
 				"syntax error: %s (%s at line %u)",
@@ -233,8 +267,12 @@ static int y_key(struct ypass *y, struct item_lines *it, const char *sec, long i
 		return cfg_fail(y->c, sec, idx, ev_line(key), NULL, -1,
 				"mapping keys must be plain names");
 	name = (const char *)key->data.scalar.value;
-	if (find_key(it, name))
+	if (find_key(it, name)) {
+		if (!cfg_key_shown(name)) /* not a name: not echoed (not YAML of ours) */
+			return cfg_fail(y->c, sec, idx, ev_line(key), NULL, -1,
+					"a key that is not a name, twice (is this a vsn config?)");
 		return cfg_fail(y->c, sec, idx, ev_line(key), name, -1, "duplicate key");
+	}
 	k = grow(it->keys, it->n_keys, sizeof(*it->keys));
 	if (!k)
 		return cfg_fail_oom(y->c);
@@ -343,7 +381,7 @@ out:
 int cfg_lines_build(const struct ectx *c, const char *buf, size_t len, struct vsn_line_map **map,
 		    bool *empty)
 {
-	struct ypass y = {.c = c, .empty = false};
+	struct ypass y = {.c = c, .buf = buf, .len = len, .depth = 0, .empty = false};
 	struct vsn_line_map *m;
 	int ret;
 

@@ -16,7 +16,6 @@
 
 #include "config/internal.h"
 
-#define MAX_FILE_SIZE (16u << 20)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The first name of each is the default. */
@@ -300,25 +299,28 @@ static int conv_route(const struct item *it, const struct raw_route *r, struct v
 
 /*
  * Allocate cfg->FIELD for raw->FIELD_count items and convert each with
- * conv_FN.  n_FIELD counts allocated items, so config_free() cleans up
- * after a failure half-way.
+ * conv_FN: every item, so that each one's first problem is reported.
+ * n_FIELD counts allocated items, so config_free() cleans up after a
+ * failure.
  */
 #define CONV_SECTION(c, raw, cfg, field, fn, max)                                                  \
 	({                                                                                         \
-		unsigned _i;                                                                       \
-		int _ret = cfg_check_count(c, #field, (raw)->field##_count, (max));                \
-		if (!_ret && (raw)->field##_count) {                                               \
-			(cfg)->field = calloc((raw)->field##_count, sizeof(*(cfg)->field));        \
+		unsigned _i, _n = (raw)->field##_count;                                            \
+		int _ret = cfg_check_count(c, #field, _n, (max)), _r = 0;                          \
+		if (!_ret && _n) {                                                                 \
+			(cfg)->field = calloc(_n, sizeof(*(cfg)->field));                          \
 			if (!(cfg)->field)                                                         \
 				_ret = cfg_fail_oom(c);                                            \
 		}                                                                                  \
-		for (_i = 0; !_ret && _i < (raw)->field##_count; _i++) {                           \
+		for (_i = 0; (cfg)->field && _r != -ENOMEM && _i < _n; _i++) {                     \
 			struct item _it = cfg_item_at(c, #field, _i, 0);                           \
 			(cfg)->n_##field = _i + 1;                                                 \
 			(cfg)->field[_i].line = _it.line;                                          \
-			_ret = conv_##fn(&_it, &(raw)->field[_i], &(cfg)->field[_i]);              \
+			_r = conv_##fn(&_it, &(raw)->field[_i], &(cfg)->field[_i]);                \
+			if (_r)                                                                    \
+				_ret = _r;                                                         \
 		}                                                                                  \
-		_ret;                                                                              \
+		_ret ? -EINVAL : 0;                                                                \
 	})
 
 /* One millisecond/count/percentage key of the controller section. */
@@ -367,21 +369,21 @@ static int conv_controller(const struct item *it, const struct raw_controller *r
 static int convert(const struct ectx *c, const struct raw_config *raw, struct vsn_config *cfg)
 {
 	struct item ctl_item = cfg_item_at(c, "controller", 0, 0);
+	int ret;
 
 	ctl_item.idx = -1; /* one mapping: "controller.key" in messages */
 	cfg->ctl.line = ctl_item.line;
-	if (conv_controller(&ctl_item, raw ? raw->controller : NULL, &cfg->ctl))
-		return -EINVAL;
+	ret = conv_controller(&ctl_item, raw ? raw->controller : NULL, &cfg->ctl);
 	if (!raw)
-		return 0; /* empty document, or only empty sections */
-	if (CONV_SECTION(c, raw, cfg, vms, vm, VSN_MAX_VMS - 1) ||
-	    CONV_SECTION(c, raw, cfg, uplinks, uplink, MAX_UPLINKS) ||
-	    CONV_SECTION(c, raw, cfg, paths, path, VSN_MAX_PATHS - 1) ||
-	    CONV_SECTION(c, raw, cfg, backends, backend, VSN_MAX_BACKENDS - 1) ||
-	    CONV_SECTION(c, raw, cfg, volumes, volume, VSN_MAX_VOLUMES - 1) ||
-	    CONV_SECTION(c, raw, cfg, routes, route, VSN_MAX_ROUTES))
-		return -EINVAL;
-	return 0;
+		return ret; /* empty document, or only empty sections */
+	/* Every section, so that all of their problems are reported. */
+	ret |= CONV_SECTION(c, raw, cfg, vms, vm, VSN_MAX_VMS - 1);
+	ret |= CONV_SECTION(c, raw, cfg, uplinks, uplink, MAX_UPLINKS);
+	ret |= CONV_SECTION(c, raw, cfg, paths, path, VSN_MAX_PATHS - 1);
+	ret |= CONV_SECTION(c, raw, cfg, backends, backend, VSN_MAX_BACKENDS - 1);
+	ret |= CONV_SECTION(c, raw, cfg, volumes, volume, VSN_MAX_VOLUMES - 1);
+	ret |= CONV_SECTION(c, raw, cfg, routes, route, VSN_MAX_ROUTES);
+	return ret ? -EINVAL : 0;
 }
 
 static int read_all(const struct ectx *c, char **buf, size_t *len)
@@ -410,9 +412,10 @@ static int read_all(const struct ectx *c, char **buf, size_t *len)
 		ret = cfg_fail(c, NULL, -1, 0, NULL, -1, "cannot read: %s", strerror(errno));
 		goto out;
 	}
-	if ((unsigned long)size > MAX_FILE_SIZE) {
-		ret = cfg_fail(c, NULL, -1, 0, NULL, -1, "file too large (%ld bytes, at most %u)",
-			       size, MAX_FILE_SIZE);
+	if ((unsigned long)size > CFG_MAX_FILE_SIZE) {
+		ret = cfg_fail(c, NULL, -1, 0, NULL, -1,
+			       "file too large (%ld bytes, at most %u): is this a vsn config?",
+			       size, CFG_MAX_FILE_SIZE);
 		goto out;
 	}
 	p = malloc((size_t)size + 1);
@@ -438,10 +441,12 @@ out:
 struct vsn_config *config_load(const char *file, struct vsn_error *err)
 {
 	struct vsn_error scratch = {.msg = ""};
+	struct cfg_errs errs = {.n = 0};
 	struct ectx c = {
 	    .file = file ? file : "(null)",
 	    .err = err ? err : &scratch,
 	    .map = NULL,
+	    .errs = &errs,
 	};
 	struct vsn_line_map *map = NULL;
 	struct raw_config *raw = NULL;
@@ -485,6 +490,7 @@ struct vsn_config *config_load(const char *file, struct vsn_error *err)
 		goto out;
 	ret = cfg_check_items(&c, cfg);
 out:
+	cfg_errs_finish(&c);
 	if (ret) {
 		config_free(cfg);
 		cfg = NULL;
@@ -545,11 +551,28 @@ void config_free(struct vsn_config *cfg)
 	free(cfg);
 }
 
-struct vsn_config *config_read(const char *file, struct vsn_error *err)
+bool config_is_empty(const struct vsn_config *cfg)
+{
+	return !(cfg->n_vms || cfg->n_uplinks || cfg->n_paths || cfg->n_backends ||
+		 cfg->n_volumes || cfg->n_routes);
+}
+
+struct vsn_config *config_read(const char *file, unsigned flags, struct vsn_error *err)
 {
 	struct vsn_config *cfg = config_load(file, err);
 
 	if (cfg && config_validate(cfg, err)) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	/* An empty file is more often a mistake (truncated, the wrong file)
+	 * than a wish to remove every mapping. */
+	if (cfg && !(flags & CONFIG_ALLOW_EMPTY) && config_is_empty(cfg)) {
+		vsn_error_set(err, 0,
+			      "%s: no vms, uplinks, paths, backends, volumes or routes: applying "
+			      "it would remove every mapping (to do that on purpose, pass "
+			      "--allow-empty)",
+			      file);
 		config_free(cfg);
 		cfg = NULL;
 	}

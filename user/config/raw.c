@@ -164,9 +164,16 @@ static int cy_error(const struct ectx *c, const struct cy_log *log, cyaml_err_t 
 			sub = f->index - 1;
 	}
 
-	if (!strncmp(log->reason, "Unexpected key: ", strlen("Unexpected key: ")))
-		return cfg_fail(c, sec, idx, line, log->reason + strlen("Unexpected key: "), -1,
-				"unknown key");
+	if (!strncmp(log->reason, "Unexpected key: ", strlen("Unexpected key: "))) {
+		const char *k = cfg_key_shown(log->reason + strlen("Unexpected key: "));
+
+		/* A line of a file that is no config (/etc/shadow) is not echoed. */
+		if (!k)
+			return cfg_fail(c, sec, idx, line, NULL, -1,
+					"unknown key, not a name (not shown): is this a vsn "
+					"config? (see docs/config.md)");
+		return cfg_fail(c, sec, idx, line, k, -1, "unknown key");
+	}
 	if (sscanf(log->reason, "Expecting %31[A-Z_], got event: %31[A-Z_]", want, got) == 2) {
 		const char *w = cy_kind_name(want);
 		const char *g = cy_kind_name(got);

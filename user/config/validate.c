@@ -85,37 +85,45 @@ static int vm_addr_unique(const struct vsn_config *cfg, unsigned vi, unsigned ai
 	return 0;
 }
 
-static int validate_vms(struct vctx *v)
+static int validate_vms_item(struct vctx *v, unsigned i)
 {
 	const struct vsn_config *cfg = v->cfg;
-	unsigned i, j;
+	unsigned j;
+	const struct vsn_cfg_vm *vm = &cfg->vms[i];
+	struct item it = cfg_item_at(v->c, "vms", i, vm->line);
 
-	for (i = 0; i < cfg->n_vms; i++) {
-		const struct vsn_cfg_vm *vm = &cfg->vms[i];
-		struct item it = cfg_item_at(v->c, "vms", i, vm->line);
-
-		if (claim_id(v->vm_by_id, vm->id, &it))
+	if (claim_id(v->vm_by_id, vm->id, &it))
+		return -EINVAL;
+	for (j = 0; j < vm->n_addresses; j++)
+		if (vm_addr_unique(cfg, i, j, &it))
 			return -EINVAL;
-		for (j = 0; j < vm->n_addresses; j++)
-			if (vm_addr_unique(cfg, i, j, &it))
-				return -EINVAL;
-		for (j = 0; j < i; j++) {
-			if (!strcmp(cfg->vms[j].name, vm->name))
-				return cfg_item_fail(&it, "name", -1,
-						     "name '%s' is already used by vms[%u]",
-						     vm->name, j);
-			if (!strcmp(cfg->vms[j].interface, vm->interface))
-				return cfg_item_fail(&it, "interface", -1,
-						     "interface %s is already used by vms[%u]",
-						     vm->interface, j);
-		}
-		for (j = 0; j < cfg->n_uplinks; j++)
-			if (!strcmp(cfg->uplinks[j].interface, vm->interface))
-				return cfg_item_fail(&it, "interface", -1,
-						     "%s is also an uplink (uplinks[%u])",
-						     vm->interface, j);
+	for (j = 0; j < i; j++) {
+		if (!strcmp(cfg->vms[j].name, vm->name))
+			return cfg_item_fail(&it, "name", -1,
+					     "name '%s' is already used by vms[%u]", vm->name, j);
+		if (!strcmp(cfg->vms[j].interface, vm->interface))
+			return cfg_item_fail(&it, "interface", -1,
+					     "interface %s is already used by vms[%u]",
+					     vm->interface, j);
 	}
+	for (j = 0; j < cfg->n_uplinks; j++)
+		if (!strcmp(cfg->uplinks[j].interface, vm->interface))
+			return cfg_item_fail(&it, "interface", -1,
+					     "%s is also an uplink (uplinks[%u])", vm->interface,
+					     j);
 	return 0;
+}
+
+/* Every item, so that all of their problems are reported. */
+static int validate_vms(struct vctx *v)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < v->cfg->n_vms; i++)
+		if (validate_vms_item(v, i))
+			ret = -EINVAL;
+	return ret;
 }
 
 /* VM rates become HTB classes under each uplink's capacity. */
@@ -145,46 +153,64 @@ static int validate_rates(const struct vsn_config *cfg, const struct item *it)
 	return 0;
 }
 
-static int validate_uplinks(const struct vctx *v)
+static int validate_uplinks_item(struct vctx *v, unsigned i)
 {
 	const struct vsn_config *cfg = v->cfg;
-	unsigned i, j;
+	unsigned j;
+	const struct vsn_cfg_uplink *up = &cfg->uplinks[i];
+	struct item it = cfg_item_at(v->c, "uplinks", i, up->line);
+	struct vsn_config one = *cfg;
 
-	for (i = 0; i < cfg->n_uplinks; i++) {
-		const struct vsn_cfg_uplink *up = &cfg->uplinks[i];
-		struct item it = cfg_item_at(v->c, "uplinks", i, up->line);
-		struct vsn_config one = *cfg;
-
-		for (j = 0; j < i; j++)
-			if (!strcmp(cfg->uplinks[j].interface, up->interface))
-				return cfg_item_fail(&it, "interface", -1,
-						     "%s is already listed as uplinks[%u]",
-						     up->interface, j);
-		one.uplinks = (struct vsn_cfg_uplink *)up;
-		if (validate_rates(&one, &it))
-			return -EINVAL;
-	}
+	for (j = 0; j < i; j++)
+		if (!strcmp(cfg->uplinks[j].interface, up->interface))
+			return cfg_item_fail(&it, "interface", -1,
+					     "%s is already listed as uplinks[%u]", up->interface,
+					     j);
+	one.uplinks = (struct vsn_cfg_uplink *)up;
+	if (validate_rates(&one, &it))
+		return -EINVAL;
 	return 0;
 }
 
-static int validate_paths(struct vctx *v)
+/* Every item, so that all of their problems are reported. */
+static int validate_uplinks(struct vctx *v)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < v->cfg->n_uplinks; i++)
+		if (validate_uplinks_item(v, i))
+			ret = -EINVAL;
+	return ret;
+}
+
+static int validate_paths_item(struct vctx *v, unsigned i)
 {
 	const struct vsn_config *cfg = v->cfg;
-	unsigned i, j;
+	unsigned j;
+	const struct vsn_cfg_path *p = &cfg->paths[i];
+	struct item it = cfg_item_at(v->c, "paths", i, p->line);
 
-	for (i = 0; i < cfg->n_paths; i++) {
-		const struct vsn_cfg_path *p = &cfg->paths[i];
-		struct item it = cfg_item_at(v->c, "paths", i, p->line);
-
-		if (claim_id(v->path_by_id, p->id, &it))
-			return -EINVAL;
-		for (j = 0; j < cfg->n_uplinks; j++)
-			if (!strcmp(cfg->uplinks[j].interface, p->uplink))
-				break;
-		if (j == cfg->n_uplinks)
-			return cfg_item_fail(&it, "uplink", -1, "unknown uplink '%s'", p->uplink);
-	}
+	if (claim_id(v->path_by_id, p->id, &it))
+		return -EINVAL;
+	for (j = 0; j < cfg->n_uplinks; j++)
+		if (!strcmp(cfg->uplinks[j].interface, p->uplink))
+			break;
+	if (j == cfg->n_uplinks)
+		return cfg_item_fail(&it, "uplink", -1, "unknown uplink '%s'", p->uplink);
 	return 0;
+}
+
+/* Every item, so that all of their problems are reported. */
+static int validate_paths(struct vctx *v)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < v->cfg->n_paths; i++)
+		if (validate_paths_item(v, i))
+			ret = -EINVAL;
+	return ret;
 }
 
 /* The paths of backend i: known, listed once, SNAT in the backend's family. */
@@ -216,31 +242,40 @@ static int validate_backend_paths(struct vctx *v, unsigned i, const struct item 
 	return 0;
 }
 
-static int validate_backends(struct vctx *v)
+static int validate_backends_item(struct vctx *v, unsigned i)
 {
 	const struct vsn_config *cfg = v->cfg;
-	unsigned i, j;
+	unsigned j;
+	const struct vsn_cfg_backend *be = &cfg->backends[i];
+	struct item it = cfg_item_at(v->c, "backends", i, be->line);
+	struct paddr *ba = &v->be_addr[i];
+	int ret;
 
-	for (i = 0; i < cfg->n_backends; i++) {
-		const struct vsn_cfg_backend *be = &cfg->backends[i];
-		struct item it = cfg_item_at(v->c, "backends", i, be->line);
-		struct paddr *ba = &v->be_addr[i];
-		int ret;
-
-		if (claim_id(v->be_by_id, be->id, &it))
-			return -EINVAL;
-		if (parse_addr(be->address, &ba->a, &ba->v6))
-			return -EINVAL; /* check_backend() vouched for it */
-		for (j = 0; be->name && j < i; j++)
-			if (cfg->backends[j].name && !strcmp(cfg->backends[j].name, be->name))
-				return cfg_item_fail(&it, "name", -1,
-						     "name '%s' is already used by backends[%u]",
-						     be->name, j);
-		ret = validate_backend_paths(v, i, &it);
-		if (ret)
-			return ret;
-	}
+	if (claim_id(v->be_by_id, be->id, &it))
+		return -EINVAL;
+	if (parse_addr(be->address, &ba->a, &ba->v6))
+		return -EINVAL; /* check_backend() vouched for it */
+	for (j = 0; be->name && j < i; j++)
+		if (cfg->backends[j].name && !strcmp(cfg->backends[j].name, be->name))
+			return cfg_item_fail(&it, "name", -1,
+					     "name '%s' is already used by backends[%u]", be->name,
+					     j);
+	ret = validate_backend_paths(v, i, &it);
+	if (ret)
+		return ret;
 	return 0;
+}
+
+/* Every item, so that all of their problems are reported. */
+static int validate_backends(struct vctx *v)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < v->cfg->n_backends; i++)
+		if (validate_backends_item(v, i))
+			ret = -EINVAL;
+	return ret;
 }
 
 static int validate_volume_backends(const struct vctx *v, unsigned i, const struct item *it)
@@ -284,88 +319,102 @@ static int validate_volume_backends(const struct vctx *v, unsigned i, const stru
 	return 0;
 }
 
-static int validate_volumes(struct vctx *v)
+static int validate_volumes_item(struct vctx *v, unsigned i)
 {
 	const struct vsn_config *cfg = v->cfg;
-	unsigned i, j;
+	unsigned j;
+	const struct vsn_cfg_volume *vol = &cfg->volumes[i];
+	struct item it = cfg_item_at(v->c, "volumes", i, vol->line);
+	struct paddr *va = &v->vol_addr[i];
+	int ret;
 
-	for (i = 0; i < cfg->n_volumes; i++) {
-		const struct vsn_cfg_volume *vol = &cfg->volumes[i];
-		struct item it = cfg_item_at(v->c, "volumes", i, vol->line);
-		struct paddr *va = &v->vol_addr[i];
-		int ret;
+	if (claim_id(v->vol_by_id, vol->id, &it))
+		return -EINVAL;
+	if (strcmp(vol->vm, HOST_VM) && !config_find_vm(cfg, vol->vm))
+		return cfg_item_fail(&it, "vm", -1, "unknown vm '%s'", vol->vm);
+	if (parse_addr(vol->address, &va->a, &va->v6))
+		return -EINVAL; /* check_volume() vouched for it */
+	for (j = 0; j < vol->n_backends; j++) {
+		if (BIT_TEST(v->vol_has_be[vol->id], vol->backends[j]))
+			return cfg_item_fail(&it, "backends", j, "backend %u is listed twice",
+					     vol->backends[j]);
+		BIT_SET(v->vol_has_be[vol->id], vol->backends[j]);
+	}
+	ret = validate_volume_backends(v, i, &it);
+	if (ret)
+		return ret;
+	for (j = 0; j < i; j++) {
+		const struct vsn_cfg_volume *o = &cfg->volumes[j];
 
-		if (claim_id(v->vol_by_id, vol->id, &it))
-			return -EINVAL;
-		if (strcmp(vol->vm, HOST_VM) && !config_find_vm(cfg, vol->vm))
-			return cfg_item_fail(&it, "vm", -1, "unknown vm '%s'", vol->vm);
-		if (parse_addr(vol->address, &va->a, &va->v6))
-			return -EINVAL; /* check_volume() vouched for it */
-		for (j = 0; j < vol->n_backends; j++) {
-			if (BIT_TEST(v->vol_has_be[vol->id], vol->backends[j]))
-				return cfg_item_fail(&it, "backends", j,
-						     "backend %u is listed twice",
-						     vol->backends[j]);
-			BIT_SET(v->vol_has_be[vol->id], vol->backends[j]);
-		}
-		ret = validate_volume_backends(v, i, &it);
-		if (ret)
-			return ret;
-		for (j = 0; j < i; j++) {
-			const struct vsn_cfg_volume *o = &cfg->volumes[j];
-
-			if (!strcmp(o->vm, vol->vm) && o->port == vol->port &&
-			    o->proto == vol->proto &&
-			    !memcmp(&v->vol_addr[j].a, &va->a, sizeof(va->a)))
-				return cfg_item_fail(
-				    &it, "address", -1,
-				    "duplicate volume address %s%s%s:%u for %s (also volumes[%u])",
-				    va->v6 ? "[" : "", vol->address, va->v6 ? "]" : "", vol->port,
-				    vol->vm, j);
-		}
+		if (!strcmp(o->vm, vol->vm) && o->port == vol->port && o->proto == vol->proto &&
+		    !memcmp(&v->vol_addr[j].a, &va->a, sizeof(va->a)))
+			return cfg_item_fail(
+			    &it, "address", -1,
+			    "duplicate volume address %s%s%s:%u for %s (also volumes[%u])",
+			    va->v6 ? "[" : "", vol->address, va->v6 ? "]" : "", vol->port, vol->vm,
+			    j);
 	}
 	return 0;
 }
 
-static int validate_routes(struct vctx *v)
+/* Every item, so that all of their problems are reported. */
+static int validate_volumes(struct vctx *v)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < v->cfg->n_volumes; i++)
+		if (validate_volumes_item(v, i))
+			ret = -EINVAL;
+	return ret;
+}
+
+static int validate_routes_item(struct vctx *v, unsigned i)
 {
 	const struct vsn_config *cfg = v->cfg;
-	unsigned i;
+	const struct vsn_cfg_route *rt = &cfg->routes[i];
+	struct item it = cfg_item_at(v->c, "routes", i, rt->line);
+	const struct vsn_cfg_volume *vol;
 
-	for (i = 0; i < cfg->n_routes; i++) {
-		const struct vsn_cfg_route *rt = &cfg->routes[i];
-		struct item it = cfg_item_at(v->c, "routes", i, rt->line);
-		const struct vsn_cfg_volume *vol;
-
-		if (!v->vol_by_id[rt->volume])
-			return cfg_item_fail(&it, "volume", -1, "unknown volume %u", rt->volume);
-		vol = &cfg->volumes[v->vol_by_id[rt->volume] - 1];
-		if (strcmp(rt->vm, vol->vm)) {
-			if (strcmp(rt->vm, HOST_VM) && !config_find_vm(cfg, rt->vm))
-				return cfg_item_fail(&it, "vm", -1, "unknown vm '%s'", rt->vm);
-			return cfg_item_fail(&it, "vm", -1, "volume %u belongs to '%s', not '%s'",
-					     rt->volume, vol->vm, rt->vm);
-		}
-		if (!v->be_by_id[rt->backend])
-			return cfg_item_fail(&it, "backend", -1, "unknown backend %u", rt->backend);
-		if (!BIT_TEST(v->vol_has_be[rt->volume], rt->backend))
-			return cfg_item_fail(&it, "backend", -1,
-					     "backend %u is not one of volume %u's backends",
-					     rt->backend, rt->volume);
-		if (!v->path_by_id[rt->path])
-			return cfg_item_fail(&it, "path", -1, "unknown path %u", rt->path);
-		if (!BIT_TEST(v->be_has_path[rt->backend], rt->path))
-			return cfg_item_fail(&it, "path", -1,
-					     "path %u is not one of backend %u's paths", rt->path,
-					     rt->backend);
-		/* The route key is (vm, volume, backend); vm follows volume. */
-		if (BIT_TEST(v->route_seen[rt->volume], rt->backend))
-			return cfg_item_fail(&it, "backend", -1,
-					     "duplicate route for %s volume %u backend %u", rt->vm,
-					     rt->volume, rt->backend);
-		BIT_SET(v->route_seen[rt->volume], rt->backend);
+	if (!v->vol_by_id[rt->volume])
+		return cfg_item_fail(&it, "volume", -1, "unknown volume %u", rt->volume);
+	vol = &cfg->volumes[v->vol_by_id[rt->volume] - 1];
+	if (strcmp(rt->vm, vol->vm)) {
+		if (strcmp(rt->vm, HOST_VM) && !config_find_vm(cfg, rt->vm))
+			return cfg_item_fail(&it, "vm", -1, "unknown vm '%s'", rt->vm);
+		return cfg_item_fail(&it, "vm", -1, "volume %u belongs to '%s', not '%s'",
+				     rt->volume, vol->vm, rt->vm);
 	}
+	if (!v->be_by_id[rt->backend])
+		return cfg_item_fail(&it, "backend", -1, "unknown backend %u", rt->backend);
+	if (!BIT_TEST(v->vol_has_be[rt->volume], rt->backend))
+		return cfg_item_fail(&it, "backend", -1,
+				     "backend %u is not one of volume %u's backends", rt->backend,
+				     rt->volume);
+	if (!v->path_by_id[rt->path])
+		return cfg_item_fail(&it, "path", -1, "unknown path %u", rt->path);
+	if (!BIT_TEST(v->be_has_path[rt->backend], rt->path))
+		return cfg_item_fail(&it, "path", -1, "path %u is not one of backend %u's paths",
+				     rt->path, rt->backend);
+	/* The route key is (vm, volume, backend); vm follows volume. */
+	if (BIT_TEST(v->route_seen[rt->volume], rt->backend))
+		return cfg_item_fail(&it, "backend", -1,
+				     "duplicate route for %s volume %u backend %u", rt->vm,
+				     rt->volume, rt->backend);
+	BIT_SET(v->route_seen[rt->volume], rt->backend);
 	return 0;
+}
+
+/* Every item, so that all of their problems are reported. */
+static int validate_routes(struct vctx *v)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < v->cfg->n_routes; i++)
+		if (validate_routes_item(v, i))
+			ret = -EINVAL;
+	return ret;
 }
 
 /* Every item of cfg->field still stands where the line map says. */
@@ -397,10 +446,12 @@ static const struct vsn_line_map *fitting_lines(const struct vsn_config *cfg)
 int config_validate(const struct vsn_config *cfg, struct vsn_error *err)
 {
 	struct vsn_error scratch = {.msg = ""};
+	struct cfg_errs errs = {.n = 0};
 	struct ectx c = {
 	    .file = cfg && cfg->file ? cfg->file : "(config)",
 	    .err = err ? err : &scratch,
 	    .map = NULL,
+	    .errs = &errs,
 	};
 	struct vctx *v = NULL;
 	int ret;
@@ -425,18 +476,16 @@ int config_validate(const struct vsn_config *cfg, struct vsn_error *err)
 		ret = cfg_fail_oom(&c);
 		goto out;
 	}
+	/* Every phase, so that every problem is reported; a reference to an
+	 * item that failed its own checks still resolves (its id is known). */
 	ret = validate_vms(v);
-	if (!ret)
-		ret = validate_uplinks(v);
-	if (!ret)
-		ret = validate_paths(v);
-	if (!ret)
-		ret = validate_backends(v);
-	if (!ret)
-		ret = validate_volumes(v);
-	if (!ret)
-		ret = validate_routes(v);
+	ret |= validate_uplinks(v);
+	ret |= validate_paths(v);
+	ret |= validate_backends(v);
+	ret |= validate_volumes(v);
+	ret |= validate_routes(v);
 out:
+	cfg_errs_finish(&c);
 	if (v) {
 		free(v->be_addr);
 		free(v->vol_addr);

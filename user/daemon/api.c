@@ -6,11 +6,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,7 +21,8 @@
 #include "daemon/daemon.h"
 #include "config/ops.h"
 
-#define API_READ_MS 500 /* a client gets this long to send its line */
+#define STR_(x) #x
+#define STR(x)	STR_(x)
 
 static int api_bind(const char *path, struct vsn_error *err)
 {
@@ -63,7 +65,7 @@ static int api_bind(const char *path, struct vsn_error *err)
 	old = umask(0077); /* created 0600: root only */
 	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (ret || chmod(path, 0600) || listen(fd, 16)) {
+	if (ret || chmod(path, 0600) || listen(fd, API_BACKLOG)) {
 		ret = -errno;
 		vsn_error_set(err, 0, "cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
@@ -72,10 +74,21 @@ static int api_bind(const char *path, struct vsn_error *err)
 	return fd;
 }
 
+static void client_close(struct ctl *c, unsigned slot);
+
 int ctl_api_open(struct ctl *c, struct vsn_error *err)
 {
-	int fd = api_bind(c->cfg->ctl.socket, err);
+	unsigned i;
+	int fd;
 
+	c->api = calloc(API_MAX_CLIENTS, sizeof(*c->api));
+	if (!c->api) {
+		vsn_error_set(err, 0, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < API_MAX_CLIENTS; i++)
+		c->api[i].fd = -1;
+	fd = api_bind(c->cfg->ctl.socket, err);
 	if (fd < 0)
 		return fd;
 	c->api_fd = fd;
@@ -84,6 +97,13 @@ int ctl_api_open(struct ctl *c, struct vsn_error *err)
 
 void ctl_api_close(struct ctl *c)
 {
+	unsigned i;
+
+	for (i = 0; c->api && i < API_MAX_CLIENTS; i++)
+		if (c->api[i].fd >= 0)
+			client_close(c, i);
+	free(c->api);
+	c->api = NULL;
 	if (c->api_fd >= 0) {
 		close(c->api_fd);
 		unlink(c->cfg->ctl.socket);
@@ -262,19 +282,27 @@ static int do_route_set(struct ctl *c, struct json_object *req, char *msg, size_
 			struct vsn_error *err)
 {
 	struct vsn_route_key k = {};
+	struct vsn_route old;
 	uint32_t path;
+	bool same;
 	int ret;
 
 	if (get_route_key(req, &k, err) || get_u32(req, "path", VSN_MAX_PATHS - 1, &path, err))
 		return -EINVAL;
+	/* The same pin again changes nothing: written, not logged (a script
+	 * repeating it must not flood the decision log). */
+	same = !bpf_map_lookup_elem(c->m.routes, &k, &old) && old.path_id == path &&
+	       (old.flags & VSN_ROUTE_PINNED);
 	ret = ops_route_set(&c->m, &k, path, VSN_ROUTE_PINNED, err);
 	if (ret)
 		return ret;
+	snprintf(msg, ml, "route vm %u volume %u backend %u -> path %u (pinned%s)", k.vm_id,
+		 k.volume_id, k.backend_id, path, same ? ", unchanged" : "");
+	if (same)
+		return 0;
 	ctl_log(c, CTL_WHY_OPERATOR,
 		"\"event\":\"route-pinned\",\"vm\":%u,\"volume\":%u,\"backend\":%u,\"path\":%u",
 		k.vm_id, k.volume_id, k.backend_id, path);
-	snprintf(msg, ml, "route vm %u volume %u backend %u -> path %u (pinned)", k.vm_id,
-		 k.volume_id, k.backend_id, path);
 	return 0;
 }
 
@@ -314,10 +342,10 @@ static int do_route_conn(struct ctl *c, struct json_object *req, char *msg, size
 			 struct vsn_error *err)
 {
 	struct vsn_conn_key k = {};
-	struct vsn_conn v;
+	struct vsn_conn v = {};
 	const char *src, *dst;
 	uint32_t sport, dport, path;
-	bool v6a, v6b;
+	bool v6a, v6b, same;
 
 	if (get_u32(req, "vm", VSN_MAX_VMS - 1, &k.vm_id, err) ||
 	    !(src = get_str(req, "src", err)) || !(dst = get_str(req, "dst", err)) ||
@@ -332,15 +360,24 @@ static int do_route_conn(struct ctl *c, struct json_object *req, char *msg, size
 	k.sport = htons((uint16_t)sport);
 	k.dport = htons((uint16_t)dport);
 	k.dir = VSN_DIR_TO_STORAGE;
+	k.proto = IPPROTO_TCP; /* as ops_conn_path_any looks it up first */
+	if (bpf_map_lookup_elem(c->m.conns, &k, &v)) {
+		k.proto = IPPROTO_UDP;
+		if (bpf_map_lookup_elem(c->m.conns, &k, &v))
+			v.path_override = UINT32_MAX; /* not there: the call below says so */
+	}
+	same = v.path_override == path && ctl_move_slot(c, v.conn_id)->operator==(path != 0);
 	if (ops_conn_path_any(&c->m, &k, path, err))
 		return -ENOENT;
 	if (!bpf_map_lookup_elem(c->m.conns, &k, &v))
 		ctl_move_slot(c, v.conn_id)->operator= path != 0;
+	snprintf(msg, ml, "connection %s:%u -> %s:%u %s path %u%s", src, sport, dst, dport,
+		 path ? "pinned to" : "released from", path, same ? " (unchanged)" : "");
+	if (same)
+		return 0; /* a repeat: nothing to log */
 	ctl_log(c, CTL_WHY_OPERATOR,
 		"\"event\":\"connection-pinned\",\"vm\":%u,\"sport\":%u,\"path\":%u", k.vm_id,
 		sport, path);
-	snprintf(msg, ml, "connection %s:%u -> %s:%u %s path %u", src, sport, dst, dport,
-		 path ? "pinned to" : "released from", path);
 	return 0;
 }
 
@@ -351,6 +388,7 @@ static int do_backend_set(struct ctl *c, struct json_object *req, char *msg, siz
 	struct ctl_backend *b;
 	uint32_t id;
 	uint8_t state;
+	bool same;
 	int ret;
 
 	if (get_u32(req, "backend", VSN_MAX_BACKENDS - 1, &id, err) ||
@@ -371,10 +409,13 @@ static int do_backend_set(struct ctl *c, struct json_object *req, char *msg, siz
 				err);
 	if (ret)
 		return ret;
+	/* Logged when the operator's hold changes, not for each repeat. */
+	same = b->admin_state == (state != VSN_BE_UP) && (state == VSN_BE_UP || b->admin == state);
 	b->admin_state = state != VSN_BE_UP;
 	b->admin = state;
-	ctl_log(c, CTL_WHY_OPERATOR, "\"event\":\"backend-set\",\"backend\":%u,\"state\":\"%s\"",
-		id, state_s);
+	if (!same)
+		ctl_log(c, CTL_WHY_OPERATOR,
+			"\"event\":\"backend-set\",\"backend\":%u,\"state\":\"%s\"", id, state_s);
 	snprintf(msg, ml, "backend %u is %s%s", id, state_s,
 		 state == VSN_BE_UP && b->drained ? " (but failed: stays drained until healthy)"
 						  : "");
@@ -387,11 +428,25 @@ static int do_apply(struct ctl *c, struct json_object *req, char *msg, size_t ml
 	struct vsn_config *cfg;
 	const char *file = get_str(req, "file", err);
 	char esc[2 * sizeof(err->msg)];
+	struct json_object *v;
+	bool allow_empty = false;
 	int ret;
 
 	if (!file)
 		return -EINVAL;
-	cfg = config_read(file, err);
+	/* Relative to what?  The daemon's directory is not the client's. */
+	if (file[0] != '/') {
+		vsn_error_set(err, 0, "'file' must be an absolute path ('vsn apply' sends one)");
+		return -EINVAL;
+	}
+	if (json_object_object_get_ex(req, "allow_empty", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			vsn_error_set(err, 0, "'allow_empty' must be true or false");
+			return -EINVAL;
+		}
+		allow_empty = json_object_get_boolean(v);
+	}
+	cfg = config_read(file, allow_empty ? CONFIG_ALLOW_EMPTY : 0, err);
 	if (!cfg)
 		return -EINVAL;
 	ret = 0;
@@ -467,66 +522,350 @@ static struct json_object *handle(struct ctl *c, struct json_object *req)
 	return resp;
 }
 
-/* Read one request line, answer, close.  Short and bounded, so a stuck
- * client cannot hold the loop for long. */
-void ctl_api_accept(struct ctl *c)
+/* Keys of every object in a parsed JSON value. */
+static size_t json_tree_keys(struct json_object *o)
 {
-	struct json_object *req, *resp;
-	struct ucred cred;
-	socklen_t cl = sizeof(cred);
-	char *buf = NULL, *nl = NULL;
-	size_t len = 0;
-	const char *out;
-	int fd;
+	size_t n = 0, i;
 
-	fd = accept4(c->api_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	c->api_requests++;
-	buf = malloc(API_MAX_REQUEST + 1);
-	if (!buf)
-		goto out;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.uid != 0) {
-		/* The socket is 0600 root; this is the second lock. */
-		static const char deny[] = "{\"ok\":false,\"error\":\"permission denied: the vsn "
-					   "API is for root only\"}\n";
-
-		c->api_errors++;
-		send(fd, deny, sizeof(deny) - 1, MSG_NOSIGNAL);
-		goto out;
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v)
+		{
+			(void)k;
+			n += 1 + json_tree_keys(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (i = 0; i < json_object_array_length(o); i++)
+			n += json_tree_keys(json_object_array_get_idx(o, i));
 	}
-	while (!nl && len < API_MAX_REQUEST) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		ssize_t n;
+	return n;
+}
 
-		if (poll(&p, 1, API_READ_MS) <= 0)
+/*
+ * Keys in the text of a JSON value: strings followed by ':'.  More keys in
+ * the text than json-c kept means one came twice (json-c keeps the last one
+ * silently).  The first top-level key seen twice goes to dup (decoded, as
+ * json-c reads it), when there is one.
+ */
+static size_t json_text_keys(const char *s, size_t len, char *dup, size_t dl)
+{
+	struct json_object *seen = json_object_new_object();
+	size_t i, j, n = 0;
+	int depth = 0;
+
+	for (i = 0; i < len; i++) {
+		size_t start = i;
+
+		if (s[i] == '{' || s[i] == '[')
+			depth++;
+		else if (s[i] == '}' || s[i] == ']')
+			depth--;
+		if (s[i] != '"')
+			continue;
+		for (j = i + 1; j < len && s[j] != '"'; j++)
+			if (s[j] == '\\')
+				j++;
+		if (j >= len)
 			break;
-		n = recv(fd, buf + len, API_MAX_REQUEST - len, 0);
+		i = j;
+		while (++j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n'))
+			;
+		if (j >= len || s[j] != ':')
+			continue;
+		n++;
+		if (depth == 1 && seen && !dup[0]) {
+			struct json_tokener *tok = json_tokener_new();
+			struct json_object *k =
+			    tok ? json_tokener_parse_ex(tok, s + start, (int)(i + 1 - start))
+				: NULL;
+			const char *name = json_object_get_string(k);
+
+			if (name && json_object_object_get_ex(seen, name, NULL))
+				snprintf(dup, dl, "%s", name);
+			else if (name)
+				json_object_object_add(seen, name, NULL);
+			json_object_put(k);
+			json_tokener_free(tok);
+		}
+	}
+	json_object_put(seen);
+	return n;
+}
+
+/*
+ * The request line (its newline replaced by NUL): one JSON object, each key
+ * once, nothing after it.  NULL with err filled otherwise.
+ */
+static struct json_object *parse_request(const char *line, size_t len, struct vsn_error *err)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *req = NULL;
+	char dup[64] = "";
+	size_t used, rest;
+
+	if (!tok) {
+		vsn_error_set(err, 0, "out of memory");
+		return NULL;
+	}
+	req = json_tokener_parse_ex(tok, line, (int)len);
+	if (!req || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(req, json_type_object)) {
+		vsn_error_set(err, 0, "the request is not a JSON object");
+		goto fail;
+	}
+	used = json_tokener_get_parse_end(tok);
+	for (rest = used; rest < len && strchr(" \t\r", line[rest]); rest++)
+		;
+	if (rest < len) {
+		vsn_error_set(err, 0,
+			      "trailing data after the JSON object (at byte %zu): send one object "
+			      "per request",
+			      used);
+		goto fail;
+	}
+	if (json_text_keys(line, used, dup, sizeof(dup)) != json_tree_keys(req)) {
+		if (dup[0])
+			vsn_error_set(err, 0,
+				      "duplicate key '%.40s' in the request: give each once", dup);
+		else
+			vsn_error_set(err, 0, "a key appears twice in the request: give each once");
+		goto fail;
+	}
+	json_tokener_free(tok);
+	return req;
+fail:
+	json_tokener_free(tok);
+	json_object_put(req);
+	return NULL;
+}
+
+static int ep_client(struct ctl *c, unsigned slot, int op, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.u32 = CTL_EV_API_CLIENT + slot};
+
+	return epoll_ctl(c->epfd, op, c->api[slot].fd, &ev);
+}
+
+static void client_close(struct ctl *c, unsigned slot)
+{
+	struct ctl_api_client *cl = &c->api[slot];
+
+	if (cl->fd >= 0)
+		close(cl->fd); /* also leaves the epoll set */
+	free(cl->in);
+	free(cl->out);
+	memset(cl, 0, sizeof(*cl));
+	cl->fd = -1;
+}
+
+/* Send what the socket takes now; closed once all is sent or on error. */
+static void client_flush(struct ctl *c, unsigned slot)
+{
+	struct ctl_api_client *cl = &c->api[slot];
+
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return; /* EPOLLOUT brings the rest, or the deadline the end */
 		if (n <= 0)
 			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		nl = memchr(buf, '\n', len);
+		cl->out_off += (size_t)n;
 	}
-	if (nl)
-		*nl = '\0';
-	else
-		buf[len] = '\0';
-	req = nl ? json_tokener_parse(buf) : NULL;
-	resp = handle(c, req);
-	if (!nl) {
-		json_object_object_add(resp, "error",
-				       json_object_new_string(len >= API_MAX_REQUEST
-								  ? "request too large"
-								  : "incomplete request (one JSON "
-								    "object and a newline)"));
+	client_close(c, slot);
+}
+
+/* Turn the client to its reply: resp (consumed), then close. */
+static void client_reply(struct ctl *c, unsigned slot, struct json_object *resp)
+{
+	struct ctl_api_client *cl = &c->api[slot];
+	const char *text = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+	size_t len;
+
+	if (!text) /* out of memory: a reply still, if a short one */
+		text = "{\"ok\":false,\"error\":\"out of memory\"}";
+	len = strlen(text);
+
+	free(cl->in);
+	cl->in = NULL;
+	cl->out = malloc(len + 1);
+	if (!cl->out) {
+		json_object_put(resp);
+		client_close(c, slot);
+		return;
 	}
-	out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-	send(fd, out, strlen(out), MSG_NOSIGNAL);
-	send(fd, "\n", 1, MSG_NOSIGNAL);
-	json_object_put(req);
+	memcpy(cl->out, text, len);
+	cl->out[len] = '\n';
+	cl->out_len = len + 1;
+	cl->out_off = 0;
 	json_object_put(resp);
-out:
-	free(buf);
+	cl->deadline_ns = ctl_now_ns() + API_REPLY_MS * NS_PER_MS;
+	if (ep_client(c, slot, EPOLL_CTL_MOD, EPOLLOUT)) {
+		client_close(c, slot);
+		return;
+	}
+	client_flush(c, slot);
+}
+
+static void client_error(struct ctl *c, unsigned slot, const char *msg)
+{
+	struct json_object *resp = json_object_new_object();
+
+	c->api_errors++;
+	json_object_object_add(resp, "ok", json_object_new_boolean(false));
+	json_object_object_add(resp, "error", json_object_new_string(msg));
+	client_reply(c, slot, resp);
+}
+
+/* The request line is in: answer it.  Anything after its newline is a
+ * second request on the same connection, which the protocol does not have. */
+static void client_request(struct ctl *c, unsigned slot, size_t nl)
+{
+	struct ctl_api_client *cl = &c->api[slot];
+	struct vsn_error err = {.msg = ""};
+	struct json_object *req;
+
+	if (nl + 1 < cl->in_len) {
+		client_error(c, slot,
+			     "data after the request's newline: one request per connection");
+		return;
+	}
+	cl->in[nl] = '\0';
+	req = parse_request(cl->in, nl, &err);
+	if (!req) {
+		client_error(c, slot, err.msg);
+		return;
+	}
+	client_reply(c, slot, handle(c, req));
+	json_object_put(req);
+}
+
+/* Read what has come; a full line gets its answer. */
+static void client_read(struct ctl *c, unsigned slot)
+{
+	struct ctl_api_client *cl = &c->api[slot];
+	char msg[128];
+
+	for (;;) {
+		ssize_t n =
+		    recv(cl->fd, cl->in + cl->in_len, API_MAX_REQUEST - cl->in_len, MSG_DONTWAIT);
+		char *nl;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			client_close(c, slot);
+			return;
+		}
+		if (n == 0) {
+			client_error(c, slot, "incomplete request (one JSON object and a newline)");
+			return;
+		}
+		nl = memchr(cl->in + cl->in_len, '\n', (size_t)n);
+		cl->in_len += (size_t)n;
+		if (nl) {
+			client_request(c, slot, (size_t)(nl - cl->in));
+			return;
+		}
+		if (cl->in_len >= API_MAX_REQUEST) {
+			snprintf(msg, sizeof(msg), "request too large: no newline within %u bytes",
+				 API_MAX_REQUEST);
+			client_error(c, slot, msg);
+			return;
+		}
+	}
+}
+
+void ctl_api_client_event(struct ctl *c, unsigned slot, uint32_t events)
+{
+	if (slot >= API_MAX_CLIENTS || c->api[slot].fd < 0)
+		return;
+	if (c->api[slot].out)
+		client_flush(c, slot);
+	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		client_read(c, slot);
+}
+
+void ctl_api_sweep(struct ctl *c, uint64_t now)
+{
+	char msg[128];
+	unsigned i;
+
+	for (i = 0; c->api && i < API_MAX_CLIENTS; i++) {
+		struct ctl_api_client *cl = &c->api[i];
+
+		if (cl->fd < 0 || now < cl->deadline_ns)
+			continue;
+		c->api_dropped++;
+		if (cl->out) {
+			/* It does not read its reply: dropped, nothing waits on it. */
+			client_close(c, i);
+			continue;
+		}
+		snprintf(msg, sizeof(msg),
+			 "request not complete within %u ms (one JSON object and a newline)",
+			 API_REQUEST_MS);
+		client_error(c, i, msg);
+		/* One try: a client that cannot take even the error is gone. */
+		if (c->api[i].fd >= 0)
+			client_close(c, i);
+	}
+}
+
+/* A one-line answer to a client that gets no slot; its socket is new, so
+ * the line fits in its buffer. */
+static void refuse(int fd, const char *line)
+{
+	ssize_t n = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)n; /* nothing more to do for it either way */
 	close(fd);
+}
+
+/*
+ * New connections: each gets a slot and a deadline, or a refusal.  Bounded
+ * per call, so that a flood of connects shares the loop with the rest.
+ */
+void ctl_api_accept(struct ctl *c)
+{
+	unsigned k, slot;
+
+	for (k = 0; k < API_BACKLOG; k++) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		int fd = accept4(c->api_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			return;
+		c->api_requests++;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.uid != 0) {
+			/* The socket is 0600 root; this is the second lock. */
+			c->api_errors++;
+			refuse(fd, "{\"ok\":false,\"error\":\"permission denied: the vsn API is "
+				   "for root only\"}\n");
+			continue;
+		}
+		for (slot = 0; slot < API_MAX_CLIENTS && c->api[slot].fd >= 0; slot++)
+			;
+		if (slot == API_MAX_CLIENTS) {
+			c->api_errors++;
+			c->api_dropped++;
+			refuse(fd, "{\"ok\":false,\"error\":\"busy: " STR(
+				       API_MAX_CLIENTS) " API clients are connected already; try "
+							"again\"}\n");
+			continue;
+		}
+		c->api[slot].fd = fd;
+		c->api[slot].deadline_ns = ctl_now_ns() + API_REQUEST_MS * NS_PER_MS;
+		c->api[slot].in = malloc(API_MAX_REQUEST + 1);
+		if (!c->api[slot].in || ep_client(c, slot, EPOLL_CTL_ADD, EPOLLIN)) {
+			client_close(c, slot);
+			continue;
+		}
+		client_read(c, slot); /* the line may be there already */
+	}
 }

@@ -117,7 +117,8 @@ static void reload_rejected(struct ctl *c, const char *why)
 static void reload(struct ctl *c)
 {
 	struct vsn_error err = {.msg = ""};
-	struct vsn_config *cfg = config_read(c->config_file, &err);
+	struct vsn_config *cfg =
+	    config_read(c->config_file, c->allow_empty ? CONFIG_ALLOW_EMPTY : 0, &err);
 	char esc[2 * VSN_ERR_MAX];
 
 	if (!cfg) {
@@ -277,8 +278,15 @@ static void loop(struct ctl *c, struct vsn_config **held)
 					tick(c);
 				break;
 			case EV_WATCH:
-				if (read(c->watch_fd, &exp, sizeof(exp)) > 0 && !c->detached)
-					ctl_watch(c, ctl_now_ns());
+				if (read(c->watch_fd, &exp, sizeof(exp)) > 0) {
+					uint64_t now = ctl_now_ns();
+
+					/* Clients are swept even while detached: they
+					 * are told why their changes are refused. */
+					if (!c->detached)
+						ctl_watch(c, now);
+					ctl_api_sweep(c, now);
+				}
 				break;
 			case EV_SIGNAL: {
 				struct signalfd_siginfo si;
@@ -307,6 +315,11 @@ static void loop(struct ctl *c, struct vsn_config **held)
 				ctl_judge_pending(c, now);
 				break;
 			}
+			default:
+				if (evs[i].data.u32 >= CTL_EV_API_CLIENT)
+					ctl_api_client_event(c, evs[i].data.u32 - CTL_EV_API_CLIENT,
+							     evs[i].events);
+				break;
 			}
 			drop_old_config(c, held);
 		}
@@ -341,12 +354,14 @@ static void teardown(struct ctl *c)
 /*
  * Run the controller on cfg (validated; the daemon owns it from here) until
  * SIGTERM/SIGINT.  logf: the decision log (stdout, or a file the daemon
- * closes).  Returns the process exit status.
+ * closes).  allow_empty: reloads may take an empty file (--allow-empty).
+ * Returns the process exit status.
  */
 int daemon_run(const struct vsn_opts *o, const char *config_file, struct vsn_config *cfg,
-	       FILE *logf)
+	       FILE *logf, bool allow_empty)
 {
 	struct ctl c = {.o = o,
+			.allow_empty = allow_empty,
 			.config_file = config_file,
 			.cfg = cfg,
 			.logf = logf,

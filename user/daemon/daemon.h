@@ -141,6 +141,17 @@ struct ctl_log_entry {
 	char line[384];
 };
 
+/* One API connection (api.c), served without blocking: its request line
+ * comes in, then its reply goes out; a free slot has fd -1. */
+struct ctl_api_client {
+	int fd;
+	uint64_t deadline_ns; /* answered with an error if it can be, and closed */
+	char *in;	      /* the request so far (API_MAX_REQUEST + 1) */
+	size_t in_len;
+	char *out; /* the reply, once there is one */
+	size_t out_len, out_off;
+};
+
 struct ctl {
 	const struct vsn_opts *o;
 	const char *config_file;
@@ -169,6 +180,7 @@ struct ctl {
 	uint64_t reroutes[CTL_WHY_MAX];	 /* connections moved or reset, by reason */
 	uint64_t decisions[CTL_WHY_MAX]; /* logged changes, by reason */
 	uint64_t ring_events, api_requests, api_errors, reloads;
+	uint64_t api_dropped; /* API clients closed at their deadline or refused busy */
 	uint64_t last_metrics_ns;
 	uint64_t conn_entries; /* vsn_conns, counted every CONN_COUNT_NS */
 	uint64_t last_conn_count_ns;
@@ -183,12 +195,14 @@ struct ctl {
 
 	/* Event-loop plumbing (daemon.c). */
 	int epfd, tick_fd, watch_fd, sig_fd, api_fd, health_fd;
+	struct ctl_api_client *api; /* API_MAX_CLIENTS */
 	struct rtnl *rtnl;
 	struct ring_buffer *ring;
 	struct health_worker *health;
 	uint32_t *health_ids; /* backend of each polled source, in order */
 	unsigned n_health;
-	bool bw_active; /* vsn's HTB trees are on the uplinks */
+	bool bw_active;	  /* vsn's HTB trees are on the uplinks */
+	bool allow_empty; /* --allow-empty: a reload may empty the maps */
 	bool stop;
 	bool conns_nearly_full; /* conn_entries at CONN_FULL_WARN or above */
 
@@ -292,9 +306,14 @@ void ctl_health_follow_paths(struct ctl *c);
 void ctl_probe_tick(struct ctl *c, uint64_t now);
 void ctl_probe_stop(struct ctl *c);
 
-/* api.c */
+/* api.c.  Client sockets are in the epoll set with data.u32 =
+ * CTL_EV_API_CLIENT + slot. */
+#define CTL_EV_API_CLIENT 256
 int ctl_api_open(struct ctl *c, struct vsn_error *err);
 void ctl_api_accept(struct ctl *c);
+void ctl_api_client_event(struct ctl *c, unsigned slot, uint32_t events);
+/* Clients past their deadline: answered if possible, closed. */
+void ctl_api_sweep(struct ctl *c, uint64_t now);
 void ctl_api_close(struct ctl *c);
 struct json_object *ctl_state_json(struct ctl *c);
 
@@ -318,6 +337,6 @@ int ctl_metrics_write(struct ctl *c, struct vsn_error *err);
 
 /* daemon.c: the controller until SIGTERM/SIGINT; owns cfg and logf. */
 int daemon_run(const struct vsn_opts *o, const char *config_file, struct vsn_config *cfg,
-	       FILE *logf);
+	       FILE *logf, bool allow_empty);
 
 #endif /* VSN_DAEMON_H */

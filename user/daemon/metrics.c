@@ -267,6 +267,9 @@ int ctl_metrics_write(struct ctl *c, struct vsn_error *err)
 	u64s(&x, NULL, NULL, c->ticks);
 	fam(&x, "vsn_api_requests_total", PROM_COUNTER, "API requests served.");
 	u64s(&x, NULL, NULL, c->api_requests);
+	fam(&x, "vsn_api_clients_dropped_total", PROM_COUNTER,
+	    "API clients refused (busy) or closed at their deadline.");
+	u64s(&x, NULL, NULL, c->api_dropped);
 
 	if (!x.ret)
 		x.ret = prom_write_atomic(c->cfg->ctl.metrics_dir, PROM_FILE, &x.b);

@@ -10,7 +10,8 @@
 
 #include <stdbool.h>
 
-#define VSN_ERR_MAX 512
+/* Room for a config's list of errors (up to 20 lines, config/err.c). */
+#define VSN_ERR_MAX 4096
 
 /* e.g. "vsn.yaml:14: volumes[1].address: duplicate volume address ..." */
 struct vsn_error {
