@@ -122,48 +122,49 @@ static const char valid_block[] = "# comment\n"				  /* 1 */
 				  "  - name: vm1\n"			  /* 3 */
 				  "    id: 1\n"				  /* 4 */
 				  "    interface: vsnt-vm1\n"		  /* 5 */
-				  "uplinks:\n"				  /* 6 */
-				  "  - interface: up0\n"		  /* 7 */
-				  "    capacity: 10gbit\n"		  /* 8 */
-				  "  - interface: up1\n"		  /* 9 */
-				  "    capacity: 10gbit\n"		  /* 10 */
-				  "paths:\n"				  /* 11 */
-				  "  - id: 1\n"				  /* 12 */
-				  "    uplink: up0\n"			  /* 13 */
-				  "    next_hop: \"02:00:00:00:01:02\"\n" /* 14 */
-				  "    vlan: 100\n"			  /* 15 */
-				  "    dscp: 26\n"			  /* 16 */
-				  "  - id: 2\n"				  /* 17 */
-				  "    uplink: up1\n"			  /* 18 */
-				  "    next_hop: fib\n"			  /* 19 */
-				  "    source_address: 10.0.2.1\n"	  /* 20 */
-				  "backends:\n"				  /* 21 */
-				  "  - id: 1\n"				  /* 22 */
-				  "    name: t1\n"			  /* 23 */
-				  "    address: 10.0.1.2\n"		  /* 24 */
-				  "    port: 4420\n"			  /* 25 */
-				  "    paths:\n"			  /* 26 */
-				  "      - 1\n"				  /* 27 */
-				  "      - 2\n"				  /* 28 */
-				  "  - id: 2\n"				  /* 29 */
-				  "    name: t2\n"			  /* 30 */
-				  "    address: 10.0.2.2\n"		  /* 31 */
-				  "    state: draining\n"		  /* 32 */
-				  "    weight: 50\n"			  /* 33 */
-				  "    tier: 1\n"			  /* 34 */
-				  "    paths: [2]\n"			  /* 35 */
-				  "volumes:\n"				  /* 36 */
-				  "  - id: 1\n"				  /* 37 */
-				  "    vm: vm1\n"			  /* 38 */
-				  "    address: 192.168.100.10\n"	  /* 39 */
-				  "    port: 4420\n"			  /* 40 */
-				  "    protocol: nvme-tcp\n"		  /* 41 */
-				  "    backends: [1, 2]\n"		  /* 42 */
-				  "routes:\n"				  /* 43 */
-				  "  - vm: vm1\n"			  /* 44 */
-				  "    volume: 1\n"			  /* 45 */
-				  "    backend: 1\n"			  /* 46 */
-				  "    path: 2\n";			  /* 47 */
+				  "    addresses: [10.0.0.2]\n"		  /* 6 */
+				  "uplinks:\n"				  /* 7 */
+				  "  - interface: up0\n"		  /* 8 */
+				  "    capacity: 10gbit\n"		  /* 9 */
+				  "  - interface: up1\n"		  /* 10 */
+				  "    capacity: 10gbit\n"		  /* 11 */
+				  "paths:\n"				  /* 12 */
+				  "  - id: 1\n"				  /* 13 */
+				  "    uplink: up0\n"			  /* 14 */
+				  "    next_hop: \"02:00:00:00:01:02\"\n" /* 15 */
+				  "    vlan: 100\n"			  /* 16 */
+				  "    dscp: 26\n"			  /* 17 */
+				  "  - id: 2\n"				  /* 18 */
+				  "    uplink: up1\n"			  /* 19 */
+				  "    next_hop: fib\n"			  /* 20 */
+				  "    source_address: 10.0.2.1\n"	  /* 21 */
+				  "backends:\n"				  /* 22 */
+				  "  - id: 1\n"				  /* 23 */
+				  "    name: t1\n"			  /* 24 */
+				  "    address: 10.0.1.2\n"		  /* 25 */
+				  "    port: 4420\n"			  /* 26 */
+				  "    paths:\n"			  /* 27 */
+				  "      - 1\n"				  /* 28 */
+				  "      - 2\n"				  /* 29 */
+				  "  - id: 2\n"				  /* 30 */
+				  "    name: t2\n"			  /* 31 */
+				  "    address: 10.0.2.2\n"		  /* 32 */
+				  "    state: draining\n"		  /* 33 */
+				  "    weight: 50\n"			  /* 34 */
+				  "    tier: 1\n"			  /* 35 */
+				  "    paths: [2]\n"			  /* 36 */
+				  "volumes:\n"				  /* 37 */
+				  "  - id: 1\n"				  /* 38 */
+				  "    vm: vm1\n"			  /* 39 */
+				  "    address: 192.168.100.10\n"	  /* 40 */
+				  "    port: 4420\n"			  /* 41 */
+				  "    protocol: nvme-tcp\n"		  /* 42 */
+				  "    backends: [1, 2]\n"		  /* 43 */
+				  "routes:\n"				  /* 44 */
+				  "  - vm: vm1\n"			  /* 45 */
+				  "    volume: 1\n"			  /* 46 */
+				  "    backend: 1\n"			  /* 47 */
+				  "    path: 2\n";			  /* 48 */
 
 static void check_valid_values(const struct vsn_config *cfg)
 {
@@ -288,11 +289,11 @@ static void test_valid_block(void **state)
 	cfg = load_ok(&t, valid_block);
 	check_valid_values(cfg);
 	assert_int_equal(cfg->vms[0].line, 3);
-	assert_int_equal(cfg->uplinks[1].line, 9);
-	assert_int_equal(cfg->paths[1].line, 17);
-	assert_int_equal(cfg->backends[1].line, 29);
-	assert_int_equal(cfg->volumes[0].line, 37);
-	assert_int_equal(cfg->routes[0].line, 44);
+	assert_int_equal(cfg->uplinks[1].line, 10);
+	assert_int_equal(cfg->paths[1].line, 18);
+	assert_int_equal(cfg->backends[1].line, 30);
+	assert_int_equal(cfg->volumes[0].line, 38);
+	assert_int_equal(cfg->routes[0].line, 45);
 	config_free(cfg);
 	tmp_remove(&t);
 }
@@ -400,15 +401,15 @@ static void test_validate_field_lines(void **state)
 	cfg = load_ok(&t, valid_block);
 	cfg->routes[0].volume = 9;
 	assert_int_equal(config_validate(cfg, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "t.yaml:45: routes[0].volume: unknown volume 9"));
+	assert_non_null(strstr(err.msg, "t.yaml:46: routes[0].volume: unknown volume 9"));
 	cfg->routes[0].volume = 1;
 	cfg->backends[0].paths[1] = 9;
 	assert_int_equal(config_validate(cfg, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "t.yaml:28: backends[0].paths[1]: unknown path 9"));
+	assert_non_null(strstr(err.msg, "t.yaml:29: backends[0].paths[1]: unknown path 9"));
 	cfg->backends[0].paths[1] = 2;
 	cfg->paths[0].vlan = 5000;
 	assert_int_equal(config_validate(cfg, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "t.yaml:15: paths[0].vlan: "));
+	assert_non_null(strstr(err.msg, "t.yaml:16: paths[0].vlan: "));
 	cfg->paths[0].vlan = 100;
 
 	moved = cfg->paths[0];
@@ -417,7 +418,7 @@ static void test_validate_field_lines(void **state)
 	assert_int_equal(config_validate(cfg, &err), 0);
 	cfg->paths[0].vlan = 5000;
 	assert_int_equal(config_validate(cfg, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "t.yaml:17: paths[0].vlan: "));
+	assert_non_null(strstr(err.msg, "t.yaml:18: paths[0].vlan: "));
 	config_free(cfg);
 	tmp_remove(&t);
 }
@@ -919,7 +920,7 @@ static const struct CMUnitTest error_tests[] = {
 	ERR(duplicate_vm_name,
 	    "vms:\n"
 	    "  - {name: vm1, id: 1, interface: a, addresses: [10.0.0.2, '2001:db8::2']}\n"
-	    "  - {name: vm1, id: 2, interface: b}\n",
+	    "  - {name: vm1, id: 2, interface: b, addresses: [10.0.6.2]}\n",
 	    3, "vms[1].name", "already used"),
 	ERR(duplicate_vm_interface,
 	    "vms:\n"
@@ -931,7 +932,8 @@ static const struct CMUnitTest error_tests[] = {
 	    "vms:\n"
 	    "  - name: vm1\n"
 	    "    id: 1\n"
-	    "    interface: up0\n",
+	    "    interface: up0\n"
+	    "    addresses: [10.0.0.2]\n",
 	    5, "vms[0].interface", "up0 is also an uplink"),
 	ERR(unknown_uplink,
 	    "uplinks: [{interface: up0}]\n"

@@ -143,6 +143,9 @@ static int check_vm(const struct item *it, const struct vsn_cfg_vm *vm)
 	    check_range(it, "connection_rate", vm->conn_rate, 0, VM_CONN_RATE_MAX) ||
 	    check_range(it, "connection_burst", vm->conn_burst, 1, VSN_MAX_CONNS / 2))
 		return -EINVAL;
+	if (!strcmp(vm->name, HOST_VM))
+		return cfg_item_fail(it, "name", -1,
+				     "\"" HOST_VM "\" is reserved for host-initiator volumes");
 	if (!vm->n_addresses)
 		return cfg_item_fail(it, "addresses", -1,
 				     "at least one is required: the VM's own source addresses "
@@ -153,9 +156,6 @@ static int check_vm(const struct item *it, const struct vsn_cfg_vm *vm)
 	for (unsigned i = 0; i < vm->n_addresses; i++)
 		if (check_vm_addr(it, i, vm->addresses[i]))
 			return -EINVAL;
-	if (!strcmp(vm->name, HOST_VM))
-		return cfg_item_fail(it, "name", -1,
-				     "\"" HOST_VM "\" is reserved for host-initiator volumes");
 	return 0;
 }
 

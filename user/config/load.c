@@ -146,14 +146,12 @@ static int conv_rate(const struct item *it, const char *key, const char *in, uin
 	return 0;
 }
 
-/* A list of strings, at least one and at most max. */
+/* A list of strings, at most max (check.c says whether none will do). */
 static int conv_strs(const struct item *it, const char *key, char **in, unsigned n, unsigned max,
 		     char ***out, unsigned *n_out)
 {
 	unsigned i;
 
-	if (!n)
-		return cfg_item_fail(it, key, -1, "at least one is required");
 	if (n > max)
 		return cfg_item_fail(it, key, -1, "%u given, at most %u allowed", n, max);
 	*out = calloc(n, sizeof(**out));
@@ -179,8 +177,8 @@ static int conv_vm(const struct item *it, const struct raw_vm *r, struct vsn_cfg
 	    conv_str(it, "interface", r->interface, true, &vm->interface) ||
 	    conv_rate(it, "min_rate", r->min_rate, &vm->min_rate_bps) ||
 	    conv_rate(it, "max_rate", r->max_rate, &vm->max_rate_bps) ||
-	    conv_strs(it, "addresses", r->addresses, r->addresses_count, VSN_VM_MAX_ADDRS,
-		      &vm->addresses, &vm->n_addresses) ||
+	    (r->addresses_count && conv_strs(it, "addresses", r->addresses, r->addresses_count,
+					     VSN_VM_MAX_ADDRS, &vm->addresses, &vm->n_addresses)) ||
 	    conv_str(it, "mac", r->mac, false, &vm->mac) ||
 	    conv_opt(it, "max_connections", r->max_connections, 0, VSN_MAX_CONNS / 2,
 		     VM_MAX_CONNS_DEFAULT, &max_conns) ||
