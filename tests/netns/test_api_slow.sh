@@ -19,7 +19,9 @@
 #     ~2 s, the daemon answering others meanwhile;
 #  6. requests refused whole: duplicate keys, trailing data, a second
 #     request, a relative path, an empty config without allow_empty; the
-#     same 4800 pins again log nothing.
+#     same 4800 pins again log nothing;
+#  7. files of 65,536 routes applied back to back: read off the event loop,
+#     which ticks on.
 #
 # Standard topology (tests/lib/topo.sh, prefix vas), pins /sys/fs/bpf/vas.
 # shellcheck disable=SC2016 # check runs eval strings
@@ -244,6 +246,30 @@ out=$(cd "$T" && vsn apply --allow-empty empty.yaml 2>&1)
 echo "# $out"
 check "vsn apply --allow-empty: the daemon applies the empty file" \
 	grep -q "applied by the daemon (0 volumes, 0 backends, 0 paths)" <<<"$out"
+
+# ------------------------------------------------ 7. big files read off the loop
+echo "# 7. config files of 65,536 routes applied back to back"
+# Rejected (volume 2 onwards do not exist), but only once read: ~0.2 s of
+# parsing each, which must not hold the event loop.
+{
+	write_cfg
+	echo "routes:"
+	for i in $(seq 0 65535); do
+		echo "  - {vm: vm1, volume: $((i % 1023 + 1)), backend: 1, path: 1}"
+	done
+} >"$T/routes.yaml"
+ta=$(ticks)
+t0=$(now)
+for _ in $(seq 8); do
+	$PY "$CL" request "$SOCK" "{\"cmd\":\"apply\",\"file\":\"$T/routes.yaml\"}\n" >>"$T/routes.out"
+done
+dt=$(sub "$(now)" "$t0")
+tb=$(ticks)
+echo "# ticks: $ta -> $tb in ${dt}s; $(sort "$T/routes.out" | uniq -c | cut -c1-160)"
+check "each apply answered with the file's errors" \
+	eval '[ "$(grep -c "unknown volume 2" "$T/routes.out")" = 8 ]'
+check "the daemon ticked on while they were read (>= 8 ticks a second)" \
+	awk -v a="$ta" -v b="$tb" -v t="$dt" 'BEGIN { exit !(b - a >= 8 * (t - 0.3)) }'
 
 check "the daemon still runs" kill -0 "$DPID"
 grep -c . "$T/log" | sed 's/^/# decision log lines: /'

@@ -75,6 +75,8 @@ static int api_bind(const char *path, struct vsn_error *err)
 }
 
 static void client_close(struct ctl *c, unsigned slot);
+static void client_reply(struct ctl *c, unsigned slot, struct json_object *resp);
+static int ep_client(struct ctl *c, unsigned slot, int op, uint32_t events);
 
 int ctl_api_open(struct ctl *c, struct vsn_error *err)
 {
@@ -422,12 +424,14 @@ static int do_backend_set(struct ctl *c, struct json_object *req, char *msg, siz
 	return 0;
 }
 
-static int do_apply(struct ctl *c, struct json_object *req, char *msg, size_t ml,
-		    struct vsn_error *err)
+/*
+ * An apply: its arguments checked here, its file read by the loader
+ * (loader.c), which hands the result to ctl_api_apply_loaded.  0: the
+ * client waits for that.
+ */
+static int apply_start(struct ctl *c, unsigned slot, struct json_object *req, struct vsn_error *err)
 {
-	struct vsn_config *cfg;
 	const char *file = get_str(req, "file", err);
-	char esc[2 * sizeof(err->msg)];
 	struct json_object *v;
 	bool allow_empty = false;
 	int ret;
@@ -446,11 +450,32 @@ static int do_apply(struct ctl *c, struct json_object *req, char *msg, size_t ml
 		}
 		allow_empty = json_object_get_boolean(v);
 	}
-	cfg = config_read(file, allow_empty ? CONFIG_ALLOW_EMPTY : 0, err);
-	if (!cfg)
-		return -EINVAL;
-	ret = 0;
-	if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket)) {
+	ret = ctl_loader_submit(c, file, allow_empty ? CONFIG_ALLOW_EMPTY : 0, (int)slot,
+				c->api[slot].ticket);
+	if (ret == -EBUSY)
+		return vsn_error_set(err, ret, "busy: a config is being read; try again");
+	if (ret)
+		return vsn_error_set(err, ret, "%s: %s", file, strerror(-ret));
+	c->api[slot].loading = true;
+	/* Reading a file of the size cap takes well under this. */
+	c->api[slot].deadline_ns = ctl_now_ns() + API_LOAD_MS * NS_PER_MS;
+	/* Nothing to read from it meanwhile (a half-close is no error), and
+	 * a hang-up must not wake the loop until the answer is due. */
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->api[slot].fd, NULL);
+	return 0;
+}
+
+/* The file of an apply, read: the rest of it (cfg consumed). */
+static int apply_finish(struct ctl *c, struct vsn_config *cfg, char *msg, size_t ml,
+			struct vsn_error *err)
+{
+	char esc[2 * sizeof(err->msg)];
+	const char *file = cfg->file;
+	int ret = 0;
+
+	if (ctl_datapath_refuse(c, "apply", err)) {
+		ret = -ENXIO;
+	} else if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket)) {
 		vsn_error_set(
 		    err, 0,
 		    "%s: controller.socket differs from the running daemon's (%s): restart "
@@ -473,6 +498,64 @@ static int do_apply(struct ctl *c, struct json_object *req, char *msg, size_t ml
 	snprintf(msg, ml, "%s: applied by the daemon (%u volumes, %u backends, %u paths)", file,
 		 cfg->n_volumes, cfg->n_backends, cfg->n_paths);
 	return 0;
+}
+
+/* The reply: resp (NULL: a new object) with ok, and error or message. */
+static struct json_object *outcome(struct ctl *c, struct json_object *resp, int ret,
+				   const struct vsn_error *err, const char *msg)
+{
+	if (!resp)
+		resp = json_object_new_object();
+	json_object_object_add(resp, "ok", json_object_new_boolean(!ret));
+	if (ret) {
+		c->api_errors++;
+		json_object_object_add(resp, "error", json_object_new_string(err->msg));
+	} else if (msg[0]) {
+		json_object_object_add(resp, "message", json_object_new_string(msg));
+	}
+	return resp;
+}
+
+/* An apply's own path: answered once its file is read, or now with why
+ * not.  true when the request was one. */
+static bool apply_request(struct ctl *c, unsigned slot, struct json_object *req)
+{
+	struct vsn_error err = {.msg = ""};
+	struct json_object *cmd;
+	int ret;
+
+	if (!req || !json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "cmd", &cmd) ||
+	    !json_object_is_type(cmd, json_type_string) ||
+	    strcmp(json_object_get_string(cmd), "apply"))
+		return false;
+	ret = ctl_datapath_refuse(c, "apply", &err) ? -ENXIO : apply_start(c, slot, req, &err);
+	if (ret)
+		client_reply(c, slot, outcome(c, NULL, ret, &err, ""));
+	return true;
+}
+
+void ctl_api_apply_loaded(struct ctl *c, int slot, uint64_t ticket, struct vsn_config *cfg,
+			  const struct vsn_error *rerr)
+{
+	struct vsn_error err = *rerr;
+	char msg[512] = "";
+	int ret = cfg ? apply_finish(c, cfg, msg, sizeof(msg), &err) : -EINVAL;
+	struct json_object *resp = outcome(c, NULL, ret, &err, msg);
+	struct ctl_api_client *cl = slot >= 0 && slot < (int)API_MAX_CLIENTS ? &c->api[slot] : NULL;
+
+	if (cl && cl->fd >= 0 && cl->loading && cl->ticket == ticket) {
+		cl->loading = false;
+		if (!ep_client(c, (unsigned)slot, EPOLL_CTL_ADD, EPOLLOUT)) {
+			client_reply(c, (unsigned)slot, resp);
+			return;
+		}
+		client_close(c, (unsigned)slot);
+	}
+	/* The client gave up: the outcome is in the log (or on stderr). */
+	if (ret)
+		vsn_warn("apply (its client is gone): %s", err.msg);
+	json_object_put(resp);
 }
 
 static struct json_object *handle(struct ctl *c, struct json_object *req)
@@ -501,8 +584,6 @@ static struct json_object *handle(struct ctl *c, struct json_object *req)
 		ret = do_route_conn(c, req, msg, sizeof(msg), &err);
 	} else if (!strcmp(cmd, "backend-set")) {
 		ret = do_backend_set(c, req, msg, sizeof(msg), &err);
-	} else if (!strcmp(cmd, "apply")) {
-		ret = do_apply(c, req, msg, sizeof(msg), &err);
 	} else {
 		vsn_error_set(&err, 0,
 			      "unknown cmd '%s' (status, health, route-set, route-del, route-conn, "
@@ -510,16 +591,7 @@ static struct json_object *handle(struct ctl *c, struct json_object *req)
 			      cmd);
 		ret = -EINVAL;
 	}
-	if (!resp)
-		resp = json_object_new_object();
-	json_object_object_add(resp, "ok", json_object_new_boolean(!ret));
-	if (ret) {
-		c->api_errors++;
-		json_object_object_add(resp, "error", json_object_new_string(err.msg));
-	} else if (msg[0]) {
-		json_object_object_add(resp, "message", json_object_new_string(msg));
-	}
-	return resp;
+	return outcome(c, resp, ret, &err, msg);
 }
 
 /* Keys of every object in a parsed JSON value. */
@@ -738,7 +810,8 @@ static void client_request(struct ctl *c, unsigned slot, size_t nl)
 		client_error(c, slot, err.msg);
 		return;
 	}
-	client_reply(c, slot, handle(c, req));
+	if (!apply_request(c, slot, req))
+		client_reply(c, slot, handle(c, req));
 	json_object_put(req);
 }
 
@@ -806,9 +879,23 @@ void ctl_api_sweep(struct ctl *c, uint64_t now)
 			client_close(c, i);
 			continue;
 		}
-		snprintf(msg, sizeof(msg),
-			 "request not complete within %u ms (one JSON object and a newline)",
-			 API_REQUEST_MS);
+		if (cl->loading) {
+			/* Back in the epoll set (apply_start took it out) for
+			 * its answer; the loader's late result finds it gone. */
+			cl->loading = false;
+			if (ep_client(c, i, EPOLL_CTL_ADD, EPOLLOUT)) {
+				client_close(c, i);
+				continue;
+			}
+			snprintf(msg, sizeof(msg),
+				 "the config took over %u ms to read; the daemon's log will say "
+				 "whether it was applied",
+				 API_LOAD_MS);
+		} else
+			snprintf(msg, sizeof(msg),
+				 "request not complete within %u ms (one JSON object and a "
+				 "newline)",
+				 API_REQUEST_MS);
 		client_error(c, i, msg);
 		/* One try: a client that cannot take even the error is gone. */
 		if (c->api[i].fd >= 0)
@@ -860,6 +947,7 @@ void ctl_api_accept(struct ctl *c)
 			continue;
 		}
 		c->api[slot].fd = fd;
+		c->api[slot].ticket = ++c->api_tickets;
 		c->api[slot].deadline_ns = ctl_now_ns() + API_REQUEST_MS * NS_PER_MS;
 		c->api[slot].in = malloc(API_MAX_REQUEST + 1);
 		if (!c->api[slot].in || ep_client(c, slot, EPOLL_CTL_ADD, EPOLLIN)) {

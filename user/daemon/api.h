@@ -23,6 +23,7 @@
  */
 #define API_REQUEST_MS	2000u
 #define API_REPLY_MS	2000u
+#define API_LOAD_MS	10000u /* an apply's file read and checked (loader.c) */
 #define API_MAX_CLIENTS 16
 #define API_BACKLOG	64 /* connections waiting for accept (refused busy or served) */
 

@@ -29,7 +29,7 @@
 
 #define CONN_COUNT_NS (10ull * 1000000000ull)
 
-enum ev_src { EV_TICK = 1, EV_WATCH, EV_SIGNAL, EV_API, EV_RTNL, EV_RING, EV_HEALTH };
+enum ev_src { EV_TICK = 1, EV_WATCH, EV_SIGNAL, EV_API, EV_RTNL, EV_RING, EV_HEALTH, EV_LOADER };
 
 static int timer_arm(int fd, unsigned ms)
 {
@@ -114,15 +114,25 @@ static void reload_rejected(struct ctl *c, const char *why)
 	vsn_err("reload: %s (keeping the running config)", why);
 }
 
-static void reload(struct ctl *c)
+void ctl_reload(struct ctl *c)
+{
+	int ret = ctl_loader_submit(c, c->config_file, c->allow_empty ? CONFIG_ALLOW_EMPTY : 0,
+				    LOADER_RELOAD, 0);
+
+	if (ret == -EBUSY)
+		vsn_warn("reload: a config is being read; reading %s again after it",
+			 c->config_file);
+	else if (ret)
+		reload_rejected(c, strerror(-ret));
+}
+
+void ctl_reload_loaded(struct ctl *c, struct vsn_config *cfg, const struct vsn_error *rerr)
 {
 	struct vsn_error err = {.msg = ""};
-	struct vsn_config *cfg =
-	    config_read(c->config_file, c->allow_empty ? CONFIG_ALLOW_EMPTY : 0, &err);
 	char esc[2 * VSN_ERR_MAX];
 
 	if (!cfg) {
-		reload_rejected(c, err.msg);
+		reload_rejected(c, rerr->msg);
 		return;
 	}
 	if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket)) {
@@ -225,7 +235,8 @@ static int setup(struct ctl *c, struct vsn_error *err)
 		vsn_error_set(err, 0, "eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	if (ctl_apply_config(c, c->cfg, err) || ctl_health_start(c, err))
+	if (ctl_apply_config(c, c->cfg, err) || ctl_health_start(c, err) ||
+	    ctl_loader_start(c, err))
 		return -EINVAL;
 	if (ctl_api_open(c, err))
 		return -EADDRINUSE;
@@ -249,7 +260,7 @@ static int setup(struct ctl *c, struct vsn_error *err)
 	if (ep_add(c, c->tick_fd, EV_TICK) || ep_add(c, c->watch_fd, EV_WATCH) ||
 	    ep_add(c, c->sig_fd, EV_SIGNAL) || ep_add(c, c->api_fd, EV_API) ||
 	    ep_add(c, rtnl_fd(c->rtnl), EV_RTNL) || ep_add(c, fd, EV_RING) ||
-	    ep_add(c, c->health_fd, EV_HEALTH)) {
+	    ep_add(c, c->health_fd, EV_HEALTH) || ep_add(c, c->loader_fd, EV_LOADER)) {
 		vsn_error_set(err, 0, "epoll: %s", strerror(errno));
 		return -errno;
 	}
@@ -293,7 +304,7 @@ static void loop(struct ctl *c, struct vsn_config **held)
 
 				while (read(c->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP)
-						reload(c);
+						ctl_reload(c);
 					else
 						c->stop = true;
 				}
@@ -307,6 +318,9 @@ static void loop(struct ctl *c, struct vsn_config **held)
 				break;
 			case EV_RING:
 				ring_buffer__consume(c->ring);
+				break;
+			case EV_LOADER:
+				ctl_loader_event(c);
 				break;
 			case EV_HEALTH: {
 				uint64_t now = ctl_now_ns();
@@ -331,6 +345,7 @@ static void teardown(struct ctl *c)
 	int fds[] = {c->epfd, c->tick_fd, c->watch_fd, c->sig_fd, c->health_fd};
 
 	ctl_api_close(c);
+	ctl_loader_stop(c);
 	ctl_probe_stop(c);
 	ctl_health_stop(c);
 	ring_buffer__free(c->ring);
@@ -371,7 +386,8 @@ int daemon_run(const struct vsn_opts *o, const char *config_file, struct vsn_con
 			.watch_fd = -1,
 			.sig_fd = -1,
 			.api_fd = -1,
-			.health_fd = -1};
+			.health_fd = -1,
+			.loader_fd = -1};
 	struct vsn_error err = {.msg = ""};
 	struct vsn_config *held = cfg;
 	char esc[2 * PATH_MAX];

@@ -145,6 +145,8 @@ struct ctl_log_entry {
  * comes in, then its reply goes out; a free slot has fd -1. */
 struct ctl_api_client {
 	int fd;
+	uint64_t ticket;      /* unique per connection: a late answer finds its client */
+	bool loading;	      /* its config is being read (loader.c) */
 	uint64_t deadline_ns; /* answered with an error if it can be, and closed */
 	char *in;	      /* the request so far (API_MAX_REQUEST + 1) */
 	size_t in_len;
@@ -196,6 +198,9 @@ struct ctl {
 	/* Event-loop plumbing (daemon.c). */
 	int epfd, tick_fd, watch_fd, sig_fd, api_fd, health_fd;
 	struct ctl_api_client *api; /* API_MAX_CLIENTS */
+	uint64_t api_tickets;
+	struct ctl_loader *loader; /* config files read off the loop (loader.c) */
+	int loader_fd;
 	struct rtnl *rtnl;
 	struct ring_buffer *ring;
 	struct health_worker *health;
@@ -258,6 +263,24 @@ void ctl_judge_pending(struct ctl *c, uint64_t now);
 void ctl_link_event(struct ctl *c, unsigned ifindex, bool carrier, uint64_t now);
 void ctl_neigh_event(struct ctl *c, unsigned ifindex, const struct vsn_addr *a, bool failed,
 		     uint64_t now);
+
+/* loader.c: config files read and validated on a thread of their own, the
+ * result applied by the loop.  LOADER_RELOAD: for a SIGHUP, else an API
+ * client's slot (and its ticket). */
+#define LOADER_RELOAD (-1)
+int ctl_loader_start(struct ctl *c, struct vsn_error *err);
+void ctl_loader_stop(struct ctl *c);
+/* -EBUSY while a load runs (a reload is then queued). */
+int ctl_loader_submit(struct ctl *c, const char *file, unsigned flags, int client, uint64_t ticket);
+/* The loop's side: the result of the last load, handed on. */
+void ctl_loader_event(struct ctl *c);
+/* SIGHUP: read the config file again (daemon.c), and its result. */
+void ctl_reload(struct ctl *c);
+void ctl_reload_loaded(struct ctl *c, struct vsn_config *cfg, const struct vsn_error *err);
+/* api.c: an API apply's file, read: applied, and the client answered if it
+ * is still there (cfg is consumed). */
+void ctl_api_apply_loaded(struct ctl *c, int slot, uint64_t ticket, struct vsn_config *cfg,
+			  const struct vsn_error *err);
 
 /* tenants.c: vsn_conns counted (fill level, each VM's open connections,
  * written back to the datapath's per-VM count). */
