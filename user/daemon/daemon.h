@@ -197,10 +197,10 @@ struct ctl {
 
 	/* Event-loop plumbing (daemon.c). */
 	int epfd, tick_fd, watch_fd, sig_fd, api_fd, health_fd;
+	int loader_fd;
 	struct ctl_api_client *api; /* API_MAX_CLIENTS */
 	uint64_t api_tickets;
 	struct ctl_loader *loader; /* config files read off the loop (loader.c) */
-	int loader_fd;
 	struct rtnl *rtnl;
 	struct ring_buffer *ring;
 	struct health_worker *health;
