@@ -166,11 +166,9 @@ struct ctl {
 	uint64_t last_cmd_scan_ns;
 
 	struct ctl_uplink *uplinks;
-	unsigned n_uplinks;
 	struct ctl_path *paths;
-	unsigned n_paths;
 	struct ctl_backend *backends;
-	unsigned n_backends;
+	unsigned n_uplinks, n_paths, n_backends;
 
 	struct ctl_move_slot *moves; /* CTL_MOVE_SLOTS */
 	struct ctl_volume *vols;     /* VSN_MAX_VOLUMES, by volume id */
@@ -192,8 +190,8 @@ struct ctl {
 	uint32_t vm_open[VSN_MAX_VMS];
 	uint64_t vm_lost[VSN_MAX_VMS];
 	struct ctl_log_entry log[CTL_LOG_KEEP];
-	unsigned n_log;
 	FILE *logf; /* structured decision log: one JSON object per line */
+	unsigned n_log;
 
 	/* Event-loop plumbing (daemon.c). */
 	int epfd, tick_fd, watch_fd, sig_fd, api_fd, health_fd;
@@ -210,9 +208,9 @@ struct ctl {
 	bool allow_empty; /* --allow-empty: a reload may empty the maps */
 	bool stop;
 	bool conns_nearly_full; /* conn_entries at CONN_FULL_WARN or above */
+	bool detached;		/* datapath.c: its pins or programs are gone: decide nothing */
 
 	/* The datapath as last seen (datapath.c). */
-	bool detached;		     /* its pins or programs are gone: decide nothing */
 	int64_t detached_at;	     /* wall clock, seconds */
 	uint64_t pins_ino;	     /* of the vsn_ifaces pin the maps came from */
 	uint64_t last_hook_check_ns; /* interfaces' hooks, looked at once a second */
