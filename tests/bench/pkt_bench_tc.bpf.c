@@ -66,7 +66,7 @@ int b_w_vm(struct __sk_buff *skb)
 	if (!vm || !vm->vm_id)
 		act = pass(VSN_R_NOT_VM, skb->len);
 	else
-		act = steer_to_storage(skb, vm->vm_id, vm->tc_prio, VSN_MODE_VM);
+		act = steer_to_storage(skb, vm, VSN_MODE_VM);
 	bench_post(skb, &r);
 	return act;
 }
@@ -122,7 +122,8 @@ int b_cal_ringbuf(struct __sk_buff *skb)
  * for an established IPv4 connection with DNAT and a MAC next hop), cut
  * after cfg->stage steps, so that the cost of each step is the difference
  * of two stages.  Keep in step with steer_to_storage in bpf/lib/to_storage.h.
- *   1 VM lookup, parse        2 connection lookup     3 route and path
+ *   1 VM lookup, parse, source check (port security)
+ *   2 connection lookup       3 route and path
  *   4 path liveness stamp     5 NVMe/TCP parser call  6 DNAT (address, port)
  *   7 path L3, VLAN, MACs, redirect                   8 connection and
  *   path/backend/VM/reason counters (the whole hit path)
@@ -144,7 +145,7 @@ int b_w_stage(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	st = r.cfg->stage;
 	vm = bpf_map_lookup_elem(&vsn_vm_if, &idx);
-	if (!vm || vsn_parse(skb, &p) != VSN_R_FORWARDED || st < 2)
+	if (!vm || vsn_parse(skb, &p) != VSN_R_FORWARDED || vm_src_check(skb, &p, vm) || st < 2)
 		goto out;
 	conn_key_pkt(&k, &p, VSN_DIR_TO_STORAGE, vm->vm_id);
 	c = bpf_map_lookup_elem(&vsn_conns, &k);
@@ -154,8 +155,9 @@ int b_w_stage(struct __sk_buff *skb)
 	if (!path || st < 4)
 		goto out;
 	now = bpf_ktime_get_coarse_ns();
-	path_live_tx(path_id, c->backend_id, p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN)),
-		     now);
+	path_live_tx(path_id, c->backend_id, vm->vm_id,
+		     (p.pay_len || (p.tcp_flags & (TCPF_SYN | TCPF_FIN))) && conn_answered(c, &p),
+		     (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN, now);
 	if (st < 5)
 		goto out;
 	nvme_tcp_parse(skb, &p, c, path_id, VSN_DIR_TO_STORAGE);

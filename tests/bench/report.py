@@ -23,7 +23,7 @@ CASES = (("hit", "connection hit"), ("syn", "new connection (SYN)"),
          ("c2h_on", "read data to VM (C2HData, XDP), parsing on"),
          ("c2h_off", "read data to VM (C2HData, XDP), parsing off"),
          ("pass", "not storage (passed)"))
-STAGES = ("VM lookup, parse", "connection lookup", "route generation and path lookup",
+STAGES = ("VM lookup, parse, source check", "connection lookup", "route generation and path lookup",
           "path liveness stamp (coarse clock)", "NVMe/TCP parser call (off)", "DNAT (address, port)",
           "path L3, VLAN, MACs, redirect", "connection and counters")
 
@@ -219,7 +219,7 @@ def why(parts, targets):
         if any(t.startswith("connection hit") for t in missed):
             out.append(
                 "**Connection hit.** vsn spends %s ns above the empty program where the floor "
-                "spends %s. Its steps (ablation, this run): parse and VM lookup %d, the "
+                "spends %s. Its steps (ablation, this run): parse, VM lookup and source check %d, the "
                 "connection lookup %d (the floor's own work), the route generation and the "
                 "path's hash lookup %d (the route itself is cached in the connection), the "
                 "path liveness stamp %d (bpf_ktime_get_coarse_ns: %s ns alone, against %s for "
