@@ -121,6 +121,11 @@ class Bench:
                      "net.ipv6.conf.%s.disable_ipv6=1" % d, check=False)
                 B.sh("ip", "-n", NS, "link", "set", d, "up")
         B.vsn(PIN, "attach", "--vm", "vmif", "--uplink", "up0", ns=NS)
+        # The veth vmif stands in for a tap: XDP redirects its replies itself
+        # (attach leaves a veth's to TC, lib/xfer.h).
+        idx = json.loads(B.sh("ip", "-n", NS, "-j", "link", "show", "vmif").stdout)[0]["ifindex"]
+        B.sh("bpftool", "map", "update", "pinned", PIN + "/vsn_reply_tc", "key",
+             *["%d" % x for x in struct.pack("=I", idx)], "value", "0", "0", "0", "0")
         cfg = os.path.join(self.tmp, "vsn.yaml")
         with open(cfg, "w") as f:
             f.write("vms:\n  - {name: vm1, id: 1, interface: vmif, addresses: [10.0.0.2, '2001:db8::2', 10.63.0.0/16, 10.64.0.0/10],"
