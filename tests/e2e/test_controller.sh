@@ -60,6 +60,7 @@ FIOC="--filename=/dev/nvme0n1 --ioengine=libaio --direct=1 --bs=4k --iodepth=8 -
 
 T_START=$(date +%s%N)
 . tests/lib/e2e.sh
+. tests/lib/checks.sh
 
 FIO_PID=
 cleanup() {
@@ -72,22 +73,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ helpers
-now() { date +%s.%N; }
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%d", (b - a) * 1000}'; }
-
-# logq FROM FILTER: decision-log lines after line FROM that jq FILTER selects.
-logq() { tail -n +"$(($1 + 1))" "$DLOG" | jq -cR "fromjson? | select($2)"; }
-loglines() { wc -l <"$DLOG"; }
-wait_log() { # FROM FILTER SECONDS: the first such line, waiting for it
-	local line i
-	for ((i = 0; i <= $3 * 20; i++)); do
-		line=$(logq "$1" "$2" | sed -n 1p)
-		[ -n "$line" ] && { echo "$line"; return 0; }
-		sleep 0.05
-	done
-	return 1
-}
-jt() { [ -n "$1" ] && jq -e "$2" >/dev/null 2>&1 <<<"$1"; }
 
 # Source ports of the tenant's established connections to the VIP.
 guest_ports() {

@@ -4,6 +4,8 @@
 # scratch directory), and defines vsn(), which runs $VSN in $P-hv.
 
 NETNS_TOPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/topo.sh
+# shellcheck source=tests/lib/checks.sh
+. "$(dirname "$NETNS_TOPO")/checks.sh"
 
 # nsx NS CMD...: run in $P-NS (ip netns exec: fine for non-BPF tools).
 nsx() {

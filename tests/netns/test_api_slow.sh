@@ -41,10 +41,6 @@ PIDS=()
 vsn() { VSN_SOCKET=$SOCK hv "$VSN" --pin-dir "$PIN" "$@"; }
 trap 'netns_down "${PIDS[@]}"' EXIT
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
-jt() { [ -n "$1" ] && jq -e "$2" >/dev/null 2>&1 <<<"$1"; }
 # status_time: seconds a status request takes (socat gives up after 5).
 status_time() {
 	local t0 out

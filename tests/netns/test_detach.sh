@@ -57,7 +57,6 @@ trap cleanup EXIT
 trap "exit 1" INT TERM
 
 # jt JSON FILTER: jq -e on a non-empty string.
-jt() { [ -n "$1" ] && jq -e "$2" >/dev/null 2>&1 <<<"$1"; }
 # until_ok SECONDS CMD...: CMD succeeds within SECONDS.
 until_ok() {
 	local i n=$(($1 * 20))

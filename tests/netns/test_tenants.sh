@@ -42,21 +42,6 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 1" INT TERM
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
-loglines() { wc -l <"$DLOG" 2>/dev/null || echo 0; }
-logq() { tail -n +"$(($1 + 1))" "$DLOG" | jq -cR "fromjson? | select($2)"; }
-wait_log() { # FROM FILTER SECONDS
-	local line i
-	for ((i = 0; i <= $3 * 20; i++)); do
-		line=$(logq "$1" "$2" | sed -n 1p)
-		[ -n "$line" ] && echo "$line" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-jt() { [ -n "$1" ] && jq -e "$2" >/dev/null 2>&1 <<<"$1"; }
 refused() { # VM REASON: packets of VM refused for REASON
 	vsn -j show counters | jq -r ".vm_refused[\"$1\"].$2 // 0"
 }

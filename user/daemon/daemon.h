@@ -327,8 +327,10 @@ void ctl_health_follow_paths(struct ctl *c);
 void ctl_probe_tick(struct ctl *c, uint64_t now);
 void ctl_probe_stop(struct ctl *c);
 
-/* api.c.  Client sockets are in the epoll set with data.u32 =
- * CTL_EV_API_CLIENT + slot. */
+struct json_object;
+
+/* api_conn.c: the API socket and its clients.  Client sockets are in the
+ * epoll set with data.u32 = CTL_EV_API_CLIENT + slot. */
 #define CTL_EV_API_CLIENT 256
 int ctl_api_open(struct ctl *c, struct vsn_error *err);
 void ctl_api_accept(struct ctl *c);
@@ -336,6 +338,17 @@ void ctl_api_client_event(struct ctl *c, unsigned slot, uint32_t events);
 /* Clients past their deadline: answered if possible, closed. */
 void ctl_api_sweep(struct ctl *c, uint64_t now);
 void ctl_api_close(struct ctl *c);
+/* The client's answer: resp (consumed), sent as the socket takes it. */
+void ctl_api_reply(struct ctl *c, unsigned slot, struct json_object *resp);
+/* The answer comes later (an apply's file is being read): the client waits
+ * up to ms, out of the epoll set; resume: it is still there (same ticket)
+ * and ready for ctl_api_reply. */
+void ctl_api_hold(struct ctl *c, unsigned slot, unsigned ms);
+bool ctl_api_resume(struct ctl *c, int slot, uint64_t ticket);
+
+/* api.c: what a request (parsed, strict) does; answers through
+ * ctl_api_reply, now or once its file is read. */
+void ctl_api_request(struct ctl *c, unsigned slot, struct json_object *req);
 struct json_object *ctl_state_json(struct ctl *c);
 
 /* datapath.c: is the datapath still attached?  Checked each tick (and

@@ -9,81 +9,58 @@
 
 #include "lib/vsn.h"
 
-/* Sum of one per-CPU struct vsn_counter over all CPUs. */
-int percpu_counter(int fd, const void *key, struct vsn_counter *sum)
+/* Sum over all CPUs of a per-CPU value of n __u64 words (at key). */
+static int percpu_sum(int fd, const void *key, __u64 *sum, unsigned n)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	struct vsn_counter *vals;
+	__u64 *vals;
 	int err = 0;
 
-	memset(sum, 0, sizeof(*sum));
+	memset(sum, 0, n * sizeof(*sum));
 	if (ncpu <= 0)
 		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
+	vals = calloc((size_t)ncpu * n, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
 	if (bpf_map_lookup_elem(fd, key, vals)) {
 		err = -errno;
 		goto cleanup;
 	}
-	for (int i = 0; i < ncpu; i++) {
-		sum->packets += vals[i].packets;
-		sum->bytes += vals[i].bytes;
-	}
+	for (int i = 0; i < ncpu; i++)
+		for (unsigned w = 0; w < n; w++)
+			sum[w] += vals[(size_t)i * n + w];
 cleanup:
 	free(vals);
+	return err;
+}
+
+/* Sum of one per-CPU struct vsn_counter over all CPUs. */
+int percpu_counter(int fd, const void *key, struct vsn_counter *sum)
+{
+	__u64 w[2];
+	int err = percpu_sum(fd, key, w, 2);
+
+	sum->packets = w[0];
+	sum->bytes = w[1];
 	return err;
 }
 
 /* Sum of one per-CPU __u64 slot over all CPUs. */
 int percpu_u64(int fd, __u32 idx, __u64 *sum)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *vals;
-	int err = 0;
-
-	*sum = 0;
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &idx, vals)) {
-		err = -errno;
-		goto cleanup;
-	}
-	for (int i = 0; i < ncpu; i++)
-		*sum += vals[i];
-cleanup:
-	free(vals);
-	return err;
+	return percpu_sum(fd, &idx, sum, 1);
 }
 
 int vm_drops_sum(int fd, __u32 vm_id, struct vsn_vm_drops *sum)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct vsn_vm_drops *vals;
-	int err = 0;
+	__u64 w[5];
+	int err = percpu_sum(fd, &vm_id, w, 5);
 
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &vm_id, vals)) {
-		err = -errno;
-		goto cleanup;
-	}
-	for (int i = 0; i < ncpu; i++) {
-		sum->spoofed += vals[i].spoofed;
-		sum->martian += vals[i].martian;
-		sum->conn_limit += vals[i].conn_limit;
-		sum->conn_rate += vals[i].conn_rate;
-		sum->no_syn += vals[i].no_syn;
-	}
-cleanup:
-	free(vals);
+	sum->spoofed = w[0];
+	sum->martian = w[1];
+	sum->conn_limit = w[2];
+	sum->conn_rate = w[3];
+	sum->no_syn = w[4];
 	return err;
 }
 
