@@ -124,6 +124,7 @@ struct ctl_move_slot {
 	bool closed;	  /* FIN or RST seen (telemetry): nothing to move */
 	uint32_t backend; /* from its open event: who a stall blames */
 	uint32_t vm;	  /* from its open event: whose silence it is */
+	bool vm_known;	  /* that event was seen (a slot can be taken over) */
 	uint64_t at_ns;	  /* last move */
 	uint64_t bytes;	  /* at the last congestion walk */
 };

@@ -316,6 +316,7 @@ void ctl_event(struct ctl *c, const struct vsn_event *e)
 		s->closed = e->type == VSN_EV_CONN_CLOSE;
 		s->backend = e->backend_id;
 		s->vm = e->vm_id;
+		s->vm_known = true;
 		return;
 	}
 	if (e->type == VSN_EV_CMD && e->nlb && c->vols) {

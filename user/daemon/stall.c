@@ -133,7 +133,7 @@ static void cmd_stalls(struct ctl *c, uint64_t now)
 		return;
 	for (i = 0; i < VSN_MAX_CMDS; i++) {
 		const struct vsn_cmd_slot *s = &c->cmds[i];
-		uint32_t pid = s->cmd.path_id, conn = s->key.conn_id;
+		uint32_t pid = s->cmd.path_id, conn = s->key.conn_id, s_vm;
 		uint64_t ts = s->cmd.ts_ns;
 
 		if (!conn || pid >= VSN_MAX_PATHS || !limit[pid] || ts > now || ts < cutoff[pid] ||
@@ -142,9 +142,11 @@ static void cmd_stalls(struct ctl *c, uint64_t now)
 			continue;
 		if (!oldest[pid] || ts < oldest[pid])
 			oldest[pid] = ts;
+		/* A connection whose VM is not known counts as another VM. */
+		s_vm = ctl_move_slot(c, conn)->vm_known ? ctl_move_slot(c, conn)->vm : VSN_AWAIT_MANY;
 		if (vm[pid] == VM_NONE)
-			vm[pid] = ctl_move_slot(c, conn)->vm;
-		else if (vm[pid] != ctl_move_slot(c, conn)->vm)
+			vm[pid] = s_vm;
+		else if (vm[pid] != s_vm)
 			vm[pid] = VSN_AWAIT_MANY;
 	}
 	for (i = 0; i < c->n_paths; i++) {
