@@ -143,7 +143,8 @@ static void cmd_stalls(struct ctl *c, uint64_t now)
 		if (!oldest[pid] || ts < oldest[pid])
 			oldest[pid] = ts;
 		/* A connection whose VM is not known counts as another VM. */
-		s_vm = ctl_move_slot(c, conn)->vm_known ? ctl_move_slot(c, conn)->vm : VSN_AWAIT_MANY;
+		s_vm =
+		    ctl_move_slot(c, conn)->vm_known ? ctl_move_slot(c, conn)->vm : VSN_AWAIT_MANY;
 		if (vm[pid] == VM_NONE)
 			vm[pid] = s_vm;
 		else if (vm[pid] != s_vm)
