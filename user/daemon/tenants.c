@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <bpf/bpf.h>
 
 #include "daemon/daemon.h"
@@ -23,6 +24,8 @@
 /* A connection storage never answered stops counting once its SYNs stop
  * (an initiator retries for about a minute, each retry seen). */
 #define HALF_OPEN_IDLE_NS (10ull * 1000000000ull)
+/* A RoCEv2 flow has no FIN: once idle this long it is over. */
+#define UDP_IDLE_NS (60ull * 1000000000ull)
 
 static void count_entry(const struct vsn_conn_key *k, const struct vsn_conn *v, uint64_t now,
 			uint32_t *open)
@@ -30,8 +33,9 @@ static void count_entry(const struct vsn_conn_key *k, const struct vsn_conn *v, 
 	if (k->dir != VSN_DIR_TO_STORAGE || !k->vm_id || k->vm_id >= VSN_MAX_VMS ||
 	    (v->flags & VSN_CONN_CLOSING))
 		return;
-	if (!(v->flags & VSN_CONN_ANSWERED) && v->last_seen_ns < now &&
-	    now - v->last_seen_ns > HALF_OPEN_IDLE_NS)
+	if (v->last_seen_ns < now &&
+	    ((!(v->flags & VSN_CONN_ANSWERED) && now - v->last_seen_ns > HALF_OPEN_IDLE_NS) ||
+	     (k->proto == IPPROTO_UDP && now - v->last_seen_ns > UDP_IDLE_NS)))
 		return;
 	open[k->vm_id]++;
 }
