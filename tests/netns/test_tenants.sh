@@ -222,6 +222,27 @@ check "show connections --limit 2: two entries and a note that there are more" e
 check "show connections --vm 2 shows only VM 2's" eval \
 	'vsn -j show connections --vm 2 --limit 0 | jq -e "length >= 1 and all(.[]; .vm == 2)" >/dev/null'
 
+# The datapath's count of VM 1's connections, as if the LRU had evicted
+# entries unseen; the daemon's recount (every 10 s) must set it right, count
+# what it held beyond the table as lost, and leave out the flood's
+# half-open connections once their SYNs are 10 s old.
+vm_conns() { # VM: the datapath's count (vsn_vm_state.conns)
+	hv bpftool -j map lookup pinned "$PIN/vsn_vm_state" key "$1" 0 0 0 | jq -r .formatted.value.conns
+}
+hv bpftool map update pinned "$PIN/vsn_vm_state" key 1 0 0 0 value 16 39 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+c0=$(vm_conns 1)
+for _ in $(seq 50); do
+	c1=$(vm_conns 1)
+	[ "$c1" -le 5 ] && break
+	sleep 0.5
+done
+lost=$(sed -n 's/^vsn_vm_connections_lost_total{vm="1"} //p' "$T/vsn.prom")
+echo "# VM 1's count: set to $c0, recounted to $c1; lost $lost"
+check "the daemon's recount corrects the datapath's count ($c0 -> $c1: the flood's half-open ones left out once idle)" \
+	eval '[ "$c0" = 10000 ] && [ "$c1" -le 5 ]'
+check "what the count held beyond the table is counted lost (vsn_vm_connections_lost_total $lost >= 9800)" \
+	eval '[ -n "$lost" ] && [ "$lost" -ge 9800 ]'
+
 # ------------------------------------- 3. a real cut, one VM active, a pin
 
 echo "# 3. silent cut of path 1 while only VM 2 is active"
