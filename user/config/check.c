@@ -148,8 +148,8 @@ static int check_vm(const struct item *it, const struct vsn_cfg_vm *vm)
 				     "\"" HOST_VM "\" is reserved for host-initiator volumes");
 	if (!vm->n_addresses)
 		return cfg_item_fail(it, "addresses", -1,
-				     "at least one is required: the VM's own source addresses "
-				     "(nothing else it sends is steered)");
+				     "at least one is required: every source address or prefix "
+				     "the VM sends from (vsn drops whatever else it sends)");
 	if (vm->n_addresses > VSN_VM_MAX_ADDRS)
 		return cfg_item_fail(it, "addresses", -1, "%u given, at most %u allowed",
 				     vm->n_addresses, VSN_VM_MAX_ADDRS);
