@@ -127,7 +127,8 @@ class Setups:
 
     def on(self, setup):
         if setup in ("vsn", "vsn-tc"):
-            mode = ["--xdp-mode", "tc"] if setup == "vsn-tc" else []
+            # vm0 has GRO on: its replies may be redirected by XDP itself.
+            mode = ["--xdp-mode", "tc"] if setup == "vsn-tc" else ["--veth-replies", "xdp"]
             B.vsn(PIN, "attach", "--vm", "vmif", "--uplink", "up0,up1", *mode, ns=HV)
             B.vsn(PIN, "apply", self.cfg, ns=HV)
             return VIP

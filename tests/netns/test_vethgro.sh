@@ -15,6 +15,7 @@
 #  2. IPv4 and IPv6 transfers, both directions intact (tests/netns/tcpx.py).
 #  3. the replies reached the VM: vm0's received bytes grow by the 4 MB.
 #  4. control: GRO on again, replies still arrive.
+#  5. --veth-replies xdp with GRO on: XDP redirects the replies itself.
 #
 # Output: "ok N - ..." / "not ok N - ..." lines, diagnostics prefixed "# ".
 set -uo pipefail
@@ -116,6 +117,14 @@ check "vsn_up_xfer is on both uplinks' TC ingress" \
 echo "# 4. control: GRO on again"
 nsx vm ethtool -K vm0 gro on >/dev/null
 check "IPv4 transfer with vm0's GRO on: both directions intact" xfer v4gro "$VIP4"
+
+echo "# 5. --veth-replies xdp (GRO on): XDP redirects the replies itself"
+vsn attach --vm vmif --uplink up0,up1 --xdp-mode native --veth-replies xdp 2>&1 | diag
+idx=$(hv ip -j link show vmif | jq '.[0].ifindex')
+check "re-attach with --veth-replies xdp: vmif's replies no longer go through TC" eval \
+	'[ "$(hv bpftool -j map lookup pinned "$PIN/vsn_reply_tc" key "$idx" 0 0 0 | jq .formatted.value)" = 0 ]'
+check "IPv4 transfer with vm0's GRO on, replies redirected by XDP: both directions intact" \
+	xfer v4xdp "$VIP4"
 
 vsn detach 2>&1 | diag
 check "detach: no vsn program left on the uplinks" \

@@ -38,6 +38,7 @@ struct attach_args {
 	const char *up[MAX_IFS];
 	int n_up;
 	enum xdp_choice xdp;
+	bool veth_xdp; /* --veth-replies xdp: the VM ends of veths run NAPI */
 };
 
 /*
@@ -122,6 +123,7 @@ static int add_ifs(const char **list, int *n, char *arg)
 static void attach_usage(FILE *f)
 {
 	fprintf(f, "usage: vsn attach --vm IF[,IF...] --uplink IF[,IF...] [--xdp-mode MODE]\n"
+		   "                  [--veth-replies tc|xdp]\n"
 		   "\n"
 		   "Load the datapath, pin its maps and programs under the pin directory and\n"
 		   "attach: TC ingress on every VM interface; on every uplink XDP (replies\n"
@@ -134,7 +136,14 @@ static void attach_usage(FILE *f)
 		   "  --vm IF          VM-side interface (tap/veth); repeatable\n"
 		   "  --uplink IF      uplink towards the storage fabric; repeatable\n"
 		   "  --xdp-mode MODE  auto (native, else generic with a warning), native,\n"
-		   "                   skb (generic XDP), or tc (TC ingress instead of XDP)\n");
+		   "                   skb (generic XDP), or tc (TC ingress instead of XDP)\n"
+		   "  --veth-replies tc|xdp\n"
+		   "                   how replies reach a VM behind a veth when XDP runs on\n"
+		   "                   the uplinks: tc (default) hands them to the uplink's TC\n"
+		   "                   program, which works whatever the VM's end of the veth\n"
+		   "                   does; xdp redirects them from XDP, one hop less, but the\n"
+		   "                   kernel drops them unless the VM's end has GRO on or an\n"
+		   "                   XDP program ('ethtool -K PEER gro on' in its namespace)\n");
 }
 
 static int parse_attach(int argc, char **argv, struct attach_args *a)
@@ -143,6 +152,7 @@ static int parse_attach(int argc, char **argv, struct attach_args *a)
 	    {"vm", required_argument, NULL, 'v'},
 	    {"uplink", required_argument, NULL, 'u'},
 	    {"xdp-mode", required_argument, NULL, 'x'},
+	    {"veth-replies", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -152,6 +162,13 @@ static int parse_attach(int argc, char **argv, struct attach_args *a)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "v:u:x:h", lo, NULL)) != -1) {
 		switch (c) {
+		case 'r':
+			if (strcmp(optarg, "tc") && strcmp(optarg, "xdp")) {
+				vsn_err("--veth-replies: '%s' is not one of tc, xdp", optarg);
+				return -EINVAL;
+			}
+			a->veth_xdp = !strcmp(optarg, "xdp");
+			break;
 		case 'v':
 			if (add_ifs(a->vm, &a->n_vm, optarg))
 				return -EINVAL;
@@ -554,14 +571,16 @@ static bool is_veth(const char *ifname)
 /*
  * A VM behind a veth gets its replies through TC, not XDP_REDIRECT, which
  * the kernel drops unless the VM's end of the veth runs NAPI (GRO on, or an
- * XDP program there): lib/xfer.h.  Written for every VM interface, so that
- * a re-attach after the interface changed kind sets it right.
+ * XDP program there): lib/xfer.h.  Unless the operator says the VM's ends
+ * do (veth_xdp).  Written for every VM interface, so that a re-attach after
+ * the interface changed kind, or the option, sets it right.
  */
-static int reply_via_tc(int map_fd, unsigned ifindex, const char *ifname, bool *via_tc)
+static int reply_via_tc(int map_fd, unsigned ifindex, const char *ifname, bool veth_xdp,
+			bool *via_tc)
 {
 	__u32 v;
 
-	*via_tc = is_veth(ifname);
+	*via_tc = !veth_xdp && is_veth(ifname);
 	v = *via_tc;
 	if (bpf_map_update_elem(map_fd, &ifindex, &v, BPF_ANY)) {
 		vsn_err("cannot write %s for %s: %s", VSN_MAP_REPLY_TC, ifname, strerror(errno));
@@ -678,8 +697,8 @@ int cmd_attach(const struct vsn_opts *o, int argc, char **argv)
 		err = record_iface(ifaces_fd, vm_idx[i], a.vm[i], VSN_ROLE_VM, hooks);
 		if (err)
 			goto cleanup;
-		err =
-		    reply_via_tc(bpf_map__fd(skel->maps.vsn_reply_tc), vm_idx[i], a.vm[i], &via_tc);
+		err = reply_via_tc(bpf_map__fd(skel->maps.vsn_reply_tc), vm_idx[i], a.vm[i],
+				   a.veth_xdp, &via_tc);
 		if (err)
 			goto cleanup;
 		vsn_info(o, "%s: VM interface, TC ingress%s", a.vm[i],
