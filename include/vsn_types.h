@@ -154,7 +154,11 @@ struct vsn_vm_state {
 };
 
 /* vsn_vm_drops: per-CPU array, index = vm_id: what the VM sent that vsn
- * refused, per reason (packets). */
+ * refused (packets), one counter per reason from VSN_R_SPOOFED on, in the
+ * enum's order (named here for bpftool). */
+#define VSN_VM_DROP_FIRST VSN_R_SPOOFED
+#define VSN_VM_DROPS	  (VSN_R_NO_SYN - VSN_R_SPOOFED + 1)
+
 struct vsn_vm_drops {
 	__u64 spoofed;
 	__u64 martian;

@@ -33,19 +33,10 @@ struct {
 static __always_inline int vm_drop(__u32 vm_id, __u32 reason, __u32 len)
 {
 	struct vsn_vm_drops *d = bpf_map_lookup_elem(&vsn_vm_drops, &vm_id);
+	__u32 i = reason - VSN_VM_DROP_FIRST;
 
-	if (d) {
-		if (reason == VSN_R_SPOOFED)
-			d->spoofed++;
-		else if (reason == VSN_R_MARTIAN)
-			d->martian++;
-		else if (reason == VSN_R_CONN_LIMIT)
-			d->conn_limit++;
-		else if (reason == VSN_R_CONN_RATE)
-			d->conn_rate++;
-		else if (reason == VSN_R_NO_SYN)
-			d->no_syn++;
-	}
+	if (d && i < VSN_VM_DROPS)
+		((__u64 *)d)[i]++;
 	count_reason(reason, len);
 	return VSN_DROP;
 }

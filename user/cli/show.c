@@ -325,43 +325,54 @@ static void show_connections(const struct vsn_opts *o, const struct vsn_maps *m,
 			n);
 }
 
+/* VM i's refusals by reason, when it has any. */
+static bool vm_drops(int fd, __u32 i, __u64 d[VSN_VM_DROPS])
+{
+	__u64 any = 0;
+
+	if (vm_drops_sum(fd, i, d))
+		return false;
+	for (unsigned j = 0; j < VSN_VM_DROPS; j++)
+		any |= d[j];
+	return any;
+}
+
 static void print_vm_drops(const struct vsn_opts *o, int fd)
 {
+	__u64 d[VSN_VM_DROPS];
 	bool any = false;
 
 	for (__u32 i = 0; i < VSN_MAX_VMS; i++) {
-		struct vsn_vm_drops d;
-
-		if (vm_drops_sum(fd, i, &d) ||
-		    !(d.spoofed | d.martian | d.conn_limit | d.conn_rate | d.no_syn))
+		if (!vm_drops(fd, i, d))
 			continue;
-		if (!any)
-			printf("refused per VM (packets):\n  %-6s %10s %10s %10s %10s %10s\n", "VM",
-			       "spoofed", "martian", "conn_limit", "conn_rate", "no_syn");
+		if (!any) {
+			printf("refused per VM (packets):\n  %-6s", "VM");
+			for (unsigned j = 0; j < VSN_VM_DROPS; j++)
+				printf(" %10s", vsn_reason_name(VSN_VM_DROP_FIRST + j));
+			printf("\n");
+		}
 		any = true;
-		printf("  %-6u %10llu %10llu %10llu %10llu %10llu\n", i,
-		       (unsigned long long)d.spoofed, (unsigned long long)d.martian,
-		       (unsigned long long)d.conn_limit, (unsigned long long)d.conn_rate,
-		       (unsigned long long)d.no_syn);
+		printf("  %-6u", i);
+		for (unsigned j = 0; j < VSN_VM_DROPS; j++)
+			printf(" %10llu", (unsigned long long)d[j]);
+		printf("\n");
 	}
 }
 
 static void json_vm_drops(int fd)
 {
+	__u64 d[VSN_VM_DROPS];
 	bool first = true;
 
 	printf(",\"vm_refused\":{");
 	for (__u32 i = 0; i < VSN_MAX_VMS; i++) {
-		struct vsn_vm_drops d;
-
-		if (vm_drops_sum(fd, i, &d) ||
-		    !(d.spoofed | d.martian | d.conn_limit | d.conn_rate | d.no_syn))
+		if (!vm_drops(fd, i, d))
 			continue;
-		printf("%s\"%u\":{\"spoofed\":%llu,\"martian\":%llu,\"conn_limit\":%llu,"
-		       "\"conn_rate\":%llu,\"no_syn\":%llu}",
-		       first ? "" : ",", i, (unsigned long long)d.spoofed,
-		       (unsigned long long)d.martian, (unsigned long long)d.conn_limit,
-		       (unsigned long long)d.conn_rate, (unsigned long long)d.no_syn);
+		printf("%s\"%u\":{", first ? "" : ",", i);
+		for (unsigned j = 0; j < VSN_VM_DROPS; j++)
+			printf("%s\"%s\":%llu", j ? "," : "",
+			       vsn_reason_name(VSN_VM_DROP_FIRST + j), (unsigned long long)d[j]);
+		printf("}");
 		first = false;
 	}
 	printf("}");

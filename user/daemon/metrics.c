@@ -136,8 +136,6 @@ static void health(struct mctx *x, const char *label, uint32_t id, enum vsn_heal
 /* Per VM: what the datapath refused of it, and its connections. */
 static void tenants(struct mctx *x, struct ctl *c)
 {
-	static const char *const why[] = {"spoofed", "martian", "conn_limit", "conn_rate",
-					  "no_syn"};
 	const struct vsn_config *cfg = c->cfg;
 	char id[16];
 
@@ -145,16 +143,13 @@ static void tenants(struct mctx *x, struct ctl *c)
 	    "Packets of a VM the datapath dropped: forged or martian source, over its "
 	    "connection limit or rate, TCP without a SYN or a connection.");
 	for (unsigned i = 0; i < cfg->n_vms; i++) {
-		struct vsn_vm_drops d;
-		__u64 v[5];
+		__u64 d[VSN_VM_DROPS];
 
-		if (vm_drops_sum(c->m.vm_drops, cfg->vms[i].id, &d))
+		if (vm_drops_sum(c->m.vm_drops, cfg->vms[i].id, d))
 			continue;
-		v[0] = d.spoofed, v[1] = d.martian, v[2] = d.conn_limit, v[3] = d.conn_rate,
-		v[4] = d.no_syn;
 		snprintf(id, sizeof(id), "%u", cfg->vms[i].id);
-		for (unsigned j = 0; j < 5; j++)
-			u64s2(x, "vm", id, "reason", why[j], v[j]);
+		for (unsigned j = 0; j < VSN_VM_DROPS; j++)
+			u64s2(x, "vm", id, "reason", vsn_reason_name(VSN_VM_DROP_FIRST + j), d[j]);
 	}
 	fam(x, "vsn_vm_connections", PROM_GAUGE, "A VM's open connections at the last count.");
 	for (unsigned i = 0; i < cfg->n_vms; i++) {

@@ -135,16 +135,18 @@ static void cmd_stalls(struct ctl *c, uint64_t now)
 		const struct vsn_cmd_slot *s = &c->cmds[i];
 		uint32_t pid = s->cmd.path_id, conn = s->key.conn_id, s_vm;
 		uint64_t ts = s->cmd.ts_ns;
+		const struct ctl_move_slot *ms;
 
 		if (!conn || pid >= VSN_MAX_PATHS || !limit[pid] || ts > now || ts < cutoff[pid] ||
-		    now - ts < limit[pid] || now - ts > CMD_RECENT_NS ||
-		    ctl_move_slot(c, conn)->closed)
+		    now - ts < limit[pid] || now - ts > CMD_RECENT_NS)
+			continue;
+		ms = ctl_move_slot(c, conn);
+		if (ms->closed)
 			continue;
 		if (!oldest[pid] || ts < oldest[pid])
 			oldest[pid] = ts;
 		/* A connection whose VM is not known counts as another VM. */
-		s_vm =
-		    ctl_move_slot(c, conn)->vm_known ? ctl_move_slot(c, conn)->vm : VSN_AWAIT_MANY;
+		s_vm = ms->vm_known ? ms->vm : VSN_AWAIT_MANY;
 		if (vm[pid] == VM_NONE)
 			vm[pid] = s_vm;
 		else if (vm[pid] != s_vm)

@@ -51,17 +51,11 @@ int percpu_u64(int fd, __u32 idx, __u64 *sum)
 	return percpu_sum(fd, &idx, sum, 1);
 }
 
-int vm_drops_sum(int fd, __u32 vm_id, struct vsn_vm_drops *sum)
+int vm_drops_sum(int fd, __u32 vm_id, __u64 sum[VSN_VM_DROPS])
 {
-	__u64 w[5];
-	int err = percpu_sum(fd, &vm_id, w, 5);
-
-	sum->spoofed = w[0];
-	sum->martian = w[1];
-	sum->conn_limit = w[2];
-	sum->conn_rate = w[3];
-	sum->no_syn = w[4];
-	return err;
+	_Static_assert(sizeof(struct vsn_vm_drops) == VSN_VM_DROPS * sizeof(__u64),
+		       "vsn_vm_drops holds one counter per reason from VSN_VM_DROP_FIRST");
+	return percpu_sum(fd, &vm_id, sum, VSN_VM_DROPS);
 }
 
 int maps_routes_changed(const struct vsn_maps *m, struct vsn_error *err)

@@ -81,8 +81,9 @@ bool iface_is_here(unsigned ifindex, const struct vsn_iface *v);
 /* maps.c: reading and writing the pinned maps. */
 /* Sum of one per-CPU struct vsn_counter over all CPUs. */
 int percpu_counter(int fd, const void *key, struct vsn_counter *sum);
-/* What VM vm_id sent that the datapath refused, summed over CPUs. */
-int vm_drops_sum(int fd, __u32 vm_id, struct vsn_vm_drops *sum);
+/* What VM vm_id sent that the datapath refused, summed over CPUs: sum[i]
+ * packets for reason VSN_VM_DROP_FIRST + i. */
+int vm_drops_sum(int fd, __u32 vm_id, __u64 sum[VSN_VM_DROPS]);
 /* Sum of one per-CPU __u64 over all CPUs. */
 int percpu_u64(int fd, __u32 idx, __u64 *sum);
 /* After any change to vsn_routes: connections drop their cached paths
