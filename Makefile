@@ -16,18 +16,18 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 # Userspace: lib (uses nothing of ours), config (uses lib), daemon (uses
 # config and lib) and cli (uses all three); everything but cli/main.c is
 # libvsn.a, which the vsn binary and every unit test link.
-USER_DIRS := user/lib user/lib/health user/config user/daemon user/cli
+USER_DIRS := user/lib user/lib/health user/config user/cluster user/daemon user/cli
 USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard $(d)/*.c))
 USER_HDRS := $(foreach d,$(USER_DIRS),$(wildcard $(d)/*.h)) $(wildcard include/*.h)
 LIB_SRCS  := $(filter-out user/cli/main.c,$(USER_SRCS))
 LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 SAN_OBJS  := $(patsubst user/%.c,$(BUILD)/san/%.o,$(LIB_SRCS))
 
-PKGS      := libbpf libxdp libelf zlib libcyaml yaml-0.1 libmnl libnvme json-c
+PKGS      := libbpf libxdp libelf zlib libcyaml yaml-0.1 libmnl libnvme json-c libcurl
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	     -Iinclude -Iuser -isystem $(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lxdp -lelf -lz -lcyaml -lyaml -lmnl -lnvme -ljson-c) -lpthread -lm
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lxdp -lelf -lz -lcyaml -lyaml -lmnl -lnvme -ljson-c -lcurl) -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-aliasing \
 	      -I$(BUILD) -Iinclude -Ibpf $(BPF_EXTRA)
 

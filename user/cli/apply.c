@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "cli/api_client.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "config/ops.h"
 #include "config/plan.h"
@@ -18,6 +19,7 @@
 static void apply_usage(FILE *f)
 {
 	fprintf(f, "usage: vsn apply [--check] [--allow-empty] FILE\n"
+		   "       vsn apply --cluster [--check] [--revision N] FILE\n"
 		   "\n"
 		   "Validate FILE (YAML: vms, uplinks, backends, paths, volumes, routes; see\n"
 		   "docs/config.md) and make the maps match it.  Nothing is written unless the\n"
@@ -27,7 +29,14 @@ static void apply_usage(FILE *f)
 		   "  --check        validate only (also against this host's interfaces when\n"
 		   "                 vsn is attached); write nothing\n"
 		   "  --allow-empty  accept a file with nothing in it, which removes every\n"
-		   "                 mapping; without it such a file is refused\n");
+		   "                 mapping; without it such a file is refused\n"
+		   "  --cluster      the configuration of every host in the cluster: checked\n"
+		   "                 for each host it names (items with 'host: NAME' are that\n"
+		   "                 host's), then written to etcd through the running daemon;\n"
+		   "                 each host applies its part and reports its revision\n"
+		   "                 ('vsn cluster status'; docs/cluster.md)\n"
+		   "  --revision N   write only if etcd's configuration is still at revision N\n"
+		   "                 (0: none yet); default: the one this host saw last\n");
 }
 
 /*
@@ -50,6 +59,67 @@ static char *abs_path(const char *file)
 	return abs;
 }
 
+/* --cluster: checked here for every host; written by the daemon. */
+static int apply_cluster(const struct vsn_opts *o, const char *file, bool check,
+			 long long revision, bool cluster)
+{
+	struct vsn_error err = {.msg = ""};
+	struct json_object *req;
+	char hosts[256] = "", *text = NULL, *abs;
+	size_t len = 0;
+	FILE *f;
+	int ret;
+
+	if (!cluster) {
+		vsn_err("apply: --revision goes with --cluster");
+		return 2;
+	}
+	/* Checked as every host will read it. */
+	f = fopen(file, "rb");
+	if (!f || getdelim(&text, &len, '\0', f) < 0) {
+		vsn_err("apply: %s: cannot read it: %s", file, strerror(errno));
+		if (f)
+			fclose(f);
+		free(text);
+		return 1;
+	}
+	fclose(f);
+	ret = cluster_check_config(file, text, strlen(text), hosts, sizeof(hosts), &err);
+	free(text);
+	if (ret) {
+		vsn_err("%s", err.msg);
+		return 1;
+	}
+	if (check) {
+		vsn_info(o, "%s: valid for every host it names (%s)", file,
+			 hosts[0] ? hosts : "none: every host reads all of it");
+		if (o->json)
+			printf("{\"ok\":true,\"hosts\":\"%s\"}\n", hosts);
+		return 0;
+	}
+	abs = abs_path(file);
+	if (!abs) {
+		vsn_err("apply: %s: cannot resolve the path: %s", file, strerror(errno));
+		return 1;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("apply"));
+	json_object_object_add(req, "file", json_object_new_string(abs));
+	json_object_object_add(req, "cluster", json_object_new_boolean(true));
+	if (revision >= 0)
+		json_object_object_add(req, "revision", json_object_new_int64(revision));
+	ret = api_forward(o, req);
+	json_object_put(req);
+	free(abs);
+	if (ret < 0) {
+		vsn_err("apply --cluster: no daemon answers on %s: the configuration goes to etcd "
+			"through it (start 'vsn daemon -c FILE' with a cluster section)",
+			api_socket_path());
+		return 1;
+	}
+	return ret;
+}
+
 int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 {
 	struct vsn_config *cfg = NULL;
@@ -58,7 +128,8 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 	struct plan_host host;
 	const char *file = NULL;
 	struct vsn_error err = {};
-	bool check = false, have_maps = false, allow_empty = false;
+	bool check = false, have_maps = false, allow_empty = false, cluster = false;
+	long long revision = -1;
 	int i, ret = 1;
 
 	for (i = 1; i < argc; i++) {
@@ -66,6 +137,17 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 			check = true;
 		} else if (!strcmp(argv[i], "--allow-empty")) {
 			allow_empty = true;
+		} else if (!strcmp(argv[i], "--cluster")) {
+			cluster = true;
+		} else if (!strcmp(argv[i], "--revision")) {
+			char *end = NULL;
+
+			if (i + 1 < argc)
+				revision = strtoll(argv[++i], &end, 10);
+			if (!end || *end || revision < 0) {
+				vsn_err("apply: --revision takes a revision number (0: none yet)");
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			apply_usage(stdout);
 			return 0;
@@ -81,6 +163,8 @@ int cmd_apply(const struct vsn_opts *o, int argc, char **argv)
 		apply_usage(stderr);
 		return 2;
 	}
+	if (cluster || revision >= 0)
+		return apply_cluster(o, file, check, revision, cluster);
 	if (!check) {
 		/* A running daemon applies it (and keeps its own decisions).
 		 * It takes absolute paths only: its directory is not ours. */

@@ -21,6 +21,7 @@ int cmd_health(const struct vsn_opts *o, int argc, char **argv);
 int cmd_daemon(const struct vsn_opts *o, int argc, char **argv);
 int cmd_bw(const struct vsn_opts *o, int argc, char **argv);
 int cmd_verify(const struct vsn_opts *o, int argc, char **argv);
+int cmd_cluster(const struct vsn_opts *o, int argc, char **argv);
 /* Any of argv[1..] is -h or --help: a command's help works anywhere, before
  * anything is opened (no root, no attach, no daemon needed). */
 bool cli_help_asked(int argc, char **argv);

@@ -6,7 +6,6 @@
 
 #include "cli/cli.h"
 
-#define VSN_VERSION "0.1.0"
 
 static const struct {
 	const char *name;
@@ -26,6 +25,7 @@ static const struct {
     {"top", cmd_top, "live view of the workload profile"},
     {"health", cmd_health, "NVMe health of a target: identity, SMART, ANA (remote or local)"},
     {"daemon", cmd_daemon, "run the controller; 'daemon status' shows its view"},
+    {"cluster", cmd_cluster, "the hosts sharing etcd: leader, backends seen by all"},
     {"verify", cmd_verify, "load each program alone: the verifier's cost against the budget"},
     {"bw", cmd_bw, "per-VM bandwidth (HTB) on an uplink: setup, teardown, classid"},
 };

@@ -35,12 +35,14 @@ struct vsn_cfg_vm {
 	uint32_t max_connections;
 	uint32_t conn_rate;
 	uint32_t conn_burst;
+	char *host; /* only on this host (cluster configs); NULL: every host */
 	unsigned line;
 };
 
 struct vsn_cfg_uplink {
 	char *interface;       /* unique */
 	uint64_t capacity_bps; /* "10gbit", "100mbit", "1000000" (bit/s); 0 = unknown */
+	char *host;
 	unsigned line;
 };
 
@@ -56,6 +58,9 @@ struct vsn_cfg_backend {
 	unsigned n_paths;
 	char *nqn;	/* subsystem NQN: the controller polls its admin queue */
 	uint8_t health; /* enum vsn_health_src */
+	/* Connections it serves well, from all hosts together (0: unknown):
+	 * the cluster's leader weights it by what is left of them. */
+	uint32_t capacity;
 	unsigned line;
 };
 
@@ -81,6 +86,7 @@ struct vsn_cfg_path {
 	int ttl;	      /* -1 = keep, else 1..255 */
 	int64_t flow_label;   /* -1 = keep, else 0..0xfffff (IPv6 only) */
 	char *source_address; /* optional SNAT address for NVMe/TCP */
+	char *host;
 	unsigned line;
 };
 
@@ -92,6 +98,7 @@ struct vsn_cfg_volume {
 	uint8_t proto;	    /* enum vsn_proto; "nvme-tcp" (default) or "roce" */
 	uint32_t *backends; /* backend ids */
 	unsigned n_backends;
+	char *host;
 	unsigned line;
 };
 
@@ -100,8 +107,40 @@ struct vsn_cfg_route {
 	uint32_t volume;
 	uint32_t backend;
 	uint32_t path;
+	char *host;
 	unsigned line;
 };
+
+#define VSN_CLUSTER_MAX_ENDPOINTS 7
+#define VSN_HOST_NAME_MAX	  63
+
+/* The cluster section (docs/cluster.md): how this host's daemon reaches
+ * etcd and shares what it sees with the other hosts. */
+struct vsn_cfg_cluster {
+	bool enabled; /* the section is there */
+	char **endpoints;
+	unsigned n_endpoints;
+	char *host;   /* this host's name in the cluster; NULL: its hostname */
+	char *prefix; /* of every key vsn writes */
+	uint32_t lease_ttl_s;
+	uint32_t publish_ms;
+	uint32_t timeout_ms;
+	uint32_t quorum;      /* hosts that must see a backend failing */
+	uint32_t move_budget; /* connection moves per second, all hosts together */
+	char *ca_file, *cert_file, *key_file;
+	unsigned line;
+};
+
+/* The cluster section's numeric keys: X(key, min, max, default). */
+#define VSN_CLUSTER_NUMBERS(X)                                                                     \
+	X(lease_ttl_s, 1, 600, 3)                                                                  \
+	X(publish_ms, 100, 60000, 1000)                                                            \
+	X(timeout_ms, 50, 60000, 1000)                                                             \
+	X(quorum, 1, 100000, 2)                                                                    \
+	X(move_budget, 1, 1000000, 64)
+
+#define VSN_DEFAULT_CLUSTER_PREFIX "/vsn/"
+
 
 /*
  * The daemon's policy (section "controller", one mapping).  Percentages are
@@ -180,6 +219,7 @@ struct vsn_config {
 	struct vsn_cfg_route *routes;
 	unsigned n_routes;
 	struct vsn_cfg_controller ctl; /* defaults when the section is absent */
+	struct vsn_cfg_cluster cluster;
 	struct vsn_line_map *lines;    /* lets config_validate name a field's line; may be NULL */
 };
 
@@ -192,10 +232,26 @@ int config_validate(const struct vsn_config *cfg, struct vsn_error *err);
  * Load and validate: the one way callers read a config.  NULL with err
  * filled when the file cannot be taken whole.  A file with no vms, uplinks,
  * paths, backends, volumes or routes would empty every map when applied:
- * it is refused unless flags has CONFIG_ALLOW_EMPTY (--allow-empty).
+ * it is refused unless flags has CONFIG_ALLOW_EMPTY (--allow-empty), or the
+ * file has a cluster section (the rest then comes from etcd).
  */
 #define CONFIG_ALLOW_EMPTY 0x1u
+/* config_parse: every host's items, each checked alone but not validated
+ * as a whole (a file for many hosts, to learn its host names). */
+#define CONFIG_ALL_HOSTS 0x2u
 struct vsn_config *config_read(const char *file, unsigned flags, struct vsn_error *err);
+/*
+ * The same from a buffer (name stands for the file in messages), for host:
+ * items with a host key are kept only on that host (a file for many hosts,
+ * docs/cluster.md), before validation since interfaces and paths may repeat
+ * across hosts.  host NULL: this host (config_host_name()).
+ */
+struct vsn_config *config_parse(const char *name, const char *buf, size_t len, unsigned flags,
+				const char *host, struct vsn_error *err);
+/* This host's name: the cluster section's host, else its hostname. */
+const char *config_host_name(const struct vsn_config *cfg, char *buf, size_t len);
+/* The distinct host names a file's items give, at most max; -ENOMEM. */
+int config_hosts(const struct vsn_config *cfg, const char **out, unsigned max);
 /* Nothing in any section (the controller section aside). */
 bool config_is_empty(const struct vsn_config *cfg);
 void config_free(struct vsn_config *cfg);

@@ -120,21 +120,22 @@ unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec);
 #define RAW_VM_KEYS(S, L, T)						\
 	S(T, name) S(T, id) S(T, interface) S(T, min_rate) S(T, max_rate) \
 	L(T, addresses) S(T, mac) S(T, max_connections)			\
-	S(T, connection_rate) S(T, connection_burst)
+	S(T, connection_rate) S(T, connection_burst) S(T, host)
 #define RAW_UPLINK_KEYS(S, L, T)					\
-	S(T, interface) S(T, capacity)
+	S(T, interface) S(T, capacity) S(T, host)
 #define RAW_BACKEND_KEYS(S, L, T)					\
 	S(T, id) S(T, name) S(T, address) S(T, port) S(T, state)	\
-	S(T, weight) S(T, tier) L(T, paths) S(T, nqn) S(T, health)
+	S(T, weight) S(T, tier) L(T, paths) S(T, nqn) S(T, health)	\
+	S(T, capacity)
 #define RAW_PATH_KEYS(S, L, T)						\
 	S(T, id) S(T, uplink) S(T, next_hop) S(T, source_mac)		\
 	S(T, vlan) S(T, dscp) S(T, ecn) S(T, ttl) S(T, flow_label)	\
-	S(T, source_address)
+	S(T, source_address) S(T, host)
 #define RAW_VOLUME_KEYS(S, L, T)					\
 	S(T, id) S(T, vm) S(T, address) S(T, port) S(T, protocol)	\
-	L(T, backends)
+	L(T, backends) S(T, host)
 #define RAW_ROUTE_KEYS(S, L, T)						\
-	S(T, vm) S(T, volume) S(T, backend) S(T, path)
+	S(T, vm) S(T, volume) S(T, backend) S(T, path) S(T, host)
 /* The controller section is one mapping, not a list. */
 #define RAW_CONTROLLER_KEYS(S, L, T)					\
 	S(T, tick_ms) S(T, watch_ms) S(T, silent_ms) S(T, dwell_ms)	\
@@ -146,6 +147,11 @@ unsigned cfg_lines_count(const struct vsn_line_map *map, const char *sec);
 	S(T, health_timeout_ms) S(T, hostnqn) S(T, metrics_dir)	\
 	S(T, metrics_interval_ms) S(T, socket) S(T, observe_only)	\
 	S(T, tier_by_class)
+/* So is the cluster section (docs/cluster.md). */
+#define RAW_CLUSTER_KEYS(S, L, T)					\
+	L(T, endpoints) S(T, host) S(T, prefix) S(T, lease_ttl_s)	\
+	S(T, publish_ms) S(T, timeout_ms) S(T, quorum)			\
+	S(T, move_budget) S(T, ca_file) S(T, cert_file) S(T, key_file)
 /* clang-format on */
 
 #define RAW_MEMBER_STR(T, key) char *key;
@@ -164,6 +170,7 @@ RAW_STRUCT(path, RAW_PATH_KEYS);
 RAW_STRUCT(volume, RAW_VOLUME_KEYS);
 RAW_STRUCT(route, RAW_ROUTE_KEYS);
 RAW_STRUCT(controller, RAW_CONTROLLER_KEYS);
+RAW_STRUCT(cluster, RAW_CLUSTER_KEYS);
 
 struct raw_config {
 	struct raw_vm *vms;
@@ -179,6 +186,7 @@ struct raw_config {
 	struct raw_route *routes;
 	unsigned routes_count;
 	struct raw_controller *controller; /* NULL: all defaults */
+	struct raw_cluster *cluster;	   /* NULL: no cluster */
 };
 
 /* raw.c */

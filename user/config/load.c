@@ -9,10 +9,12 @@
  * map stays with the config so that config_validate() can name lines too.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/internal.h"
 
@@ -168,6 +170,24 @@ static int conv_strs(const struct item *it, const char *key, char **in, unsigned
 	return 0;
 }
 
+/* Optional host name: letters, digits, '.', '-', '_'. */
+static int conv_host(const struct item *it, const char *in, char **out)
+{
+	size_t n = in ? strlen(in) : 0;
+
+	*out = NULL;
+	if (!in)
+		return 0;
+	if (!n || n > VSN_HOST_NAME_MAX || strspn(in, "abcdefghijklmnopqrstuvwxyz"
+						      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						      "0123456789.-_") != n)
+		return cfg_item_fail(it, "host", -1,
+				     "'%s' is not a host name (1-%d of letters, digits, '.', '-', "
+				     "'_')",
+				     in, VSN_HOST_NAME_MAX);
+	return conv_str(it, "host", in, true, out);
+}
+
 static int conv_vm(const struct item *it, const struct raw_vm *r, struct vsn_cfg_vm *vm)
 {
 	int64_t max_conns = 0, rate = 0, burst = 0;
@@ -185,7 +205,8 @@ static int conv_vm(const struct item *it, const struct raw_vm *r, struct vsn_cfg
 	    conv_opt(it, "connection_rate", r->connection_rate, 0, VM_CONN_RATE_MAX,
 		     VM_CONN_RATE_DEFAULT, &rate) ||
 	    conv_opt(it, "connection_burst", r->connection_burst, 1, VSN_MAX_CONNS / 2,
-		     VM_CONN_BURST_DEFAULT, &burst))
+		     VM_CONN_BURST_DEFAULT, &burst) ||
+	    conv_host(it, r->host, &vm->host))
 		return -EINVAL;
 	vm->max_connections = (uint32_t)max_conns;
 	vm->conn_rate = (uint32_t)rate;
@@ -199,7 +220,8 @@ static int conv_vm(const struct item *it, const struct raw_vm *r, struct vsn_cfg
 static int conv_uplink(const struct item *it, const struct raw_uplink *r, struct vsn_cfg_uplink *up)
 {
 	if (conv_str(it, "interface", r->interface, true, &up->interface) ||
-	    conv_rate(it, "capacity", r->capacity, &up->capacity_bps))
+	    conv_rate(it, "capacity", r->capacity, &up->capacity_bps) ||
+	    conv_host(it, r->host, &up->host))
 		return -EINVAL;
 	return 0;
 }
@@ -207,9 +229,10 @@ static int conv_uplink(const struct item *it, const struct raw_uplink *r, struct
 static int conv_backend(const struct item *it, const struct raw_backend *r,
 			struct vsn_cfg_backend *be)
 {
-	int64_t port = 0, weight = 0, tier = 0;
+	int64_t port = 0, weight = 0, tier = 0, capacity = 0;
 
 	if (conv_u32(it, "id", r->id, 1, VSN_MAX_BACKENDS - 1, &be->id) ||
+	    conv_opt(it, "capacity", r->capacity, 0, UINT32_MAX, 0, &capacity) ||
 	    conv_str(it, "name", r->name, false, &be->name) ||
 	    conv_str(it, "address", r->address, true, &be->address) ||
 	    conv_opt(it, "port", r->port, PORT_MIN, PORT_MAX, VSN_PORT_NVME_TCP, &port) ||
@@ -225,6 +248,7 @@ static int conv_backend(const struct item *it, const struct raw_backend *r,
 	be->port = (uint16_t)port;
 	be->weight = (uint32_t)weight;
 	be->tier = (uint8_t)tier;
+	be->capacity = (uint32_t)capacity;
 	return conv_ids(it, "paths", r->paths, r->paths_count, VSN_MAX_PATHS - 1, &be->paths,
 			&be->n_paths);
 }
@@ -244,7 +268,8 @@ static int conv_path(const struct item *it, const struct raw_path *r, struct vsn
 	    conv_opt(it, "ecn", r->ecn, 0, ECN_MAX, -1, &ecn) ||
 	    conv_opt(it, "ttl", r->ttl, TTL_MIN, TTL_MAX, -1, &ttl) ||
 	    conv_opt(it, "flow_label", r->flow_label, 0, FLOW_LABEL_MAX, -1, &p->flow_label) ||
-	    conv_str(it, "source_address", r->source_address, false, &p->source_address))
+	    conv_str(it, "source_address", r->source_address, false, &p->source_address) ||
+	    conv_host(it, r->host, &p->host))
 		return -EINVAL;
 	p->vlan = (int)vlan;
 	p->dscp = (int)dscp;
@@ -278,7 +303,8 @@ static int conv_volume(const struct item *it, const struct raw_volume *r,
 	    conv_str(it, "vm", r->vm, true, &vol->vm) ||
 	    conv_str(it, "address", r->address, true, &vol->address) ||
 	    conv_opt(it, "port", r->port, PORT_MIN, PORT_MAX,
-		     vol->proto == VSN_PROTO_ROCEV2 ? VSN_PORT_ROCEV2 : VSN_PORT_NVME_TCP, &port))
+		     vol->proto == VSN_PROTO_ROCEV2 ? VSN_PORT_ROCEV2 : VSN_PORT_NVME_TCP, &port) ||
+	    conv_host(it, r->host, &vol->host))
 		return -EINVAL;
 	vol->port = (uint16_t)port;
 	return conv_ids(it, "backends", r->backends, r->backends_count, VSN_MAX_BACKENDS - 1,
@@ -290,7 +316,8 @@ static int conv_route(const struct item *it, const struct raw_route *r, struct v
 	if (conv_str(it, "vm", r->vm, true, &rt->vm) ||
 	    conv_u32(it, "volume", r->volume, 1, VSN_MAX_VOLUMES - 1, &rt->volume) ||
 	    conv_u32(it, "backend", r->backend, 1, VSN_MAX_BACKENDS - 1, &rt->backend) ||
-	    conv_u32(it, "path", r->path, 1, VSN_MAX_PATHS - 1, &rt->path))
+	    conv_u32(it, "path", r->path, 1, VSN_MAX_PATHS - 1, &rt->path) ||
+	    conv_host(it, r->host, &rt->host))
 		return -EINVAL;
 	return 0;
 }
@@ -364,6 +391,66 @@ static int conv_controller(const struct item *it, const struct raw_controller *r
 	return 0;
 }
 
+/* One count/millisecond key of the cluster section. */
+#define CL_CONV(key, lo, hi, dflt)                                                                 \
+	({                                                                                         \
+		int64_t _v = 0;                                                                    \
+		int _r = conv_opt(it, #key, r->key, lo, hi, dflt, &_v);                            \
+		cl->key = (uint32_t)_v;                                                            \
+		_r;                                                                                \
+	}) ||
+
+static int conv_cluster(const struct item *it, const struct raw_cluster *r,
+			struct vsn_cfg_cluster *cl)
+{
+	const char *files[] = {r->ca_file, r->cert_file, r->key_file};
+	unsigned i;
+
+	cl->enabled = true;
+	if (VSN_CLUSTER_NUMBERS(CL_CONV) conv_host(it, r->host, &cl->host) ||
+	    conv_str(it, "prefix", r->prefix ? r->prefix : VSN_DEFAULT_CLUSTER_PREFIX, true,
+		     &cl->prefix) ||
+	    conv_str(it, "ca_file", r->ca_file, false, &cl->ca_file) ||
+	    conv_str(it, "cert_file", r->cert_file, false, &cl->cert_file) ||
+	    conv_str(it, "key_file", r->key_file, false, &cl->key_file))
+		return -EINVAL;
+	if (!r->endpoints_count)
+		return cfg_item_fail(it, "endpoints", -1,
+				     "at least one etcd endpoint is required (e.g. "
+				     "http://10.0.0.1:2379)");
+	if (conv_strs(it, "endpoints", r->endpoints, r->endpoints_count,
+		      VSN_CLUSTER_MAX_ENDPOINTS, &cl->endpoints, &cl->n_endpoints))
+		return -EINVAL;
+	for (i = 0; i < cl->n_endpoints; i++) {
+		const char *e = cl->endpoints[i];
+
+		if (strncmp(e, "http://", 7) && strncmp(e, "https://", 8))
+			return cfg_item_fail(it, "endpoints", i,
+					     "'%s' must start with http:// or https://", e);
+		if (!strncmp(e, "http://", 7) && (cl->cert_file || cl->ca_file))
+			return cfg_item_fail(it, "endpoints", i,
+					     "'%s' is plain http but certificates are set: use "
+					     "https://",
+					     e);
+	}
+	if (cl->prefix[0] != '/' || cl->prefix[strlen(cl->prefix) - 1] != '/')
+		return cfg_item_fail(it, "prefix", -1, "'%s' must start and end with '/'",
+				     cl->prefix);
+	if (!cl->cert_file != !cl->key_file)
+		return cfg_item_fail(it, cl->cert_file ? "key_file" : "cert_file", -1,
+				     "cert_file and key_file go together");
+	for (i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i] && files[i][0] != '/')
+			return cfg_item_fail(it, i == 0 ? "ca_file" : i == 1 ? "cert_file" : "key_file",
+					     -1, "'%s' must be an absolute path", files[i]);
+	if ((uint64_t)cl->publish_ms >= (uint64_t)cl->lease_ttl_s * 1000)
+		return cfg_item_fail(it, "publish_ms", -1,
+				     "%u must be below lease_ttl_s (%u s): observations are "
+				     "renewed within their lease",
+				     cl->publish_ms, cl->lease_ttl_s);
+	return 0;
+}
+
 static int convert(const struct ectx *c, const struct raw_config *raw, struct vsn_config *cfg)
 {
 	struct item ctl_item = cfg_item_at(c, "controller", 0, 0);
@@ -374,6 +461,13 @@ static int convert(const struct ectx *c, const struct raw_config *raw, struct vs
 	ret = conv_controller(&ctl_item, raw ? raw->controller : NULL, &cfg->ctl);
 	if (!raw)
 		return ret; /* empty document, or only empty sections */
+	if (raw->cluster) {
+		struct item cl_item = cfg_item_at(c, "cluster", 0, 0);
+
+		cl_item.idx = -1;
+		cfg->cluster.line = cl_item.line;
+		ret |= conv_cluster(&cl_item, raw->cluster, &cfg->cluster);
+	}
 	/* Every section, so that all of their problems are reported. */
 	ret |= CONV_SECTION(c, raw, cfg, vms, vm, VSN_MAX_VMS - 1);
 	ret |= CONV_SECTION(c, raw, cfg, uplinks, uplink, MAX_UPLINKS);
@@ -436,12 +530,14 @@ out:
 	return ret;
 }
 
-struct vsn_config *config_load(const char *file, struct vsn_error *err)
+/* Parse buf (len bytes, NUL-terminated) as the config called name. */
+static struct vsn_config *load_buf(const char *name, const char *buf, size_t len,
+				   struct vsn_error *err)
 {
 	struct vsn_error scratch = {.msg = ""};
 	struct cfg_errs errs = {.n = 0};
 	struct ectx c = {
-	    .file = file ? file : "(null)",
+	    .file = name ? name : "(null)",
 	    .err = err ? err : &scratch,
 	    .map = NULL,
 	    .errs = &errs,
@@ -450,18 +546,9 @@ struct vsn_config *config_load(const char *file, struct vsn_error *err)
 	struct raw_config *raw = NULL;
 	struct vsn_config *cfg = NULL;
 	bool empty = false;
-	char *buf = NULL;
-	size_t len = 0;
 	int ret;
 
 	c.err->msg[0] = '\0';
-	if (!file) {
-		ret = cfg_fail(&c, NULL, -1, 0, NULL, -1, "no file given");
-		goto out;
-	}
-	ret = read_all(&c, &buf, &len);
-	if (ret)
-		goto out;
 	ret = cfg_lines_build(&c, buf, len, &map, &empty);
 	if (ret)
 		goto out;
@@ -478,7 +565,7 @@ struct vsn_config *config_load(const char *file, struct vsn_error *err)
 	}
 	cfg->lines = map; /* from here on config_free() frees it */
 	map = NULL;
-	cfg->file = strdup(file);
+	cfg->file = strdup(c.file);
 	if (!cfg->file) {
 		ret = cfg_fail_oom(&c);
 		goto out;
@@ -495,8 +582,89 @@ out:
 	}
 	cfg_raw_free(raw);
 	cfg_lines_free(map);
+	return cfg;
+}
+
+/* The whole file, NUL-terminated, in *buf; its error already in err. */
+static int read_file(const char *file, char **buf, size_t *len, struct vsn_error *err)
+{
+	struct vsn_error scratch = {.msg = ""};
+	struct ectx c = {
+	    .file = file ? file : "(null)",
+	    .err = err ? err : &scratch,
+	    .map = NULL,
+	    .errs = NULL,
+	};
+
+	c.err->msg[0] = '\0';
+	if (!file)
+		return cfg_fail(&c, NULL, -1, 0, NULL, -1, "no file given");
+	return read_all(&c, buf, len);
+}
+
+struct vsn_config *config_load(const char *file, struct vsn_error *err)
+{
+	struct vsn_config *cfg = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!read_file(file, &buf, &len, err))
+		cfg = load_buf(file, buf, len, err);
 	free(buf);
 	return cfg;
+}
+
+static void free_vm(struct vsn_cfg_vm *vm)
+{
+	free(vm->name);
+	free(vm->interface);
+	for (unsigned j = 0; j < vm->n_addresses; j++)
+		free(vm->addresses[j]);
+	free(vm->addresses);
+	free(vm->mac);
+	free(vm->host);
+}
+
+static void free_uplink(struct vsn_cfg_uplink *up)
+{
+	free(up->interface);
+	free(up->host);
+}
+
+static void free_path(struct vsn_cfg_path *p)
+{
+	free(p->uplink);
+	free(p->next_hop_mac);
+	free(p->next_hop_addr);
+	free(p->source_mac);
+	free(p->source_address);
+	free(p->host);
+}
+
+static void free_volume(struct vsn_cfg_volume *vol)
+{
+	free(vol->vm);
+	free(vol->address);
+	free(vol->backends);
+	free(vol->host);
+}
+
+static void free_route(struct vsn_cfg_route *rt)
+{
+	free(rt->vm);
+	free(rt->host);
+}
+
+static void free_cluster(struct vsn_cfg_cluster *cl)
+{
+	for (unsigned i = 0; i < cl->n_endpoints; i++)
+		free(cl->endpoints[i]);
+	free(cl->endpoints);
+	free(cl->host);
+	free(cl->prefix);
+	free(cl->ca_file);
+	free(cl->cert_file);
+	free(cl->key_file);
 }
 
 void config_free(struct vsn_config *cfg)
@@ -505,36 +673,22 @@ void config_free(struct vsn_config *cfg)
 
 	if (!cfg)
 		return;
-	for (i = 0; i < cfg->n_vms; i++) {
-		free(cfg->vms[i].name);
-		free(cfg->vms[i].interface);
-		for (unsigned j = 0; j < cfg->vms[i].n_addresses; j++)
-			free(cfg->vms[i].addresses[j]);
-		free(cfg->vms[i].addresses);
-		free(cfg->vms[i].mac);
-	}
+	for (i = 0; i < cfg->n_vms; i++)
+		free_vm(&cfg->vms[i]);
 	for (i = 0; i < cfg->n_uplinks; i++)
-		free(cfg->uplinks[i].interface);
+		free_uplink(&cfg->uplinks[i]);
 	for (i = 0; i < cfg->n_backends; i++) {
 		free(cfg->backends[i].name);
 		free(cfg->backends[i].address);
 		free(cfg->backends[i].paths);
 		free(cfg->backends[i].nqn);
 	}
-	for (i = 0; i < cfg->n_paths; i++) {
-		free(cfg->paths[i].uplink);
-		free(cfg->paths[i].next_hop_mac);
-		free(cfg->paths[i].next_hop_addr);
-		free(cfg->paths[i].source_mac);
-		free(cfg->paths[i].source_address);
-	}
-	for (i = 0; i < cfg->n_volumes; i++) {
-		free(cfg->volumes[i].vm);
-		free(cfg->volumes[i].address);
-		free(cfg->volumes[i].backends);
-	}
+	for (i = 0; i < cfg->n_paths; i++)
+		free_path(&cfg->paths[i]);
+	for (i = 0; i < cfg->n_volumes; i++)
+		free_volume(&cfg->volumes[i]);
 	for (i = 0; i < cfg->n_routes; i++)
-		free(cfg->routes[i].vm);
+		free_route(&cfg->routes[i]);
 	free(cfg->vms);
 	free(cfg->uplinks);
 	free(cfg->backends);
@@ -544,6 +698,7 @@ void config_free(struct vsn_config *cfg)
 	free(cfg->ctl.hostnqn);
 	free(cfg->ctl.metrics_dir);
 	free(cfg->ctl.socket);
+	free_cluster(&cfg->cluster);
 	cfg_lines_free(cfg->lines);
 	free(cfg->file);
 	free(cfg);
@@ -555,24 +710,122 @@ bool config_is_empty(const struct vsn_config *cfg)
 		 cfg->n_volumes || cfg->n_routes);
 }
 
-struct vsn_config *config_read(const char *file, unsigned flags, struct vsn_error *err)
-{
-	struct vsn_config *cfg = config_load(file, err);
+/* The items for another host go, before validation. */
+#define DROP_OTHERS(cfg, field, host, free_fn)                                                     \
+	({                                                                                         \
+		unsigned _i, _k = 0;                                                               \
+		for (_i = 0; _i < (cfg)->n_##field; _i++) {                                        \
+			if ((cfg)->field[_i].host && strcmp((cfg)->field[_i].host, host)) {        \
+				free_fn(&(cfg)->field[_i]);                                        \
+				continue;                                                          \
+			}                                                                          \
+			(cfg)->field[_k++] = (cfg)->field[_i];                                     \
+		}                                                                                  \
+		(cfg)->n_##field = _k;                                                             \
+	})
 
-	if (cfg && config_validate(cfg, err)) {
+static void for_host(struct vsn_config *cfg, const char *host)
+{
+	DROP_OTHERS(cfg, vms, host, free_vm);
+	DROP_OTHERS(cfg, uplinks, host, free_uplink);
+	DROP_OTHERS(cfg, paths, host, free_path);
+	DROP_OTHERS(cfg, volumes, host, free_volume);
+	DROP_OTHERS(cfg, routes, host, free_route);
+	/* Lines of items no longer there would misname later errors. */
+	if (cfg->lines) {
+		cfg_lines_free(cfg->lines);
+		cfg->lines = NULL;
+	}
+}
+
+const char *config_host_name(const struct vsn_config *cfg, char *buf, size_t len)
+{
+	if (cfg && cfg->cluster.host) {
+		snprintf(buf, len, "%s", cfg->cluster.host);
+		return buf;
+	}
+	if (gethostname(buf, len) || !buf[0])
+		snprintf(buf, len, "localhost");
+	buf[len - 1] = '\0';
+	return buf;
+}
+
+static bool has_host_keys(const struct vsn_config *cfg)
+{
+	const char *h[1];
+
+	/* -ENOSPC: more than one. */
+	return config_hosts(cfg, h, 1) != 0;
+}
+
+struct vsn_config *config_parse(const char *name, const char *buf, size_t len, unsigned flags,
+				const char *host, struct vsn_error *err)
+{
+	struct vsn_config *cfg = load_buf(name, buf, len, err);
+	char own[VSN_HOST_NAME_MAX + 1];
+
+	if (!cfg || (flags & CONFIG_ALL_HOSTS))
+		return cfg;
+	if (has_host_keys(cfg))
+		for_host(cfg, host ? host : config_host_name(cfg, own, sizeof(own)));
+	if (config_validate(cfg, err)) {
 		config_free(cfg);
-		cfg = NULL;
+		return NULL;
 	}
 	/* An empty file is more often a mistake (truncated, the wrong file)
 	 * than a wish to remove every mapping. */
-	if (cfg && !(flags & CONFIG_ALLOW_EMPTY) && config_is_empty(cfg)) {
+	if (!(flags & CONFIG_ALLOW_EMPTY) && config_is_empty(cfg) && !cfg->cluster.enabled) {
 		vsn_error_set(err, 0,
-			      "%s: no vms, uplinks, paths, backends, volumes or routes: applying "
+			      "%s: no vms, uplinks, paths, backends, volumes or routes%s%s: applying "
 			      "it would remove every mapping (to do that on purpose, pass "
 			      "--allow-empty)",
-			      file);
+			      name, host || has_host_keys(cfg) ? " for host " : "",
+			      host ? host : "");
 		config_free(cfg);
-		cfg = NULL;
+		return NULL;
 	}
 	return cfg;
+}
+
+struct vsn_config *config_read(const char *file, unsigned flags, struct vsn_error *err)
+{
+	struct vsn_config *cfg = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!read_file(file, &buf, &len, err))
+		cfg = config_parse(file, buf, len, flags, NULL, err);
+	free(buf);
+	return cfg;
+}
+
+static int add_host(const char *h, const char **out, unsigned *n, unsigned max)
+{
+	if (!h)
+		return 0;
+	for (unsigned i = 0; i < *n; i++)
+		if (!strcmp(out[i], h))
+			return 0;
+	if (*n >= max)
+		return -ENOSPC;
+	out[(*n)++] = h;
+	return 0;
+}
+
+int config_hosts(const struct vsn_config *cfg, const char **out, unsigned max)
+{
+	unsigned n = 0, i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < cfg->n_vms; i++)
+		ret = add_host(cfg->vms[i].host, out, &n, max);
+	for (i = 0; !ret && i < cfg->n_uplinks; i++)
+		ret = add_host(cfg->uplinks[i].host, out, &n, max);
+	for (i = 0; !ret && i < cfg->n_paths; i++)
+		ret = add_host(cfg->paths[i].host, out, &n, max);
+	for (i = 0; !ret && i < cfg->n_volumes; i++)
+		ret = add_host(cfg->volumes[i].host, out, &n, max);
+	for (i = 0; !ret && i < cfg->n_routes; i++)
+		ret = add_host(cfg->routes[i].host, out, &n, max);
+	return ret ? ret : (int)n;
 }

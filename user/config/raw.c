@@ -41,6 +41,7 @@ RAW_SCHEMA(path, RAW_PATH_KEYS);
 RAW_SCHEMA(volume, RAW_VOLUME_KEYS);
 RAW_SCHEMA(route, RAW_ROUTE_KEYS);
 RAW_SCHEMA(controller, RAW_CONTROLLER_KEYS);
+RAW_SCHEMA(cluster, RAW_CLUSTER_KEYS);
 
 static const cyaml_schema_field_t raw_config_fields[] = {
     RAW_LIST("vms", struct raw_config, vms, &raw_vm_schema),
@@ -51,6 +52,8 @@ static const cyaml_schema_field_t raw_config_fields[] = {
     RAW_LIST("routes", struct raw_config, routes, &raw_route_schema),
     CYAML_FIELD_MAPPING_PTR("controller", CYAML_FLAG_POINTER_NULL_STR | CYAML_FLAG_OPTIONAL,
 			    struct raw_config, controller, raw_controller_fields),
+    CYAML_FIELD_MAPPING_PTR("cluster", CYAML_FLAG_POINTER_NULL_STR | CYAML_FLAG_OPTIONAL,
+			    struct raw_config, cluster, raw_cluster_fields),
     CYAML_FIELD_END};
 
 static const cyaml_schema_value_t raw_config_schema = {

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
+#include "cluster/cluster.h"
 #include "daemon/api.h"
 #include "daemon/daemon.h"
 #include "config/ops.h"
@@ -336,8 +337,9 @@ static int do_backend_set(struct ctl *c, struct json_object *req, char *msg, siz
 static int apply_start(struct ctl *c, unsigned slot, struct json_object *req, struct vsn_error *err)
 {
 	const char *file = get_str(req, "file", err);
+	bool allow_empty = false, cluster = false;
 	struct json_object *v;
-	bool allow_empty = false;
+	int64_t expect = -1;
 	int ret;
 
 	if (!file)
@@ -354,8 +356,46 @@ static int apply_start(struct ctl *c, unsigned slot, struct json_object *req, st
 		}
 		allow_empty = json_object_get_boolean(v);
 	}
-	ret = ctl_loader_submit(c, file, allow_empty ? CONFIG_ALLOW_EMPTY : 0, (int)slot,
-				c->api[slot].ticket);
+	if (json_object_object_get_ex(req, "cluster", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			vsn_error_set(err, 0, "'cluster' must be true or false");
+			return -EINVAL;
+		}
+		cluster = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(req, "revision", &v)) {
+		if (!cluster || !json_object_is_type(v, json_type_int) ||
+		    json_object_get_int64(v) < 0) {
+			vsn_error_set(err, 0,
+				      "'revision' goes with 'cluster' and is a revision (0: no "
+				      "configuration in etcd yet)");
+			return -EINVAL;
+		}
+		expect = json_object_get_int64(v);
+	}
+	if (cluster && !ctl_fleet_cluster(c)) {
+		vsn_error_set(err, 0,
+			      "this daemon is in no cluster: its config has no cluster section "
+			      "(docs/cluster.md)");
+		return -EINVAL;
+	}
+	if (!cluster && ctl_fleet_config_rev(c)) {
+		vsn_error_set(err, 0,
+			      "this host runs the cluster's configuration (revision %lld): change it "
+			      "for every host with 'vsn apply --cluster FILE'",
+			      (long long)ctl_fleet_config_rev(c));
+		return -EINVAL;
+	}
+	/* By default the swap is against the configuration this host saw
+	 * last: a change made meanwhile elsewhere is not overwritten. */
+	if (cluster && expect < 0)
+		expect = ctl_fleet_view(c)->config_rev;
+	if (cluster)
+		ret = ctl_loader_submit_cluster(c, file, 0, ctl_fleet_cluster(c), expect, (int)slot,
+						c->api[slot].ticket);
+	else
+		ret = ctl_loader_submit(c, file, allow_empty ? CONFIG_ALLOW_EMPTY : 0, (int)slot,
+					c->api[slot].ticket);
 	if (ret == -EBUSY)
 		return vsn_error_set(err, ret, "busy: a config is being read; try again");
 	if (ret)
@@ -383,14 +423,11 @@ static int apply_finish(struct ctl *c, struct vsn_config *cfg, char *msg, size_t
 		ret = -EINVAL;
 	}
 	if (!ret)
-		ret = ctl_apply_config(c, cfg, err);
+		ret = ctl_adopt_config(c, cfg, err);
 	if (ret) {
 		config_free(cfg);
 		return ret;
 	}
-	c->reloads++;
-	if (ctl_health_start(c, err))
-		vsn_warn("apply: %s", err->msg);
 
 	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"config-applied\",\"file\":\"%s\"",
 		ctl_esc(esc, sizeof(esc), cfg->file));
@@ -452,6 +489,62 @@ void ctl_api_apply_loaded(struct ctl *c, int slot, uint64_t ticket, struct vsn_c
 	json_object_put(resp);
 }
 
+void ctl_api_cluster_put_done(struct ctl *c, int slot, uint64_t ticket, int64_t rev,
+			      const char *hosts, const struct vsn_error *err)
+{
+	char msg[512] = "";
+	struct json_object *resp = json_object_new_object();
+
+	if (rev) {
+		snprintf(msg, sizeof(msg),
+			 "written to etcd as revision %lld: every host applies its part "
+			 "('vsn cluster status' shows what each runs)",
+			 (long long)rev);
+		json_object_object_add(resp, "revision", json_object_new_int64(rev));
+		json_object_object_add(resp, "hosts", json_object_new_string(hosts));
+		ctl_log(c, CTL_WHY_OPERATOR,
+			"\"event\":\"cluster-config-written\",\"revision\":%lld",
+			(long long)rev);
+	}
+	resp = outcome(c, resp, rev ? 0 : -EINVAL, err, msg);
+	if (ctl_api_resume(c, slot, ticket)) {
+		ctl_api_reply(c, (unsigned)slot, resp);
+		return;
+	}
+	if (!rev)
+		vsn_warn("apply --cluster (its client is gone): %s", err->msg);
+	json_object_put(resp);
+}
+
+/* 'vsn cluster status' and 'vsn cluster config'. */
+static struct json_object *cluster_request(struct ctl *c, const char *cmd, int *ret,
+					   struct vsn_error *err)
+{
+	struct json_object *resp;
+	int64_t rev = 0;
+	char *text;
+
+	*ret = -EINVAL;
+	if (!ctl_fleet_cluster(c)) {
+		vsn_error_set(err, 0,
+			      "this daemon is in no cluster: its config has no cluster section "
+			      "(docs/cluster.md)");
+		return NULL;
+	}
+	if (!strcmp(cmd, "cluster-status")) {
+		resp = ctl_fleet_json(c);
+		*ret = resp ? 0 : -ENOMEM;
+		return resp;
+	}
+	text = cluster_config_text(ctl_fleet_cluster(c), &rev);
+	resp = json_object_new_object();
+	json_object_object_add(resp, "revision", json_object_new_int64(rev));
+	json_object_object_add(resp, "config", text ? json_object_new_string(text) : NULL);
+	free(text);
+	*ret = 0;
+	return resp;
+}
+
 static struct json_object *handle(struct ctl *c, struct json_object *req)
 {
 	struct json_object *resp = NULL;
@@ -468,6 +561,8 @@ static struct json_object *handle(struct ctl *c, struct json_object *req)
 	} else if (!strcmp(cmd, "status") || !strcmp(cmd, "health")) {
 		resp = ctl_state_json(c);
 		ret = 0;
+	} else if (!strcmp(cmd, "cluster-status") || !strcmp(cmd, "cluster-config")) {
+		resp = cluster_request(c, cmd, &ret, &err);
 	} else if (ctl_datapath_refuse(c, cmd, &err)) {
 		ret = -ENXIO; /* detached: nothing written would reach a packet */
 	} else if (!strcmp(cmd, "route-set")) {
@@ -481,7 +576,7 @@ static struct json_object *handle(struct ctl *c, struct json_object *req)
 	} else {
 		vsn_error_set(&err, 0,
 			      "unknown cmd '%s' (status, health, route-set, route-del, route-conn, "
-			      "backend-set, apply)",
+			      "backend-set, apply, cluster-status, cluster-config)",
 			      cmd);
 		ret = -EINVAL;
 	}

@@ -112,6 +112,10 @@ static void congestion_moves(struct ctl *c, uint64_t now)
 				     now, &forced);
 		if (!to || !pol_budget_take(&c->budget, forced))
 			continue;
+		/* Many hosts moving off one link at once must not all land on
+		 * the same one: each draws on its share of the cluster's budget. */
+		if (!forced && !ctl_fleet_move_grant(c, now))
+			break;
 		if (c->cfg->ctl.observe_only) {
 			s->at_ns = now; /* as if moved: said once per dwell time */
 			ctl_log(c, CTL_WHY_CONGESTION,

@@ -29,7 +29,17 @@
 
 #define CONN_COUNT_NS (10ull * 1000000000ull)
 
-enum ev_src { EV_TICK = 1, EV_WATCH, EV_SIGNAL, EV_API, EV_RTNL, EV_RING, EV_HEALTH, EV_LOADER };
+enum ev_src {
+	EV_TICK = 1,
+	EV_WATCH,
+	EV_SIGNAL,
+	EV_API,
+	EV_RTNL,
+	EV_RING,
+	EV_HEALTH,
+	EV_LOADER,
+	EV_CLUSTER,
+};
 
 static int timer_arm(int fd, unsigned ms)
 {
@@ -126,6 +136,38 @@ void ctl_reload(struct ctl *c)
 		reload_rejected(c, strerror(-ret));
 }
 
+/* The cluster section is the running one's: the daemon joined with it,
+ * and a change takes a restart (docs/cluster.md). */
+static void keep_cluster_section(struct vsn_config *cfg, struct vsn_config *running)
+{
+	struct vsn_cfg_cluster tmp = cfg->cluster;
+
+	cfg->cluster = running->cluster;
+	running->cluster = tmp;
+}
+
+int ctl_adopt_config(struct ctl *c, struct vsn_config *cfg, struct vsn_error *err)
+{
+	if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket))
+		return vsn_error_set(err, -EINVAL,
+				     "controller.socket changed: restart the daemon to move it");
+	if (c->cfg->ctl.observe_only)
+		cfg->ctl.observe_only = true; /* --observe-only holds */
+	keep_cluster_section(cfg, c->cfg);
+	if (ctl_apply_config(c, cfg, err)) {
+		keep_cluster_section(cfg, c->cfg); /* back where it was */
+		return -EINVAL;
+	}
+	c->reloads++;
+	/* The timers follow the new tick_ms and watch_ms. */
+	if (timer_arm(c->tick_fd, c->cfg->ctl.tick_ms) ||
+	    timer_arm(c->watch_fd, c->cfg->ctl.watch_ms))
+		vsn_warn("reload: cannot re-arm the timers: %s", strerror(errno));
+	if (ctl_health_start(c, err))
+		vsn_warn("reload: %s", err->msg);
+	return 0;
+}
+
 void ctl_reload_loaded(struct ctl *c, struct vsn_config *cfg, const struct vsn_error *rerr)
 {
 	struct vsn_error err = {.msg = ""};
@@ -135,25 +177,20 @@ void ctl_reload_loaded(struct ctl *c, struct vsn_config *cfg, const struct vsn_e
 		reload_rejected(c, rerr->msg);
 		return;
 	}
-	if (strcmp(cfg->ctl.socket, c->cfg->ctl.socket)) {
-		reload_rejected(c, "controller.socket changed: restart the daemon to move it");
-		config_free(cfg);
-		return;
-	}
-	if (c->cfg->ctl.observe_only)
-		cfg->ctl.observe_only = true; /* --observe-only holds */
-	if (ctl_apply_config(c, cfg, &err)) {
+	if (ctl_fleet_config_rev(c)) {
+		snprintf(err.msg, sizeof(err.msg),
+			 "this host runs the cluster's configuration (revision %lld): change it "
+			 "with 'vsn apply --cluster FILE'",
+			 (long long)ctl_fleet_config_rev(c));
 		reload_rejected(c, err.msg);
 		config_free(cfg);
 		return;
 	}
-	c->reloads++;
-	/* The timers follow the new tick_ms and watch_ms. */
-	if (timer_arm(c->tick_fd, c->cfg->ctl.tick_ms) ||
-	    timer_arm(c->watch_fd, c->cfg->ctl.watch_ms))
-		vsn_warn("reload: cannot re-arm the timers: %s", strerror(errno));
-	if (ctl_health_start(c, &err))
-		vsn_warn("reload: %s", err.msg);
+	if (ctl_adopt_config(c, cfg, &err)) {
+		reload_rejected(c, err.msg);
+		config_free(cfg);
+		return;
+	}
 	ctl_log(c, CTL_WHY_RELOAD, "\"event\":\"config-applied\",\"file\":\"%s\"",
 		ctl_esc(esc, sizeof(esc), c->config_file));
 }
@@ -264,6 +301,13 @@ static int setup(struct ctl *c, struct vsn_error *err)
 		vsn_error_set(err, 0, "epoll: %s", strerror(errno));
 		return -errno;
 	}
+	/* Last: the maps are set up, so observations mean something. */
+	if (ctl_fleet_start(c, err))
+		return -EIO;
+	if (c->fleet && ep_add(c, ctl_fleet_fd(c), EV_CLUSTER)) {
+		vsn_error_set(err, 0, "epoll: %s", strerror(errno));
+		return -errno;
+	}
 	return 0;
 }
 
@@ -322,6 +366,9 @@ static void loop(struct ctl *c, struct vsn_config **held)
 			case EV_LOADER:
 				ctl_loader_event(c);
 				break;
+			case EV_CLUSTER:
+				ctl_fleet_wake(c, ctl_now_ns());
+				break;
 			case EV_HEALTH: {
 				uint64_t now = ctl_now_ns();
 
@@ -346,6 +393,7 @@ static void teardown(struct ctl *c)
 
 	ctl_api_close(c);
 	ctl_loader_stop(c);
+	ctl_fleet_stop(c); /* its keys go with its lease */
 	ctl_probe_stop(c);
 	ctl_health_stop(c);
 	ring_buffer__free(c->ring);

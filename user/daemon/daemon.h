@@ -27,6 +27,10 @@
 #include <time.h>
 
 #include "config/config.h"
+
+struct json_object;
+struct cl_view;
+struct cluster;
 #include "daemon/policy.h"
 #include "lib/vsn.h"
 
@@ -46,6 +50,7 @@ enum ctl_why {
 	CTL_WHY_RELOAD,	     /* a config reload */
 	CTL_WHY_CLASS,	     /* a volume's workload class changed */
 	CTL_WHY_TENANT,	     /* one VM's traffic: its silence alone, the table's fill */
+	CTL_WHY_CLUSTER,     /* what the other hosts see (docs/cluster.md) */
 	CTL_WHY_MAX,
 };
 
@@ -200,6 +205,7 @@ struct ctl {
 	struct ctl_api_client *api; /* API_MAX_CLIENTS */
 	uint64_t api_tickets;
 	struct ctl_loader *loader; /* config files read off the loop (loader.c) */
+	struct ctl_fleet *fleet;   /* this host in a cluster (fleet.c); NULL: alone */
 	struct rtnl *rtnl;
 	struct ring_buffer *ring;
 	struct health_worker *health;
@@ -271,6 +277,10 @@ int ctl_loader_start(struct ctl *c, struct vsn_error *err);
 void ctl_loader_stop(struct ctl *c);
 /* -EBUSY while a load runs (a reload is then queued). */
 int ctl_loader_submit(struct ctl *c, const char *file, unsigned flags, int client, uint64_t ticket);
+/* The same for 'vsn apply --cluster': checked, then written to etcd if it
+ * is still at revision expect (cluster_put_config). */
+int ctl_loader_submit_cluster(struct ctl *c, const char *file, unsigned flags, struct cluster *cl,
+			      int64_t expect, int client, uint64_t ticket);
 /* The loop's side: the result of the last load, handed on. */
 void ctl_loader_event(struct ctl *c);
 /* SIGHUP: read the config file again (daemon.c), and its result. */
@@ -280,6 +290,9 @@ void ctl_reload_loaded(struct ctl *c, struct vsn_config *cfg, const struct vsn_e
  * is still there (cfg is consumed). */
 void ctl_api_apply_loaded(struct ctl *c, int slot, uint64_t ticket, struct vsn_config *cfg,
 			  const struct vsn_error *err);
+/* ... and a cluster put's outcome: rev 0 and err, or the new revision. */
+void ctl_api_cluster_put_done(struct ctl *c, int slot, uint64_t ticket, int64_t rev,
+			      const char *hosts, const struct vsn_error *err);
 
 /* tenants.c: vsn_conns counted (fill level, each VM's open connections,
  * written back to the datapath's per-VM count). */
@@ -328,8 +341,6 @@ void ctl_health_follow_paths(struct ctl *c);
 void ctl_probe_tick(struct ctl *c, uint64_t now);
 void ctl_probe_stop(struct ctl *c);
 
-struct json_object;
-
 /* api_conn.c: the API socket and its clients.  Client sockets are in the
  * epoll set with data.u32 = CTL_EV_API_CLIENT + slot. */
 #define CTL_EV_API_CLIENT 256
@@ -366,6 +377,38 @@ struct json_object *ctl_datapath_json(const struct ctl *c);
 struct ring_buffer *ctl_ring_new(struct ctl *c, int events_fd);
 /* Read rb from now on instead of c->ring (freed). */
 int ctl_ring_swap(struct ctl *c, struct ring_buffer *rb);
+
+/* fleet.c: this host in a cluster (nothing when the config has none). */
+int ctl_fleet_start(struct ctl *c, struct vsn_error *err);
+void ctl_fleet_stop(struct ctl *c);
+int ctl_fleet_fd(const struct ctl *c); /* -1: no cluster */
+/* Connection events and responses, per backend (from ctl_event). */
+void ctl_fleet_event(struct ctl *c, const struct vsn_event *e);
+/* Each backend's open connections as the table holds them (tenants.c). */
+void ctl_fleet_recount(struct ctl *c, const uint32_t *per_backend);
+void ctl_fleet_tick(struct ctl *c, uint64_t now);
+/* Its eventfd: a new configuration, leader, weights or verdict. */
+void ctl_fleet_wake(struct ctl *c, uint64_t now);
+/* May b, failed here, be drained?  Not while fewer than the quorum of the
+ * hosts that reach it see it failing: then its paths are re-pathed. */
+bool ctl_fleet_may_drain(struct ctl *c, struct ctl_backend *b, uint64_t now);
+/* One congestion move from this host's share of the cluster's budget. */
+bool ctl_fleet_move_grant(struct ctl *c, uint64_t now);
+const char *ctl_fleet_leader(const struct ctl *c); /* NULL: none known */
+int64_t ctl_fleet_config_rev(const struct ctl *c); /* 0: the file's */
+struct json_object *ctl_fleet_json(struct ctl *c);
+const struct cl_view *ctl_fleet_view(const struct ctl *c);
+void ctl_fleet_moves(const struct ctl *c, uint64_t *granted, uint64_t *refused);
+struct cluster *ctl_fleet_cluster(const struct ctl *c);
+
+/* daemon.c: a configuration read (file, API or cluster) made the running
+ * one: checked against what cannot change live, applied, timers and
+ * pollers following it.  0, or err (cfg then still the caller's). */
+int ctl_adopt_config(struct ctl *c, struct vsn_config *cfg, struct vsn_error *err);
+
+/* moves.c: every route and connection of backend id to another of its
+ * paths (its current paths suspect), without a reset. */
+void ctl_repath_backend(struct ctl *c, uint32_t id, uint64_t now);
 
 /* metrics.c */
 int ctl_metrics_write(struct ctl *c, struct vsn_error *err);

@@ -38,4 +38,6 @@ void ctl_tick(struct ctl *c, uint64_t now)
 		}
 	}
 	ctl_congestion(c, now);
+	/* What this host saw, to the other hosts; what they saw, acted on. */
+	ctl_fleet_tick(c, now);
 }

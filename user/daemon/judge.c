@@ -128,7 +128,8 @@ void ctl_backend_observe(struct ctl *c, struct ctl_backend *b, uint64_t now, enu
 	after = judge(c, "backend", b->id, &b->damp, obs, b->reason, why, now);
 	if (after == before)
 		return;
-	if (after == VSN_H_FAILED)
+	/* In a cluster, others must agree before its connections are reset. */
+	if (after == VSN_H_FAILED && ctl_fleet_may_drain(c, b, now))
 		ctl_drain_backend(c, b, why);
 	else if (before == VSN_H_FAILED && b->drained)
 		ctl_undrain_backend(c, b);

@@ -5,7 +5,9 @@
  * loop must not stop watching for silent cuts meanwhile.  One file at a
  * time; the loop applies the result (maps are written from the loop only).
  * A SIGHUP during a load is remembered and read once the load is done; an
- * API apply during one is refused with "try again".
+ * API apply during one is refused with "try again".  'vsn apply --cluster'
+ * is a job here too: its file checked for every host, then written to etcd
+ * (which may take the cluster's timeout).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include "cluster/cluster.h"
 #include "daemon/daemon.h"
 
 struct ctl_loader {
@@ -27,18 +30,73 @@ struct ctl_loader {
 	unsigned flags;
 	int client;	 /* API client slot, or LOADER_RELOAD */
 	uint64_t ticket; /* the client's, so that a reused slot is not answered */
+	struct cluster *cl; /* a cluster put: where to */
+	int64_t expect;	    /* its compare-and-swap revision */
 	/* The result (set by the worker, taken by the loop). */
 	struct vsn_config *cfg;
 	struct vsn_error err;
+	int64_t rev; /* a cluster put's new revision */
+	char hosts[256];
 	bool ready;
 };
+
+/* Read file whole (at most CL_CONFIG_MAX), for etcd. */
+static char *slurp(const char *file, size_t *len, struct vsn_error *err)
+{
+	FILE *f = fopen(file, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	if (!f) {
+		vsn_error_set(err, -errno, "%s: %s", file, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(CL_CONFIG_MAX + 2);
+	if (!buf) {
+		vsn_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	n = fread(buf, 1, CL_CONFIG_MAX + 1, f);
+	if (ferror(f) || n > CL_CONFIG_MAX) {
+		vsn_error_set(err, -EFBIG, "%s: %s", file,
+			      ferror(f) ? "cannot read it" : "larger than the 1 MiB etcd takes");
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	buf[n] = '\0';
+	*len = n;
+out:
+	fclose(f);
+	return buf;
+}
+
+/* The cluster job: check the file for every host, then compare-and-swap it
+ * into etcd. */
+static int64_t cluster_put(struct ctl_loader *l, const char *file, struct cluster *cl,
+			   int64_t expect, char *hosts, size_t hosts_len, struct vsn_error *err)
+{
+	size_t len = 0;
+	char *text = slurp(file, &len, err);
+	int64_t rev = 0;
+
+	if (!text)
+		return 0;
+	if (!cluster_check_config(file, text, len, hosts, hosts_len, err) &&
+	    cluster_put_config(cl, text, len, expect, &rev, err))
+		rev = 0;
+	free(text);
+	return rev;
+}
 
 static void *worker(void *arg)
 {
 	struct ctl_loader *l = arg;
 	struct vsn_error err;
 	struct vsn_config *cfg;
-	char file[sizeof(l->file)];
+	char file[sizeof(l->file)], hosts[sizeof(l->hosts)];
+	struct cluster *cl;
+	int64_t expect, rev;
 	unsigned flags;
 	uint64_t one = 1;
 
@@ -50,13 +108,23 @@ static void *worker(void *arg)
 			break;
 		memcpy(file, l->file, sizeof(file));
 		flags = l->flags;
+		cl = l->cl;
+		expect = l->expect;
 		pthread_mutex_unlock(&l->lock);
 
 		memset(&err, 0, sizeof(err));
-		cfg = config_read(file, flags, &err);
+		cfg = NULL;
+		rev = 0;
+		hosts[0] = '\0';
+		if (cl)
+			rev = cluster_put(l, file, cl, expect, hosts, sizeof(hosts), &err);
+		else
+			cfg = config_read(file, flags, &err);
 
 		pthread_mutex_lock(&l->lock);
 		l->cfg = cfg;
+		l->rev = rev;
+		memcpy(l->hosts, hosts, sizeof(hosts));
 		l->err = err;
 		l->ready = true;
 		if (write(l->done_fd, &one, sizeof(one)) < 0)
@@ -119,6 +187,12 @@ void ctl_loader_stop(struct ctl *c)
 
 int ctl_loader_submit(struct ctl *c, const char *file, unsigned flags, int client, uint64_t ticket)
 {
+	return ctl_loader_submit_cluster(c, file, flags, NULL, 0, client, ticket);
+}
+
+int ctl_loader_submit_cluster(struct ctl *c, const char *file, unsigned flags, struct cluster *cl,
+			      int64_t expect, int client, uint64_t ticket)
+{
 	struct ctl_loader *l = c->loader;
 	int ret = 0;
 
@@ -134,6 +208,8 @@ int ctl_loader_submit(struct ctl *c, const char *file, unsigned flags, int clien
 		l->flags = flags;
 		l->client = client;
 		l->ticket = ticket;
+		l->cl = cl;
+		l->expect = expect;
 		l->busy = true;
 		pthread_cond_signal(&l->wake);
 	}
@@ -147,6 +223,9 @@ void ctl_loader_event(struct ctl *c)
 	struct vsn_config *cfg;
 	struct vsn_error err;
 	uint64_t v, ticket;
+	char hosts[sizeof(l->hosts)];
+	struct cluster *cl;
+	int64_t rev;
 	bool again;
 	int client;
 
@@ -161,6 +240,9 @@ void ctl_loader_event(struct ctl *c)
 	err = l->err;
 	client = l->client;
 	ticket = l->ticket;
+	cl = l->cl;
+	rev = l->rev;
+	memcpy(hosts, l->hosts, sizeof(hosts));
 	l->cfg = NULL;
 	l->ready = false;
 	l->busy = false;
@@ -168,7 +250,9 @@ void ctl_loader_event(struct ctl *c)
 	l->reload_queued = false;
 	pthread_mutex_unlock(&l->lock);
 
-	if (client == LOADER_RELOAD)
+	if (cl)
+		ctl_api_cluster_put_done(c, client, ticket, rev, hosts, &err);
+	else if (client == LOADER_RELOAD)
 		ctl_reload_loaded(c, cfg, &err);
 	else
 		ctl_api_apply_loaded(c, client, ticket, cfg, &err);

@@ -16,6 +16,7 @@ static const char *const why_names[CTL_WHY_MAX] = {
     [CTL_WHY_BACKEND] = "backend",   [CTL_WHY_RECOVERED] = "recovered",
     [CTL_WHY_OPERATOR] = "operator", [CTL_WHY_RELOAD] = "reload",
     [CTL_WHY_CLASS] = "workload",    [CTL_WHY_TENANT] = "tenant",
+    [CTL_WHY_CLUSTER] = "cluster",
 };
 
 const char *ctl_why_name(enum ctl_why why)
@@ -47,6 +48,7 @@ void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
 {
 	struct ctl_log_entry *e = &c->log[c->n_log % CTL_LOG_KEEP];
 	struct timespec ts;
+	const char *leader;
 	char body[256];
 	va_list ap;
 
@@ -55,8 +57,10 @@ void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
 	va_end(ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	e->ts_ns = ctl_now_ns();
-	snprintf(e->line, sizeof(e->line), "{\"ts\":%lld.%03ld,\"reason\":\"%s\",%s}",
-		 (long long)ts.tv_sec, ts.tv_nsec / 1000000, ctl_why_name(why), body);
+	leader = ctl_fleet_leader(c);
+	snprintf(e->line, sizeof(e->line), "{\"ts\":%lld.%03ld,\"reason\":\"%s\",%s%s%s%s}",
+		 (long long)ts.tv_sec, ts.tv_nsec / 1000000, ctl_why_name(why), body,
+		 leader ? ",\"leader\":\"" : "", leader ? leader : "", leader ? "\"" : "");
 	c->n_log++;
 	if (why < CTL_WHY_MAX)
 		c->decisions[why]++;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
+#include "cluster/cluster.h"
 #include "daemon/daemon.h"
 #include "lib/prom.h"
 
@@ -134,6 +135,66 @@ static void health(struct mctx *x, const char *label, uint32_t id, enum vsn_heal
 }
 
 /* Per VM: what the datapath refused of it, and its connections. */
+/* This host in the cluster (docs/cluster.md): only when it is in one. */
+static void cluster(struct mctx *x, struct ctl *c)
+{
+	const struct cl_view *v = ctl_fleet_view(c);
+	uint64_t granted, refused;
+	char id[16];
+
+	if (!v)
+		return;
+	fam(x, "vsn_cluster_etcd_up", PROM_GAUGE,
+	    "1 while etcd answers this host's keep-alives and its view is live.");
+	dbl2(x, NULL, NULL, NULL, NULL, v->reachable);
+	fam(x, "vsn_cluster_lease_seconds_left", PROM_GAUGE,
+	    "Time left on this host's lease as last renewed (0: none).");
+	dbl2(x, NULL, NULL, NULL, NULL, v->lease_left_s);
+	fam(x, "vsn_cluster_leader", PROM_GAUGE, "1 while this host is the cluster's leader.");
+	dbl2(x, NULL, NULL, NULL, NULL, v->leader_self);
+	fam(x, "vsn_cluster_hosts", PROM_GAUGE, "Hosts registered (their leases alive).");
+	dbl2(x, NULL, NULL, NULL, NULL, v->n_hosts);
+	fam(x, "vsn_cluster_observation_age_seconds", PROM_GAUGE,
+	    "Age of the oldest other host's observations this host's view uses.");
+	dbl2(x, NULL, NULL, NULL, NULL, v->oldest_obs_s);
+	fam(x, "vsn_cluster_config_revision", PROM_GAUGE,
+	    "Revision of the configuration this host runs (0: its own file's).");
+	dbl2(x, NULL, NULL, NULL, NULL, (double)ctl_fleet_config_rev(c));
+	fam(x, "vsn_cluster_backend_connections", PROM_GAUGE,
+	    "A backend's open connections, all hosts together.");
+	for (unsigned i = 0; i < v->n_backends; i++) {
+		snprintf(id, sizeof(id), "%u", v->backends[i].id);
+		u64s(x, "backend", id, v->backends[i].conns);
+	}
+	fam(x, "vsn_cluster_backend_hosts", PROM_GAUGE,
+	    "Hosts reaching a backend, and how many see it failing or degraded.");
+	for (unsigned i = 0; i < v->n_backends; i++) {
+		snprintf(id, sizeof(id), "%u", v->backends[i].id);
+		u64s2(x, "backend", id, "seen", "reaching", v->backends[i].reaching);
+		u64s2(x, "backend", id, "seen", "failing", v->backends[i].failing);
+		u64s2(x, "backend", id, "seen", "degraded", v->backends[i].degraded);
+	}
+	fam(x, "vsn_cluster_backend_weight", PROM_GAUGE,
+	    "The leader's weight for a backend in the consistent-hash tables (0: none given).");
+	for (unsigned i = 0; i < v->n_backends; i++) {
+		snprintf(id, sizeof(id), "%u", v->backends[i].id);
+		u64s(x, "backend", id, v->backends[i].weight);
+	}
+	ctl_fleet_moves(c, &granted, &refused);
+	fam(x, "vsn_cluster_moves_total", PROM_COUNTER,
+	    "Congestion moves this host asked of the cluster's budget, by outcome.");
+	u64s(x, "result", "granted", granted);
+	u64s(x, "result", "refused", refused);
+	fam(x, "vsn_cluster_etcd_requests_total", PROM_COUNTER,
+	    "This host's work with etcd: transactions, keys written, watch events read, "
+	    "full re-reads, errors.");
+	u64s(x, "kind", "txn", v->txns);
+	u64s(x, "kind", "put", v->puts);
+	u64s(x, "kind", "watch_event", v->events);
+	u64s(x, "kind", "resync", v->resyncs);
+	u64s(x, "kind", "error", v->errors);
+}
+
 static void tenants(struct mctx *x, struct ctl *c)
 {
 	const struct vsn_config *cfg = c->cfg;
@@ -205,6 +266,7 @@ int ctl_metrics_write(struct ctl *c, struct vsn_error *err)
 		ids[i] = c->cfg->vms[i].id;
 	counters(&x, c->m.vm_stats, "vm", "vm", ids, c->cfg->n_vms);
 	tenants(&x, c);
+	cluster(&x, c);
 
 	fam(&x, "vsn_uplink_utilisation_ratio", PROM_GAUGE,
 	    "vsn's rate over the uplink's configured capacity (1 when its qdisc throttles).");

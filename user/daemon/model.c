@@ -310,6 +310,8 @@ void ctl_event(struct ctl *c, const struct vsn_event *e)
 	struct ctl_backend *b;
 
 	c->ring_events++;
+	if (c->fleet)
+		ctl_fleet_event(c, e);
 	if (e->type == VSN_EV_CONN_OPEN || e->type == VSN_EV_CONN_CLOSE) {
 		struct ctl_move_slot *s = ctl_move_slot(c, e->conn_id);
 

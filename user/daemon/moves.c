@@ -234,6 +234,56 @@ void ctl_reroute_vm(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now
 	reroute(c, p, vm, now, why);
 }
 
+void ctl_repath_backend(struct ctl *c, uint32_t id, uint64_t now)
+{
+	const struct vsn_cfg_backend *cb = ctl_cfg_backend(c, id);
+	struct vsn_error err = {.msg = ""};
+	struct vsn_route_key rk, rnext;
+	struct vsn_conn_key ck, cnext;
+	unsigned routes = 0, conns = 0;
+	bool first = true, forced;
+	struct vsn_route r;
+	struct vsn_conn v;
+
+	if (!cb || cb->n_paths < 2 || c->cfg->ctl.observe_only)
+		return;
+	while (!bpf_map_get_next_key(c->m.routes, first ? NULL : &rk, &rnext)) {
+		uint32_t to;
+
+		first = false;
+		rk = rnext;
+		if (rk.backend_id != id || bpf_map_lookup_elem(c->m.routes, &rk, &r) ||
+		    (r.flags & VSN_ROUTE_PINNED))
+			continue;
+		to = ctl_choose_path(c, cb, r.path_id, ctl_volume_class(c, rk.volume_id), 0, now,
+				     &forced);
+		if (!to || to == r.path_id)
+			continue;
+		r.path_id = to;
+		routes += !ops_route_write(&c->m, &rk, &r, &err);
+	}
+	first = true;
+	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &ck, &cnext)) {
+		uint32_t cur, to;
+
+		first = false;
+		ck = cnext;
+		if (ck.dir != VSN_DIR_TO_STORAGE || bpf_map_lookup_elem(c->m.conns, &ck, &v) ||
+		    v.backend_id != id || !v.path_override)
+			continue;
+		cur = ctl_conn_path(c, &v);
+		to = ctl_choose_path(c, cb, cur, ctl_volume_class(c, v.volume_id), 0, now, &forced);
+		if (!to || to == cur || ops_conn_path(&c->m, &ck, to, &err))
+			continue;
+		ctl_move_slot(c, v.conn_id)->at_ns = now;
+		conns++;
+	}
+	ctl_log(c, CTL_WHY_CLUSTER,
+		"\"event\":\"backend-repathed\",\"backend\":%u,\"routes_moved\":%u,"
+		"\"connections_moved\":%u",
+		id, routes, conns);
+}
+
 void ctl_restore_pins(struct ctl *c, const struct ctl_path *p)
 {
 	struct vsn_route_key rk, rnext;

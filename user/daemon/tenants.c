@@ -27,8 +27,14 @@
 /* A RoCEv2 flow has no FIN: once idle this long it is over. */
 #define UDP_IDLE_NS (60ull * 1000000000ull)
 
+/* Per VM id and per backend id (for the cluster's load figures). */
+struct tally {
+	uint32_t vm[VSN_MAX_VMS];
+	uint32_t backend[VSN_MAX_BACKENDS];
+};
+
 static void count_entry(const struct vsn_conn_key *k, const struct vsn_conn *v, uint64_t now,
-			uint32_t *open)
+			struct tally *t)
 {
 	if (k->dir != VSN_DIR_TO_STORAGE || !k->vm_id || k->vm_id >= VSN_MAX_VMS ||
 	    (v->flags & VSN_CONN_CLOSING))
@@ -37,7 +43,9 @@ static void count_entry(const struct vsn_conn_key *k, const struct vsn_conn *v, 
 	    ((!(v->flags & VSN_CONN_ANSWERED) && now - v->last_seen_ns > HALF_OPEN_IDLE_NS) ||
 	     (k->proto == IPPROTO_UDP && now - v->last_seen_ns > UDP_IDLE_NS)))
 		return;
-	open[k->vm_id]++;
+	t->vm[k->vm_id]++;
+	if (v->backend_id < VSN_MAX_BACKENDS)
+		t->backend[v->backend_id]++;
 }
 
 /*
@@ -45,7 +53,7 @@ static void count_entry(const struct vsn_conn_key *k, const struct vsn_conn *v, 
  * syscalls per million entries), one key at a time where the kernel lacks
  * batch operations on this map type.  -1 if the table cannot be read.
  */
-static int64_t count_all(struct ctl *c, uint32_t *open)
+static int64_t count_all(struct ctl *c, struct tally *t)
 {
 	uint64_t now = ctl_now_ns();
 	struct vsn_conn_key *keys = malloc(COUNT_BATCH * sizeof(*keys)), k, next;
@@ -67,7 +75,7 @@ static int64_t count_all(struct ctl *c, uint32_t *open)
 		if (ret && errno != ENOENT)
 			break;
 		for (__u32 i = 0; i < got; i++)
-			count_entry(&keys[i], &vals[i], now, open);
+			count_entry(&keys[i], &vals[i], now, t);
 		n += got;
 		in = out;
 		first = false;
@@ -76,14 +84,14 @@ static int64_t count_all(struct ctl *c, uint32_t *open)
 		goto out;
 	/* No batch support: walk the keys. */
 	n = 0;
-	memset(open, 0, VSN_MAX_VMS * sizeof(*open));
+	memset(t, 0, sizeof(*t));
 	first = true;
 	while (!bpf_map_get_next_key(c->m.conns, first ? NULL : &k, &next)) {
 		first = false;
 		k = next;
 		n++;
 		if (!bpf_map_lookup_elem(c->m.conns, &k, &v))
-			count_entry(&k, &v, now, open);
+			count_entry(&k, &v, now, t);
 	}
 out:
 	free(keys);
@@ -112,34 +120,35 @@ static void vm_recount(struct ctl *c, uint32_t id, uint32_t open)
 
 void ctl_count_conns(struct ctl *c)
 {
-	uint32_t *open = calloc(VSN_MAX_VMS, sizeof(*open));
+	struct tally *t = calloc(1, sizeof(*t));
 	double fill;
 	int64_t n;
 
-	if (!open)
+	if (!t)
 		return;
-	n = count_all(c, open);
+	n = count_all(c, t);
 	if (n < 0)
 		goto out;
 	c->conn_entries = (uint64_t)n;
 	for (unsigned i = 0; i < c->cfg->n_vms; i++) {
 		uint32_t id = c->cfg->vms[i].id;
 
-		c->vm_open[id] = open[id];
-		vm_recount(c, id, open[id]);
+		c->vm_open[id] = t->vm[id];
+		vm_recount(c, id, t->vm[id]);
 	}
+	ctl_fleet_recount(c, t->backend);
 	fill = (double)n / VSN_MAX_CONNS;
 	if (!c->conns_nearly_full && fill >= CONN_FULL_WARN) {
 		unsigned top = 0;
 
 		for (unsigned i = 1; i < VSN_MAX_VMS; i++)
-			if (open[i] > open[top])
+			if (t->vm[i] > t->vm[top])
 				top = i;
 		c->conns_nearly_full = true;
 		ctl_log(c, CTL_WHY_TENANT,
 			"\"event\":\"conn-table-nearly-full\",\"entries\":%lld,\"capacity\":%u,"
 			"\"fill\":%.2f,\"most_connections_vm\":%u,\"its_connections\":%u",
-			(long long)n, VSN_MAX_CONNS, fill, top, open[top]);
+			(long long)n, VSN_MAX_CONNS, fill, top, t->vm[top]);
 	} else if (c->conns_nearly_full && fill < CONN_FULL_CLEAR) {
 		c->conns_nearly_full = false;
 		ctl_log(
@@ -148,5 +157,5 @@ void ctl_count_conns(struct ctl *c)
 		    (long long)n, VSN_MAX_CONNS, fill);
 	}
 out:
-	free(open);
+	free(t);
 }
