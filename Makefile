@@ -13,8 +13,9 @@ BPF_HDRS  := $(wildcard bpf/lib/*.h bpf/lib/*/*.h) $(wildcard include/*.h)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
-# Userspace: lib (uses nothing of ours), config (uses lib), daemon (uses
-# config and lib) and cli (uses all three); everything but cli/main.c is
+# Userspace: lib (uses nothing of ours), config (uses lib), cluster (etcd
+# and the hosts' shared view: uses config and lib), daemon (uses cluster,
+# config and lib) and cli (uses all of them); everything but cli/main.c is
 # libvsn.a, which the vsn binary and every unit test link.
 USER_DIRS := user/lib user/lib/health user/config user/cluster user/daemon user/cli
 USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard $(d)/*.c))
@@ -76,6 +77,12 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/san/libvsn.a $(USER_HDRS) $(SKELS)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(BUILD)/san/libvsn.a -o $@ $(LDLIBS) -lcmocka
 
+# The etcd client against a real etcd (tests/cluster/test_etcd.sh).
+$(BUILD)/cluster/etcd-client-test: tests/cluster/etcd_client_test.c $(BUILD)/san/libvsn.a \
+				   $(USER_HDRS)
+	@mkdir -p $(BUILD)/cluster
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(BUILD)/san/libvsn.a -o $@ $(LDLIBS)
+
 # Test-only: vsn with a datapath program every verifier refuses, to check
 # how attach reports it (tests/cli/test_refused.sh).
 $(BUILD)/refuse/vsn: $(USER_SRCS) $(USER_HDRS) $(BPF_SRCS) $(BPF_HDRS)
@@ -120,7 +127,8 @@ verify: all
 # The bench programs are built too (not run): they include the datapath's
 # headers, and must not fall behind a change to them unnoticed.
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCH_DEPS) $(BUILD)/refuse/vsn
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(BUILD)/cluster/etcd-client-test \
+		$(BENCH_DEPS) $(BUILD)/refuse/vsn
 	@bash tests/run.sh
 
 lint: $(SKELS)

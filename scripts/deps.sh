@@ -6,11 +6,13 @@ set -euo pipefail
 PKGS=(
 	# build
 	make gcc clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
-	libcyaml-dev libyaml-dev libmnl-dev libnvme-dev libjson-c-dev pkg-config
+	libcyaml-dev libyaml-dev libmnl-dev libnvme-dev libjson-c-dev libcurl4-openssl-dev pkg-config
 	# tests
 	# (prometheus: for promtool, which checks the metrics text vsn writes)
 	libcmocka-dev python3 python3-scapy iproute2 iperf3 tshark nftables prometheus
 	bridge-utils procps psmisc util-linux kmod iputils-ping ethtool tcpdump socat jq
+	# the etcd client's tests (etcdctl; openssl makes their TLS certificates)
+	etcd-server etcd-client openssl
 	# real-kernel testbed (QEMU guests with nvmet, nvme-tcp, rdma_rxe)
 	qemu-system-x86 busybox-static nvme-cli fio ibverbs-utils ibverbs-providers cpio lz4 zstd
 	# lint

@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 shopt -s globstar
 USER_SRCS=(user/**/*.c)
-ALL_C=(user/**/*.c user/**/*.h include/*.h bpf/*.c bpf/lib/**/*.h tests/unit/*.c)
+ALL_C=(user/**/*.c user/**/*.h include/*.h bpf/*.c bpf/lib/**/*.h tests/unit/*.c tests/cluster/*.c)
 rc=0
 
 echo "cppcheck"
 cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	--std=c11 --inline-suppr --suppress=missingIncludeSystem \
-	--include=/usr/include/bpf/libbpf_common.h -Iinclude -Iuser user/ tests/unit/ || rc=1
+	--include=/usr/include/bpf/libbpf_common.h -Iinclude -Iuser user/ tests/unit/ tests/cluster/ || rc=1
 
 echo "clang-tidy"
 out=$(clang-tidy --quiet "${USER_SRCS[@]}" -- -std=gnu11 -Iinclude -Iuser -isystem "$BUILD" 2>&1 |

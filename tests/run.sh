@@ -4,9 +4,9 @@
 # lines ("ok N - name" / "not ok N - name"); a test that crashes or prints
 # nothing counts as one failure.
 # Usage: tests/run.sh [SUITE | SUITE/TEST ...]
-#   suites: verify unit pkt netns cli e2e (default: all, in that order)
+#   suites: verify unit pkt netns cluster cli e2e (default: all, in that order)
 #   SUITE/TEST: one test, TEST being its file name without test_ and the
-#   extension (e.g. netns/wire, pkt/dp_roce, e2e/controller)
+#   extension (e.g. netns/wire, pkt/dp_roce, cluster/etcd, e2e/controller)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -29,6 +29,7 @@ VERIFY=(budget)
 PKT=(dp_connections dp_paths dp_backends dp_roce dp_passthrough dp_host dp_reset dp_liveness dp_tenants
 	dp_xfer nvme_framing nvme_commands replay pktlib ring)
 NETNS=(netns wire bw reset daemon cmd_stall tenants vethgro detach api_slow)
+CLUSTER=(etcd)
 CLI=(cli refused)
 # verify_guests first: a program over budget in a guest fails in seconds.
 E2E=(verify_guests nvme_vip roce host_guest host_guest-6.12 latency nvmf_health controller)
@@ -79,7 +80,7 @@ run_test() { # suite test
 	unit) run_suite "$name" unshare --net sh -c \
 		'ip link set lo up && exec env CMOCKA_MESSAGE_OUTPUT=TAP "$0"' "$BUILD/unit/test_$t" ;;
 	pkt) run_suite "$name" $PY "tests/pkt/test_$t.py" ;;
-	netns | cli) run_suite "$name" bash "tests/$suite/test_$t.sh" ;;
+	netns | cluster | cli) run_suite "$name" bash "tests/$suite/test_$t.sh" ;;
 	e2e)
 		case $t in
 		host_guest-6.12)
@@ -96,6 +97,7 @@ tests_of() { # suite: its tests
 	unit) for b in "$BUILD"/unit/test_*; do [ -x "$b" ] && basename "$b" | sed 's/^test_//'; done ;;
 	pkt) echo "${PKT[@]}" ;;
 	netns) echo "${NETNS[@]}" ;;
+	cluster) echo "${CLUSTER[@]}" ;;
 	cli) echo "${CLI[@]}" ;;
 	e2e) echo "${E2E[@]}" ;;
 	*) return 1 ;;
@@ -103,12 +105,12 @@ tests_of() { # suite: its tests
 }
 
 args=("$@")
-[ ${#args[@]} -eq 0 ] && args=(verify unit pkt netns cli e2e)
+[ ${#args[@]} -eq 0 ] && args=(verify unit pkt netns cluster cli e2e)
 
 for a in "${args[@]}"; do
 	suite=${a%%/*}
 	if ! list=$(tests_of "$suite"); then
-		echo "unknown suite '$suite' (verify unit pkt netns cli e2e; see tests/README.md)"
+		echo "unknown suite '$suite' (verify unit pkt netns cluster cli e2e; see tests/README.md)"
 		failed=$((failed + 1))
 		continue
 	fi

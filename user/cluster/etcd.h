@@ -10,13 +10,25 @@
  * Every call is bounded by the handle's timeout (the streaming calls by
  * their own rules, below), tries the endpoints in turn from the last one
  * that answered, and returns 0 or a negative errno with err filled:
- *   -ETIMEDOUT / -ECONNREFUSED / -EHOSTUNREACH: no endpoint answered;
- *   -ENOENT:      a lease that no longer exists;
- *   -ECANCELED:   a watch or observe stopped by its stop flag;
- *   -ESTALE:      a watch's start revision was compacted
+ *   -ETIMEDOUT / -ECONNREFUSED / -EHOSTUNREACH: no endpoint answered
+ *                 (-ETIMEDOUT too when a member answered that it has no
+ *                 quorum);
+ *   -ECONNRESET:  a member went away in the middle of an answer or stream;
+ *   -EACCES:      TLS refused (the CA, the client certificate);
+ *   -ENOENT:      a lease that no longer exists, an election without leader;
+ *   -ECANCELED:   a watch, observe or campaign stopped by its stop flag;
+ *   -ESTALE:      a watch's (or range's) revision was compacted
  *                 (*compact_rev says from where the state must be re-read);
  *   -EPROTO:      an answer that is not what the API says;
  *   -EIO:         an error etcd reported (its message in err).
+ *
+ * The timeout bounds the whole call, whatever the number of endpoints:
+ * each endpoint left gets its share of it to connect (a refused or
+ * unreachable one costs little), the one that connects the rest to answer.
+ * A member that accepts but does not answer (stopped, overloaded) fails
+ * the call with -ETIMEDOUT and is tried last by the next one.  A call that
+ * cannot have reached a member goes on to the next endpoint; one that may
+ * have, goes on only when sending it twice does no harm (not a txn).
  */
 #ifndef VSN_ETCD_H
 #define VSN_ETCD_H
@@ -126,10 +138,10 @@ struct etcd_event {
 /*
  * Called with each batch of events (all of one revision or more), and with
  * n = 0 on a progress notification.  Returns 0 to go on, anything else to
- * end the watch (returned from etcd_watch).
+ * end the watch (returned from etcd_watch).  It runs inside the transfer:
+ * it must not use the same handle (use another one).
  */
-typedef int (*etcd_watch_cb)(void *arg, int64_t revision, const struct etcd_event *ev,
-			     unsigned n);
+typedef int (*etcd_watch_cb)(void *arg, int64_t revision, const struct etcd_event *ev, unsigned n);
 
 struct etcd_watch_opts {
 	const char *key;
@@ -137,13 +149,18 @@ struct etcd_watch_opts {
 	int64_t start_rev; /* 0: from now */
 	/* Ask etcd for progress notifications; the watch fails with
 	 * -ETIMEDOUT when nothing (event or progress) came for idle_ms (0:
-	 * never), so a dead or partitioned member is noticed. */
+	 * never), so a dead or partitioned member is noticed.  etcd 3.4 sends
+	 * one every 10 min unless started with
+	 * --experimental-watch-progress-notify-interval (the tests use 1s,
+	 * tests/lib/etcd.sh): idle_ms must be a few of those intervals. */
 	unsigned idle_ms;
 	const volatile bool *stop; /* checked at least every 100 ms; may be NULL */
 	int64_t *compact_rev;	   /* -ESTALE: the oldest revision still kept */
 };
 
-/* Blocks, streaming events to cb, until cb ends it, *stop, or an error. */
+/* Blocks, streaming events to cb, until cb ends it, *stop, or an error.
+ * Until etcd says the watch is created the handle's timeout applies, then
+ * idle_ms only. */
 int etcd_watch(struct etcd *e, const struct etcd_watch_opts *o, etcd_watch_cb cb, void *arg,
 	       struct vsn_error *err);
 
@@ -151,7 +168,9 @@ int etcd_watch(struct etcd *e, const struct etcd_watch_opts *o, etcd_watch_cb cb
  * Elections (etcd's v3election service): campaign blocks until this value
  * leads election name (bound to lease) or *stop; leader_key identifies the
  * win for resign.  leader: the current leader's value (-ENOENT: none).
- * observe streams each new leader's value to cb (kv filled; n = 1).
+ * observe streams each new leader's value to cb (kv filled; n = 1), the
+ * current one first, until cb ends it or *stop.  campaign and observe wait
+ * without a timeout (only connecting has one): they end by *stop.
  */
 struct etcd_leader_key {
 	char *name, *key;
