@@ -54,7 +54,10 @@ struct cluster {
 	pthread_t keeper, watcher, elector;
 	bool t_keeper, t_watcher, t_elector;
 	volatile bool stop;
-	volatile bool watch_restart; /* the keeper lost etcd: read it again */
+	/* The keeper had trouble with etcd, or took a new lease: the watch
+	 * may hang on a member that stopped answering, or have missed
+	 * events; it ends and the prefix is read again. */
+	volatile bool watch_restart;
 	volatile bool elect_abort;   /* the lease changed: campaign again */
 
 	pthread_mutex_t mu; /* everything below */
@@ -138,6 +141,14 @@ static void note_error(struct cluster *cl, const struct vsn_error *err)
 	pthread_mutex_unlock(&cl->mu);
 }
 
+/* The keeper's trouble with etcd: the watch may be stuck on the same
+ * member. */
+static void keeper_error(struct cluster *cl, const struct vsn_error *err)
+{
+	cl->watch_restart = true;
+	note_error(cl, err);
+}
+
 /* ---------------------------------------------------------------- watcher */
 
 struct watch_ctx {
@@ -173,7 +184,7 @@ static int on_events(void *arg, int64_t revision, const struct etcd_event *ev, u
 	pthread_mutex_unlock(&cl->mu);
 	if (ch & CL_CH_WAKE)
 		notify(cl);
-	return cl->watch_restart ? -EAGAIN : 0;
+	return 0;
 }
 
 /* The whole prefix read again: the store rebuilt at one revision. */
@@ -213,7 +224,7 @@ static void *watcher_main(void *arg)
 		struct etcd_watch_opts wo = {
 		    .key = cl->prefix,
 		    .prefix = true,
-		    .stop = &cl->stop,
+		    .stop = &cl->watch_restart,
 		};
 		int64_t compact = 0;
 		int ret;
@@ -224,7 +235,7 @@ static void *watcher_main(void *arg)
 			continue;
 		}
 		if (need_sync || cl->watch_restart) {
-			cl->watch_restart = false;
+			cl->watch_restart = cl->stop;
 			if (resync(cl, e)) {
 				sleep_ms(RETRY_MS);
 				continue;
@@ -241,7 +252,7 @@ static void *watcher_main(void *arg)
 		/* Compacted past us, or etcd lost for a while: events may be
 		 * missing, read everything again. */
 		need_sync = true;
-		if (ret != -EAGAIN && ret != -ESTALE) {
+		if (ret != -ECANCELED && ret != -ESTALE) {
 			note_error(cl, &err);
 			sleep_ms(RETRY_MS);
 		}
@@ -592,7 +603,7 @@ static void *keeper_main(void *arg)
 
 		sleep_ms(TICK_MS);
 		if (!e && !(e = etcd_open(&cl->eo, &err))) {
-			note_error(cl, &err);
+			keeper_error(cl, &err);
 			sleep_ms(RETRY_MS);
 			continue;
 		}
@@ -604,7 +615,7 @@ static void *keeper_main(void *arg)
 			int64_t id = 0, granted = 0;
 
 			if (etcd_lease_grant(e, cl->ttl_s, &id, &granted, &err)) {
-				note_error(cl, &err);
+				keeper_error(cl, &err);
 				sleep_ms(RETRY_MS);
 				continue;
 			}
@@ -629,7 +640,7 @@ static void *keeper_main(void *arg)
 				continue;
 			}
 			if (ret) {
-				note_error(cl, &err);
+				keeper_error(cl, &err);
 				/* Not answered for a whole TTL: the lease is as
 				 * good as gone, and so is leadership. */
 				if (mono_ns() - cl->lease_ok_ns >= ttl_ns)
@@ -646,7 +657,7 @@ static void *keeper_main(void *arg)
 		pthread_mutex_unlock(&cl->mu);
 		if (due) {
 			if (publish(cl, e, full, &err)) {
-				note_error(cl, &err);
+				keeper_error(cl, &err);
 				continue;
 			}
 			full = false;
@@ -664,7 +675,7 @@ static void *keeper_main(void *arg)
 		pthread_mutex_unlock(&cl->mu);
 		/* This host's keys go now, not a TTL later. */
 		if (lease && etcd_lease_revoke(e, lease, &err))
-			note_error(cl, &err);
+			keeper_error(cl, &err);
 	}
 	etcd_close(e);
 	return NULL;
@@ -741,6 +752,7 @@ void cluster_stop(struct cluster *cl)
 		return;
 	cl->stop = true;
 	cl->elect_abort = true;
+	cl->watch_restart = true;
 	/* The elector resigns before the keeper revokes the lease. */
 	if (cl->t_elector)
 		pthread_join(cl->elector, NULL);
