@@ -24,7 +24,7 @@
 
 #define SHARED                                                                                     \
 	"backends:\n"                                                                              \
-	"  - {id: 1, address: 10.3.1.2, paths: [1], capacity: 100}\n"                             \
+	"  - {id: 1, address: 10.3.1.2, paths: [1], capacity: 100}\n"                              \
 	"  - {id: 2, address: 10.3.2.2, paths: [1]}\n"
 
 /* Two hosts with the same interface and path ids: valid per host only. */
@@ -75,8 +75,8 @@ static void test_cluster_section(void **state)
 	cfg = parse("cluster: {endpoints: [https://a:1], cert_file: /c.pem}\n", NULL, &err);
 	assert_null(cfg);
 	assert_non_null(strstr(err.msg, "cert_file and key_file go together"));
-	cfg = parse("cluster: {endpoints: [https://a:1], lease_ttl_s: 1, publish_ms: 1000}\n",
-		    NULL, &err);
+	cfg = parse("cluster: {endpoints: [https://a:1], lease_ttl_s: 1, publish_ms: 1000}\n", NULL,
+		    &err);
 	assert_null(cfg);
 	assert_non_null(strstr(err.msg, "below lease_ttl_s"));
 	cfg = parse("cluster: {endpoints: [http://a:1], host: 'a b'}\n", NULL, &err);
@@ -134,9 +134,9 @@ static void test_check_refuses(void **state)
 			 -EINVAL);
 	assert_non_null(strstr(err.msg, "for host h2"));
 	assert_non_null(strstr(err.msg, "up9"));
-	assert_int_equal(cluster_check_config("t.yaml", with_cluster, strlen(with_cluster), NULL, 0,
-					      &err),
-			 -EINVAL);
+	assert_int_equal(
+	    cluster_check_config("t.yaml", with_cluster, strlen(with_cluster), NULL, 0, &err),
+	    -EINVAL);
 	assert_non_null(strstr(err.msg, "cluster section"));
 }
 

@@ -60,8 +60,8 @@ static char *abs_path(const char *file)
 }
 
 /* --cluster: checked here for every host; written by the daemon. */
-static int apply_cluster(const struct vsn_opts *o, const char *file, bool check,
-			 long long revision, bool cluster)
+static int apply_cluster(const struct vsn_opts *o, const char *file, bool check, long long revision,
+			 bool cluster)
 {
 	struct vsn_error err = {.msg = ""};
 	struct json_object *req;

@@ -52,10 +52,10 @@ static void print_status(struct json_object *st)
 
 	printf("host %s: etcd %s, leader %s%s, lease %.1f s left\n", jstr(st, "host"),
 	       json_object_get_boolean(json_object_object_get(st, "reachable")) ? "reachable"
-										  : "UNREACHABLE",
+										: "UNREACHABLE",
 	       *jstr(st, "leader") ? jstr(st, "leader") : "(none)",
 	       json_object_get_boolean(json_object_object_get(st, "leader_self")) ? " (this host)"
-											: "",
+										  : "",
 	       jnum(st, "lease_left_s"));
 	printf("configuration: revision %lld in etcd, this host runs %lld%s%s\n",
 	       (long long)jint(st, "config_revision"), (long long)jint(st, "running_revision"),

@@ -6,7 +6,6 @@
 
 #include "cli/cli.h"
 
-
 static const struct {
 	const char *name;
 	int (*fn)(const struct vsn_opts *o, int argc, char **argv);

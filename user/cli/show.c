@@ -256,7 +256,6 @@ static int conn_filter_parse(int argc, char **argv, struct conn_filter *f)
 	    {NULL, 0, NULL, 0},
 	};
 	char *end;
-	long v;
 	int c;
 
 	*f = (struct conn_filter){.limit = CONN_LIMIT_DEFAULT};
@@ -269,7 +268,8 @@ static int conn_filter_parse(int argc, char **argv, struct conn_filter *f)
 			return -EINVAL;
 		}
 		errno = 0;
-		v = strtol(optarg, &end, 0);
+		long v = strtol(optarg, &end, 0);
+
 		if (errno || *end || !*optarg || v < 0 || (c != 'n' && v > UINT32_MAX)) {
 			vsn_err("show connections: --%s wants a non-negative number, not '%s'",
 				c == 'v'   ? "vm"

@@ -45,45 +45,43 @@ struct cluster {
 	char version[64];
 	struct etcd_opts eo;
 	char *strs[ETCD_MAX_ENDPOINTS + 3]; /* the copies eo points to */
-	unsigned ttl_s, publish_ms;
-	struct vsn_cfg_cluster cfg; /* numbers only (quorum) */
-	bool campaign;
-	int notify_fd;
+	struct vsn_cfg_cluster cfg;	    /* numbers only (quorum) */
 	double started;
+	unsigned ttl_s, publish_ms;
+	int notify_fd;
+	bool campaign;
 
-	pthread_t keeper, watcher, elector;
 	bool t_keeper, t_watcher, t_elector;
+	pthread_t keeper, watcher, elector;
 	volatile bool stop;
 	/* The keeper had trouble with etcd, or took a new lease: the watch
 	 * may hang on a member that stopped answering, or have missed
 	 * events; it ends and the prefix is read again. */
 	volatile bool watch_restart;
-	volatile bool elect_abort;   /* the lease changed: campaign again */
+	volatile bool elect_abort; /* the lease changed: campaign again */
 
 	pthread_mutex_t mu; /* everything below */
 	struct cl_store st;
 	int64_t rev;
-	bool synced;
 	int64_t lease;
 	uint64_t lease_ok_ns; /* last keep-alive answered */
+	bool synced;	      /* the watcher has read the prefix */
 	bool leader_self;
 	/* From the loop. */
-	struct cl_obs obs;
-	bool obs_new;
-	struct cl_backend_cfg *bcfg;
+	bool obs_new, applied_new;
 	unsigned n_bcfg;
+	struct cl_obs obs;
+	struct cl_backend_cfg *bcfg;
 	int64_t applied_rev;
 	char applied_err[CL_REASON_MAX];
-	bool applied_new;
 	/* The desired configuration, parsed by the keeper for the loop. */
 	int64_t cfg_seen_rev; /* parsed (or refused) */
 	struct vsn_config *cfg_ready;
 	int64_t cfg_ready_rev;
-	char cfg_error[1024];
 	bool cfg_error_new;
+	char cfg_error[1024];
 	/* The keeper's own. */
 	struct cl_obs published; /* as last written */
-	uint32_t *weights;	 /* by bcfg index, as last written */
 	uint64_t txns, puts, events, resyncs, errors, elections;
 	char last_error[CL_REASON_MAX * 2];
 };
@@ -153,7 +151,6 @@ static void keeper_error(struct cluster *cl, const struct vsn_error *err)
 
 struct watch_ctx {
 	struct cluster *cl;
-	size_t plen;
 };
 
 static unsigned apply_kv(struct cluster *cl, const struct etcd_kv *kv, bool deleted)
@@ -162,8 +159,8 @@ static unsigned apply_kv(struct cluster *cl, const struct etcd_kv *kv, bool dele
 
 	if (kv->key_len < plen || strncmp(kv->key, cl->prefix, plen))
 		return CL_CH_NONE;
-	return cl_store_apply(&cl->st, kv->key + plen, deleted ? NULL : kv->value,
-			      kv->value_len, kv->create_rev, kv->mod_rev);
+	return cl_store_apply(&cl->st, kv->key + plen, deleted ? NULL : kv->value, kv->value_len,
+			      kv->create_rev, kv->mod_rev);
 }
 
 /* Changes the loop must act on soon (the rest it reads each tick). */
@@ -215,7 +212,7 @@ static int resync(struct cluster *cl, struct etcd *e)
 static void *watcher_main(void *arg)
 {
 	struct cluster *cl = arg;
-	struct watch_ctx w = {.cl = cl, .plen = strlen(cl->prefix)};
+	struct watch_ctx w = {.cl = cl};
 	struct vsn_error err;
 	struct etcd *e = NULL;
 	bool need_sync = true;
@@ -240,7 +237,6 @@ static void *watcher_main(void *arg)
 				sleep_ms(RETRY_MS);
 				continue;
 			}
-			need_sync = false;
 		}
 		pthread_mutex_lock(&cl->mu);
 		wo.start_rev = cl->rev + 1;
@@ -763,7 +759,6 @@ void cluster_stop(struct cluster *cl)
 	cl_store_clear(&cl->st);
 	config_free(cl->cfg_ready);
 	free(cl->bcfg);
-	free(cl->weights);
 	for (unsigned i = 0; i < sizeof(cl->strs) / sizeof(cl->strs[0]); i++)
 		free(cl->strs[i]);
 	pthread_mutex_destroy(&cl->mu);
@@ -894,7 +889,8 @@ int cluster_put_config(struct cluster *cl, const char *text, size_t len, int64_t
 	if (ret)
 		goto out;
 	if (!res.succeeded) {
-		int64_t now_rev = res.n_ranges && res.ranges[0].n ? res.ranges[0].kvs[0].mod_rev : 0;
+		int64_t now_rev =
+		    res.n_ranges && res.ranges[0].n ? res.ranges[0].kvs[0].mod_rev : 0;
 
 		ret = vsn_error_set(err, -EAGAIN,
 				    "the cluster's configuration is at revision %lld, not %lld: "
@@ -915,7 +911,7 @@ out:
 int cluster_check_config(const char *name, const char *text, size_t len, char *hosts,
 			 size_t hosts_len, struct vsn_error *err)
 {
-	struct vsn_config *all, *one;
+	struct vsn_config *all;
 	const char *names[CHECK_HOSTS];
 	size_t off = 0;
 	int n, ret = 0;
@@ -923,29 +919,33 @@ int cluster_check_config(const char *name, const char *text, size_t len, char *h
 	if (hosts && hosts_len)
 		hosts[0] = '\0';
 	if (len > CL_CONFIG_MAX)
-		return vsn_error_set(err, -EFBIG, "%s: %zu bytes, at most %u go into etcd", name, len,
-				     CL_CONFIG_MAX);
+		return vsn_error_set(err, -EFBIG, "%s: %zu bytes, at most %u go into etcd", name,
+				     len, CL_CONFIG_MAX);
 	/* Every host's items at once: only to learn the names. */
 	all = config_parse(name, text, len, CONFIG_ALL_HOSTS, NULL, err);
 	if (!all)
 		return -EINVAL;
 	if (all->cluster.enabled) {
 		config_free(all);
-		return vsn_error_set(err, -EINVAL,
-				     "%s: has a cluster section: that stays in each host's own file "
-				     "(it says how to reach etcd)",
-				     name);
+		return vsn_error_set(
+		    err, -EINVAL,
+		    "%s: has a cluster section: that stays in each host's own file "
+		    "(it says how to reach etcd)",
+		    name);
 	}
 	n = config_hosts(all, names, CHECK_HOSTS);
 	if (n < 0) {
 		config_free(all);
-		return vsn_error_set(err, -EINVAL, "%s: more than %d hosts named", name, CHECK_HOSTS);
+		return vsn_error_set(err, -EINVAL, "%s: more than %d hosts named", name,
+				     CHECK_HOSTS);
 	}
 	/* No host named: every host reads all of it. */
 	if (!n)
 		names[n++] = NULL;
 	for (int i = 0; !ret && i < n; i++) {
-		one = config_parse(name, text, len, 0, names[i] ? names[i] : "\x01every", err);
+		struct vsn_config *one =
+		    config_parse(name, text, len, 0, names[i] ? names[i] : "\x01every", err);
+
 		if (!one) {
 			char why[VSN_ERR_MAX - 64];
 
@@ -955,8 +955,8 @@ int cluster_check_config(const char *name, const char *text, size_t len, char *h
 		}
 		config_free(one);
 		if (names[i] && hosts && off < hosts_len)
-			off += (size_t)snprintf(hosts + off, hosts_len - off, "%s%s", off ? "," : "",
-						names[i]);
+			off += (size_t)snprintf(hosts + off, hosts_len - off, "%s%s",
+						off ? "," : "", names[i]);
 	}
 	config_free(all);
 	return ret;
@@ -1004,8 +1004,7 @@ struct json_object *cluster_status_json(struct cluster *cl)
 	pthread_mutex_lock(&cl->mu);
 	json_object_object_add(o, "applied_revision", json_object_new_int64(cl->applied_rev));
 	if (cl->applied_err[0])
-		json_object_object_add(o, "applied_error",
-				       json_object_new_string(cl->applied_err));
+		json_object_object_add(o, "applied_error", json_object_new_string(cl->applied_err));
 	if (cl->last_error[0])
 		json_object_object_add(o, "last_error", json_object_new_string(cl->last_error));
 	for (unsigned i = 0; i < cl->st.n_hosts; i++) {
@@ -1020,10 +1019,9 @@ struct json_object *cluster_status_json(struct cluster *cl)
 		json_object_object_add(ho, "applied", json_object_new_int64(h->rec.applied_rev));
 		if (h->rec.error[0])
 			json_object_object_add(ho, "error", json_object_new_string(h->rec.error));
-		json_object_object_add(ho, "observation_age_s",
-				       json_object_new_double(h->rec.obs_ts > 0
-								  ? now - h->rec.obs_ts
-								  : -1));
+		json_object_object_add(
+		    ho, "observation_age_s",
+		    json_object_new_double(h->rec.obs_ts > 0 ? now - h->rec.obs_ts : -1));
 		json_object_object_add(ho, "backends", json_object_new_int(h->rec.n_backends));
 		json_object_array_add(hosts, ho);
 	}
@@ -1040,11 +1038,11 @@ struct json_object *cluster_status_json(struct cluster *cl)
 		json_object_object_add(bo, "hosts_failing", json_object_new_int(b->failing));
 		json_object_object_add(bo, "hosts_degraded", json_object_new_int(b->degraded));
 		json_object_object_add(bo, "quorum", json_object_new_int(q));
-		json_object_object_add(
-		    bo, "state",
-		    json_object_new_string(health_name(b->failing >= q	    ? CL_FAILED
-						       : b->degraded * 2 > b->reaching ? CL_DEGRADED
-										 : CL_HEALTHY)));
+		json_object_object_add(bo, "state",
+				       json_object_new_string(health_name(
+					   b->failing >= q		   ? CL_FAILED
+					   : b->degraded * 2 > b->reaching ? CL_DEGRADED
+									   : CL_HEALTHY)));
 		json_object_object_add(bo, "connections", json_object_new_int64((int64_t)b->conns));
 		json_object_object_add(bo, "iops", json_object_new_double(b->iops));
 		json_object_object_add(bo, "bps", json_object_new_double(b->bps));

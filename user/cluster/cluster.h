@@ -40,7 +40,7 @@ struct cl_backend_obs {
 	uint32_t conns; /* open connections from this host */
 	float iops, bps;
 	float p50_ms, p99_ms;
-	float err_rate; /* share of commands that failed */
+	float err_rate;	 /* share of commands that failed */
 	uint8_t verdict; /* enum cl_verdict */
 	char reason[CL_REASON_MAX];
 };

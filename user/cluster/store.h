@@ -15,11 +15,11 @@
 #include "cluster/cluster.h"
 
 /* The parts of the key space (docs/cluster.md), relative to the prefix. */
-#define CL_KEY_HOSTS	"hosts/"    /* hosts/NAME: registration, lease-bound */
-#define CL_KEY_OBS	"obs/"	    /* obs/NAME/b/ID, obs/NAME/p/ID: lease-bound */
-#define CL_KEY_ELECTION "election"  /* etcd's election keys: election/LEASE */
-#define CL_KEY_WEIGHTS	"weights"   /* the leader's backend weights */
-#define CL_KEY_CONFIG	"config"    /* the desired configuration (YAML) */
+#define CL_KEY_HOSTS	"hosts/"   /* hosts/NAME: registration, lease-bound */
+#define CL_KEY_OBS	"obs/"	   /* obs/NAME/b/ID, obs/NAME/p/ID: lease-bound */
+#define CL_KEY_ELECTION "election" /* etcd's election keys: election/LEASE */
+#define CL_KEY_WEIGHTS	"weights"  /* the leader's backend weights */
+#define CL_KEY_CONFIG	"config"   /* the desired configuration (YAML) */
 
 struct cl_store_host {
 	struct cl_host_rec rec;

@@ -141,7 +141,6 @@ struct vsn_cfg_cluster {
 
 #define VSN_DEFAULT_CLUSTER_PREFIX "/vsn/"
 
-
 /*
  * The daemon's policy (section "controller", one mapping).  Percentages are
  * integers so the file never depends on float parsing.
@@ -220,7 +219,7 @@ struct vsn_config {
 	unsigned n_routes;
 	struct vsn_cfg_controller ctl; /* defaults when the section is absent */
 	struct vsn_cfg_cluster cluster;
-	struct vsn_line_map *lines;    /* lets config_validate name a field's line; may be NULL */
+	struct vsn_line_map *lines; /* lets config_validate name a field's line; may be NULL */
 };
 
 /* Parse FILE.  On error returns NULL and fills err (file:line: field: why). */

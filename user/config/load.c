@@ -178,9 +178,10 @@ static int conv_host(const struct item *it, const char *in, char **out)
 	*out = NULL;
 	if (!in)
 		return 0;
-	if (!n || n > VSN_HOST_NAME_MAX || strspn(in, "abcdefghijklmnopqrstuvwxyz"
-						      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-						      "0123456789.-_") != n)
+	if (!n || n > VSN_HOST_NAME_MAX ||
+	    strspn(in, "abcdefghijklmnopqrstuvwxyz"
+		       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		       "0123456789.-_") != n)
 		return cfg_item_fail(it, "host", -1,
 				     "'%s' is not a host name (1-%d of letters, digits, '.', '-', "
 				     "'_')",
@@ -418,8 +419,8 @@ static int conv_cluster(const struct item *it, const struct raw_cluster *r,
 		return cfg_item_fail(it, "endpoints", -1,
 				     "at least one etcd endpoint is required (e.g. "
 				     "http://10.0.0.1:2379)");
-	if (conv_strs(it, "endpoints", r->endpoints, r->endpoints_count,
-		      VSN_CLUSTER_MAX_ENDPOINTS, &cl->endpoints, &cl->n_endpoints))
+	if (conv_strs(it, "endpoints", r->endpoints, r->endpoints_count, VSN_CLUSTER_MAX_ENDPOINTS,
+		      &cl->endpoints, &cl->n_endpoints))
 		return -EINVAL;
 	for (i = 0; i < cl->n_endpoints; i++) {
 		const char *e = cl->endpoints[i];
@@ -441,7 +442,10 @@ static int conv_cluster(const struct item *it, const struct raw_cluster *r,
 				     "cert_file and key_file go together");
 	for (i = 0; i < ARRAY_SIZE(files); i++)
 		if (files[i] && files[i][0] != '/')
-			return cfg_item_fail(it, i == 0 ? "ca_file" : i == 1 ? "cert_file" : "key_file",
+			return cfg_item_fail(it,
+					     i == 0   ? "ca_file"
+					     : i == 1 ? "cert_file"
+						      : "key_file",
 					     -1, "'%s' must be an absolute path", files[i]);
 	if ((uint64_t)cl->publish_ms >= (uint64_t)cl->lease_ttl_s * 1000)
 		return cfg_item_fail(it, "publish_ms", -1,
@@ -762,12 +766,14 @@ struct vsn_config *config_parse(const char *name, const char *buf, size_t len, u
 				const char *host, struct vsn_error *err)
 {
 	struct vsn_config *cfg = load_buf(name, buf, len, err);
-	char own[VSN_HOST_NAME_MAX + 1];
 
 	if (!cfg || (flags & CONFIG_ALL_HOSTS))
 		return cfg;
-	if (has_host_keys(cfg))
+	if (has_host_keys(cfg)) {
+		char own[VSN_HOST_NAME_MAX + 1];
+
 		for_host(cfg, host ? host : config_host_name(cfg, own, sizeof(own)));
+	}
 	if (config_validate(cfg, err)) {
 		config_free(cfg);
 		return NULL;
@@ -775,12 +781,12 @@ struct vsn_config *config_parse(const char *name, const char *buf, size_t len, u
 	/* An empty file is more often a mistake (truncated, the wrong file)
 	 * than a wish to remove every mapping. */
 	if (!(flags & CONFIG_ALLOW_EMPTY) && config_is_empty(cfg) && !cfg->cluster.enabled) {
-		vsn_error_set(err, 0,
-			      "%s: no vms, uplinks, paths, backends, volumes or routes%s%s: applying "
-			      "it would remove every mapping (to do that on purpose, pass "
-			      "--allow-empty)",
-			      name, host || has_host_keys(cfg) ? " for host " : "",
-			      host ? host : "");
+		vsn_error_set(
+		    err, 0,
+		    "%s: no vms, uplinks, paths, backends, volumes or routes%s%s: applying "
+		    "it would remove every mapping (to do that on purpose, pass "
+		    "--allow-empty)",
+		    name, host || has_host_keys(cfg) ? " for host " : "", host ? host : "");
 		config_free(cfg);
 		return NULL;
 	}

@@ -380,10 +380,11 @@ static int apply_start(struct ctl *c, unsigned slot, struct json_object *req, st
 		return -EINVAL;
 	}
 	if (!cluster && ctl_fleet_config_rev(c)) {
-		vsn_error_set(err, 0,
-			      "this host runs the cluster's configuration (revision %lld): change it "
-			      "for every host with 'vsn apply --cluster FILE'",
-			      (long long)ctl_fleet_config_rev(c));
+		vsn_error_set(
+		    err, 0,
+		    "this host runs the cluster's configuration (revision %lld): change it "
+		    "for every host with 'vsn apply --cluster FILE'",
+		    (long long)ctl_fleet_config_rev(c));
 		return -EINVAL;
 	}
 	/* By default the swap is against the configuration this host saw
@@ -503,8 +504,7 @@ void ctl_api_cluster_put_done(struct ctl *c, int slot, uint64_t ticket, int64_t 
 		json_object_object_add(resp, "revision", json_object_new_int64(rev));
 		json_object_object_add(resp, "hosts", json_object_new_string(hosts));
 		ctl_log(c, CTL_WHY_OPERATOR,
-			"\"event\":\"cluster-config-written\",\"revision\":%lld",
-			(long long)rev);
+			"\"event\":\"cluster-config-written\",\"revision\":%lld", (long long)rev);
 	}
 	resp = outcome(c, resp, rev ? 0 : -EINVAL, err, msg);
 	if (ctl_api_resume(c, slot, ticket)) {

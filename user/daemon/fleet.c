@@ -25,8 +25,8 @@
 #include "config/plan.h"
 #include "daemon/daemon.h"
 
-_Static_assert((int)CL_HEALTHY == (int)VSN_H_HEALTHY &&
-		   (int)CL_DEGRADED == (int)VSN_H_DEGRADED && (int)CL_FAILED == (int)VSN_H_FAILED,
+_Static_assert((int)CL_HEALTHY == (int)VSN_H_HEALTHY && (int)CL_DEGRADED == (int)VSN_H_DEGRADED &&
+		   (int)CL_FAILED == (int)VSN_H_FAILED,
 	       "cluster verdicts are the daemon's health states");
 
 #define HIST_BUCKETS 32 /* log2 of microseconds */
@@ -124,7 +124,8 @@ static void fill_obs(struct ctl *c, double secs)
 		ob->conns = x->conns > 0 ? (uint32_t)x->conns : 0;
 		ob->iops = (float)(x->resp / secs);
 		if (c->m.be_stats >= 0 && !percpu_counter(c->m.be_stats, &id, &sum)) {
-			ob->bps = (float)((sum.bytes - (sum.bytes >= x->bytes ? x->bytes : 0)) / secs);
+			ob->bps =
+			    (float)((sum.bytes - (sum.bytes >= x->bytes ? x->bytes : 0)) / secs);
 			x->bytes = sum.bytes;
 		}
 		ob->p50_ms = quantile_ms(x->hist, x->resp, 0.5);
@@ -182,7 +183,8 @@ int ctl_fleet_start(struct ctl *c, struct vsn_error *err)
 	f->obs = calloc(1, sizeof(*f->obs));
 	f->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!f->view || !f->obs || f->fd < 0) {
-		vsn_error_set(err, -ENOMEM, "cluster: %s", f->fd < 0 ? strerror(errno) : "out of memory");
+		vsn_error_set(err, -ENOMEM, "cluster: %s",
+			      f->fd < 0 ? strerror(errno) : "out of memory");
 		goto fail;
 	}
 	config_host_name(c->cfg, f->host, sizeof(f->host));
@@ -346,7 +348,7 @@ static void take_config(struct ctl *c)
 {
 	struct ctl_fleet *f = c->fleet;
 	struct vsn_error err = {.msg = ""};
-	char error[1024], esc[2 * sizeof(error)];
+	char error[1024];
 	struct vsn_config *cfg;
 	int64_t rev = 0;
 
@@ -359,10 +361,13 @@ static void take_config(struct ctl *c)
 		cfg = NULL;
 	}
 	if (!cfg) {
+		char esc[2 * sizeof(error)];
+
 		ctl_log(c, CTL_WHY_CLUSTER,
 			"\"event\":\"cluster-config-refused\",\"revision\":%lld,\"error\":\"%s\","
 			"\"running\":%lld",
-			(long long)rev, ctl_esc(esc, sizeof(esc), error), (long long)f->config_applied);
+			(long long)rev, ctl_esc(esc, sizeof(esc), error),
+			(long long)f->config_applied);
 		vsn_err("cluster configuration revision %lld refused, the running one kept: %s",
 			(long long)rev, error);
 		cluster_report_applied(f->cl, f->config_applied, error);
@@ -412,13 +417,13 @@ void ctl_fleet_tick(struct ctl *c, uint64_t now)
 {
 	struct ctl_fleet *f = c->fleet;
 	uint64_t every;
-	double secs;
 
 	if (!f)
 		return;
 	every = (uint64_t)c->cfg->cluster.publish_ms * NS_PER_MS;
 	if (!f->last_pub_ns || now - f->last_pub_ns >= every) {
-		secs = f->last_pub_ns ? (double)(now - f->last_pub_ns) / 1e9 : every / 1e9;
+		double secs = f->last_pub_ns ? (double)(now - f->last_pub_ns) / 1e9 : every / 1e9;
+
 		f->last_pub_ns = now;
 		fill_obs(c, secs);
 		cluster_publish(f->cl, f->obs);

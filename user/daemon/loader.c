@@ -28,8 +28,8 @@ struct ctl_loader {
 	/* The job (set by the loop, read by the worker). */
 	char file[4096];
 	unsigned flags;
-	int client;	 /* API client slot, or LOADER_RELOAD */
-	uint64_t ticket; /* the client's, so that a reused slot is not answered */
+	int client;	    /* API client slot, or LOADER_RELOAD */
+	uint64_t ticket;    /* the client's, so that a reused slot is not answered */
 	struct cluster *cl; /* a cluster put: where to */
 	int64_t expect;	    /* its compare-and-swap revision */
 	/* The result (set by the worker, taken by the loop). */
@@ -92,12 +92,9 @@ static int64_t cluster_put(struct ctl_loader *l, const char *file, struct cluste
 static void *worker(void *arg)
 {
 	struct ctl_loader *l = arg;
-	struct vsn_error err;
-	struct vsn_config *cfg;
 	char file[sizeof(l->file)], hosts[sizeof(l->hosts)];
-	struct cluster *cl;
-	int64_t expect, rev;
-	unsigned flags;
+	struct vsn_config *cfg;
+	struct vsn_error err;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&l->lock);
@@ -107,14 +104,13 @@ static void *worker(void *arg)
 		if (l->quit)
 			break;
 		memcpy(file, l->file, sizeof(file));
-		flags = l->flags;
-		cl = l->cl;
-		expect = l->expect;
-		pthread_mutex_unlock(&l->lock);
+		unsigned flags = l->flags;
+		struct cluster *cl = l->cl;
+		int64_t expect = l->expect, rev = 0;
 
+		pthread_mutex_unlock(&l->lock);
 		memset(&err, 0, sizeof(err));
 		cfg = NULL;
-		rev = 0;
 		hosts[0] = '\0';
 		if (cl)
 			rev = cluster_put(l, file, cl, expect, hosts, sizeof(hosts), &err);

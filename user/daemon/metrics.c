@@ -39,10 +39,11 @@ static void u64s(struct mctx *x, const char *k, const char *v, uint64_t val)
 static void u64s2(struct mctx *x, const char *k1, const char *v1, const char *k2, const char *v2,
 		  uint64_t val)
 {
-	struct prom_label l[2] = {{k1, v1}, {k2, v2}};
+	if (!x->ret) {
+		struct prom_label l[2] = {{k1, v1}, {k2, v2}};
 
-	if (!x->ret)
 		x->ret = prom_sample_u64(&x->b, l, 2, val);
+	}
 }
 
 static void dbl2(struct mctx *x, const char *k1, const char *v1, const char *k2, const char *v2,

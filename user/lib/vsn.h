@@ -12,7 +12,7 @@
 #include "vsn_types.h"
 #include "lib/err.h"
 
-#define VSN_VERSION "0.1.0"
+#define VSN_VERSION	    "0.1.0"
 #define VSN_DEFAULT_PIN_DIR "/sys/fs/bpf/vsn"
 #define VSN_PIN_ENV	    "VSN_PIN_DIR"
 
