@@ -242,6 +242,11 @@ static void test_weights(void **state)
 	assert_int_equal(out[1], 90);
 	memcpy(prev, out, sizeof(prev));
 	assert_false(cl_weights_step(&v, cfg, 3, prev, out));
+	/* Emptied again: it climbs back a quarter of its weight per step. */
+	v.backends[0].conns = 0;
+	memcpy(prev, out, sizeof(prev));
+	cl_weights_step(&v, cfg, 3, prev, out);
+	assert_int_equal(out[0], 30);
 	/* Degraded for most hosts: a tenth of its share. */
 	v.backends[1].degraded = 2;
 	memcpy(prev, out, sizeof(prev));
