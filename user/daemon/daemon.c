@@ -231,6 +231,20 @@ static void tick(struct ctl *c)
 		c->tick_seconds_max = secs;
 }
 
+/*
+ * The file's configuration onto the maps.  A cluster member whose file has
+ * only its cluster section keeps the maps as they are: they hold the last
+ * configuration it ran, and forward on it until etcd hands the current one
+ * (or for as long as etcd is out of reach).
+ */
+static int start_config(struct ctl *c, struct vsn_error *err)
+{
+	if (!c->cfg->cluster.enabled || !config_is_empty(c->cfg))
+		return ctl_apply_config(c, c->cfg, err);
+	c->maps_kept = true;
+	return ctl_model_build(c, err);
+}
+
 static int setup(struct ctl *c, struct vsn_error *err)
 {
 	sigset_t mask;
@@ -272,8 +286,7 @@ static int setup(struct ctl *c, struct vsn_error *err)
 		vsn_error_set(err, 0, "eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	if (ctl_apply_config(c, c->cfg, err) || ctl_health_start(c, err) ||
-	    ctl_loader_start(c, err))
+	if (start_config(c, err) || ctl_health_start(c, err) || ctl_loader_start(c, err))
 		return -EINVAL;
 	if (ctl_api_open(c, err))
 		return -EADDRINUSE;
@@ -450,9 +463,10 @@ int daemon_run(const struct vsn_opts *o, const char *config_file, struct vsn_con
 	ctl_datapath_init(&c);
 	ctl_log(&c, CTL_WHY_RELOAD,
 		"\"event\":\"started\",\"config\":\"%s\",\"paths\":%u,\"backends\":%u,"
-		"\"observe_only\":%s",
+		"\"observe_only\":%s%s",
 		ctl_esc(esc, sizeof(esc), c.config_file), c.n_paths, c.n_backends,
-		c.cfg->ctl.observe_only ? "true" : "false");
+		c.cfg->ctl.observe_only ? "true" : "false",
+		c.maps_kept ? ",\"maps\":\"kept until the cluster's configuration comes\"" : "");
 	sd_notify_ready();
 	loop(&c, &held);
 	ctl_log(&c, CTL_WHY_RELOAD, "\"event\":\"stopped\",\"datapath\":\"left forwarding\"");

@@ -216,6 +216,7 @@ struct ctl {
 	bool stop;
 	bool conns_nearly_full; /* conn_entries at CONN_FULL_WARN or above */
 	bool detached;		/* datapath.c: its pins or programs are gone: decide nothing */
+	bool maps_kept;		/* started on a cluster-only file: maps left as they were */
 
 	/* The datapath as last seen (datapath.c). */
 	int64_t detached_at;	     /* wall clock, seconds */
