@@ -8,7 +8,8 @@
  *            changed), the desired configuration parsed for this host, and
  *            the leader's weights while this host leads
  *   watcher  reads the prefix once, then watches it from the next
- *            revision; after a compaction or a long outage it reads again
+ *            revision, resuming where it was when a watch ends; only after
+ *            a compaction does it read the prefix again
  *   elector  campaigns for leadership with the lease
  *
  * The loop hands observations in and takes views out under one mutex;
@@ -231,13 +232,16 @@ static void *watcher_main(void *arg)
 			sleep_ms(RETRY_MS);
 			continue;
 		}
-		if (need_sync || cl->watch_restart) {
-			cl->watch_restart = cl->stop;
+		if (need_sync) {
 			if (resync(cl, e)) {
 				sleep_ms(RETRY_MS);
 				continue;
 			}
+			need_sync = false;
 		}
+		/* A restart asked for before this point is served by this
+		 * watch: it starts from the next revision anyway. */
+		cl->watch_restart = cl->stop;
 		pthread_mutex_lock(&cl->mu);
 		wo.start_rev = cl->rev + 1;
 		pthread_mutex_unlock(&cl->mu);
@@ -245,10 +249,12 @@ static void *watcher_main(void *arg)
 		ret = etcd_watch(e, &wo, on_events, &w, &err);
 		if (cl->stop)
 			break;
-		/* Compacted past us, or etcd lost for a while: events may be
-		 * missing, read everything again. */
-		need_sync = true;
-		if (ret != -ECANCELED && ret != -ESTALE) {
+		/* Ended (a lost member, the keeper's restart): resumed from the
+		 * revision after the last one seen, so nothing is missed, unless
+		 * etcd compacted it away: then everything is read again. */
+		if (ret == -ESTALE) {
+			need_sync = true;
+		} else if (ret != -ECANCELED) {
 			note_error(cl, &err);
 			sleep_ms(RETRY_MS);
 		}
