@@ -36,16 +36,18 @@ struct tally {
 static void count_entry(const struct vsn_conn_key *k, const struct vsn_conn *v, uint64_t now,
 			struct tally *t)
 {
-	if (k->dir != VSN_DIR_TO_STORAGE || !k->vm_id || k->vm_id >= VSN_MAX_VMS ||
+	if (k->dir != VSN_DIR_TO_STORAGE || k->vm_id >= VSN_MAX_VMS ||
 	    (v->flags & VSN_CONN_CLOSING))
 		return;
 	if (v->last_seen_ns < now &&
 	    ((!(v->flags & VSN_CONN_ANSWERED) && now - v->last_seen_ns > HALF_OPEN_IDLE_NS) ||
 	     (k->proto == IPPROTO_UDP && now - v->last_seen_ns > UDP_IDLE_NS)))
 		return;
-	t->vm[k->vm_id]++;
+	/* The host's own connections (VM 0) load backends too. */
 	if (v->backend_id < VSN_MAX_BACKENDS)
 		t->backend[v->backend_id]++;
+	if (k->vm_id)
+		t->vm[k->vm_id]++;
 }
 
 /*
