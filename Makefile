@@ -92,12 +92,12 @@ $(BUILD)/refuse/vsn: $(USER_SRCS) $(USER_HDRS) $(BPF_SRCS) $(BPF_HDRS)
 $(BUILD)/ring_flood.bpf.o: tests/pkt/ring_flood.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -DVSN_PINNING=0 -c $< -o $@
 
-# make bench: its BPF wrappers and its tool (tests/bench/), and every part
-# of it, or one: make bench PART=pkt|tput|react|scale|guest.  Not part of
-# make test.
+# make bench: its BPF wrappers and its tools (tests/bench/), and every part
+# of it, or one: make bench PART=pkt|tput|react|scale|guest|cluster.  Not
+# part of make test.
 BENCH_DEPS := $(BUILD)/bench/pkt_bench_tc.bpf.o $(BUILD)/bench/pkt_bench_xdp.bpf.o \
 	      $(BUILD)/bench/xdp_pass.bpf.o $(BUILD)/bench/vbn-tool $(BUILD)/bench/vbn-rr \
-	      $(BUILD)/ring_flood.bpf.o
+	      $(BUILD)/ring_flood.bpf.o $(BUILD)/bench/cluster-sim
 $(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(wildcard tests/bench/*.h) $(BPF_HDRS) \
 			$(BUILD)/vmlinux.h
 	@mkdir -p $(BUILD)/bench
@@ -110,6 +110,12 @@ $(BUILD)/bench/vbn-tool: tests/bench/vbn_tool.c tests/bench/pkt_bench.h $(wildca
 $(BUILD)/bench/vbn-rr: tests/bench/vbn_rr.c
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(CFLAGS) $< -o $@ -lpthread
+
+# Many simulated hosts' cluster threads in one process (part cluster): the
+# cluster code of libvsn.a, linked as the vsn binary is.
+$(BUILD)/bench/cluster-sim: tests/bench/cluster_sim.c $(BUILD)/libvsn.a $(USER_HDRS)
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CFLAGS) $< $(BUILD)/libvsn.a -o $@ $(LDLIBS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_DEPS)

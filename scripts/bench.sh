@@ -1,7 +1,7 @@
 #!/bin/bash
 # make bench: the performance figures of issue 6, each against a baseline
 # measured in the same run.  Runs every part, or only those named:
-#   scripts/bench.sh [pkt] [tput] [react] [scale] [guest]
+#   scripts/bench.sh [pkt] [tput] [react] [scale] [guest] [cluster]
 # (make bench PART=NAME).  Each part writes build/bench/PART.json; the
 # report (build/bench/report.md, report.json, *.svg) combines whatever parts
 # have results and prints the table of targets.  A full run clears the old
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 1
 PY=/usr/bin/python3
 BUILD=${BUILD:-build}
 OUT=$BUILD/bench
-ALL=(pkt tput react scale guest)
+ALL=(pkt tput react scale guest cluster)
 
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
@@ -36,6 +36,7 @@ for p in "${parts[@]}"; do
 	react) cmd=("$PY" tests/bench/react.py) ;;
 	scale) cmd=("$PY" tests/bench/scale.py) ;;
 	guest) cmd=(bash tests/bench/guest.sh) ;;
+	cluster) cmd=("$PY" tests/bench/cluster.py) ;;
 	*)
 		echo "bench: unknown part '$p' (parts: ${ALL[*]})" >&2
 		exit 2

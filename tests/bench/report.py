@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """make bench: the report.  Reads build/bench/PART.json of every part that
 ran, and writes build/bench/report.md, report.json and the plots
-(pkt_cost.svg, pkt_stages.svg, tput.svg, react.svg), and prints the table
+(pkt_cost.svg, pkt_stages.svg, tput.svg, react.svg, cluster_*.svg), and
+prints the table
 of targets.  Every target of issue 6 is listed, met, missed or not
 measured, with its figure."""
 import json
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 import svgplot  # noqa: E402
 
-PARTS = ("pkt", "tput", "react", "scale", "guest")
+PARTS = ("pkt", "tput", "react", "scale", "guest", "cluster")
 CASES = (("hit", "connection hit"), ("syn", "new connection (SYN)"),
          ("reply_xdp", "storage to VM, XDP"), ("reply_tc", "storage to VM, TC"),
          ("roce", "RoCEv2 steering"), ("parse_on", "NVMe/TCP 1 PDU, parsing on"),
@@ -204,6 +205,76 @@ def scale_targets(s, out):
                  32, bool(row) and row["rss_mib"] <= 32, "MiB"))
     out.append(T("daemon at 100k idle connections: <= 2 % of a core", row and row["cpu_pct"], 2,
                  bool(row) and row["cpu_pct"] <= 2, "%"))
+
+
+def cluster_run(c, members, hosts):
+    for r in (c or {}).get("runs", []):
+        if r["members"] == members and r["hosts"] == hosts:
+            return r.get("fig")
+    return None
+
+
+def cluster_targets(c, out):
+    n = 1000
+    for members in (1, 3):
+        f = cluster_run(c, members, n)
+        m = "%d member%s" % (members, "s" if members > 1 else "")
+        name = "cluster, %s hosts, %s: all hosts agree <= 2 s after the quorum formed" % (
+            format(n, ","), m)
+        if not f:
+            out.append(T(name, None, 2, False, "s", "not run"))
+        elif not f["converged"] or "fail_two" not in f:
+            t = T(name, None, 2, False, "s",
+                  "never: %d of %d hosts had read the cluster (every host's observations) "
+                  "%.0f s after the last one started; etcd at %.0f %% CPU, %.0f MiB"
+                  % (f["hosts_ready"] or 0, n, f["ready_s"] or 0, f["etcd_cpu_pct"] or 0,
+                     f["etcd_rss_mib"] or 0))
+            t["status"] = "missed"
+            out.append(t)
+        else:
+            xs = [f[k]["q_max_ms"] for k in ("fail_two", "fail_all") if k in f]
+            v = max(xs) / 1000 if all(x is not None for x in xs) else None
+            t = T(name, round(v, 3) if v is not None else None, 2, v is not None and v <= 2,
+                  "s", "2 hosts fail it: %s ms, every host: %s ms (max)" % (
+                      fmt(f["fail_two"]["q_max_ms"], 0), fmt(f["fail_all"]["q_max_ms"], 0)))
+            if v is None:
+                t["status"] = "missed"
+            out.append(t)
+    for members in (1, 3):
+        f = cluster_run(c, members, n)
+        m = "%d member%s" % (members, "s" if members > 1 else "")
+        name = "cluster, %s hosts, %s: cluster threads < 2 %% of a core per host" % (
+            format(n, ","), m)
+        pr = ((c or {}).get("projection_1000") or {}).get(str(members), {})
+        if not f:
+            out.append(T(name, None, 2, False, "%", "not run"))
+        elif not f["converged"]:
+            out.append(T(name, None, 2, False, "%",
+                         "the hosts never converged, so what they took (%.3f %%, the single "
+                         "host %.3f %%) is what a starved machine gave them; from %s hosts' "
+                         "figures (a host's fixed cost + its CPU per watch event x 1,000 hosts' "
+                         "writes; the largest run that kept up) a host would need %s %%"
+                         % (f["cpu_pct_per_host"] or 0, f["solo_cpu_pct"] or 0,
+                            pr.get("from_hosts", "-"), fmt(pr.get("cpu_pct_per_host"), 2))))
+        else:
+            v = f["cpu_pct_per_host"]
+            out.append(T(name, round(v, 3), 2, v < 2, "%", "single host in its own process: "
+                         "%.3f %%" % (f["solo_cpu_pct"] or 0)))
+    xs = [cluster_run(c, m, n) for m in (1, 3)]
+    xs = [f for f in xs if f and f.get("writes_per_host_interval") is not None]
+    v = max(f["writes_per_host_interval"] for f in xs) if xs else None
+    big = [r.get("fig") for r in (c or {}).get("runs", [])]
+    big = [f for f in big if f and f.get("kept_up")]
+    big = max(big, key=lambda f: f["hosts"]) if big else None
+    out.append(T("cluster, %s hosts: <= 1 etcd transaction per host per publish interval"
+                 % format(n, ","), round(v, 3) if v is not None else None, 1,
+                 v is not None and v <= 1, "",
+                 "etcd's write revisions / hosts / intervals in the steady window (the hosts' "
+                 "own count of answered txns: %s)%s" % (
+                     ", ".join(fmt(f["txns_per_host_interval"], 3) for f in xs),
+                     "; the hosts had not converged: at %d hosts, which kept up: %s" % (
+                         big["hosts"], fmt(big["writes_per_host_interval"], 3))
+                     if big and any(not f["converged"] for f in xs) else "")))
 
 
 def why(parts, targets):
@@ -563,6 +634,188 @@ def guest_section(g, md):
     md.append("")
 
 
+def cluster_section(c, md, plots):
+    md.append("## 6. Many hosts through etcd (cluster)\n")
+    if not c:
+        md.append("Not run.\n")
+        return
+    g = c["config"]
+    md.append(
+        "tests/bench/cluster.py: the cluster code of libvsn.a (user/cluster/) for many "
+        "simulated hosts, no BPF: build/bench/cluster-sim runs up to %d hosts per process, each "
+        "a struct cluster of its own from cluster_start() (keeper and watcher threads and their "
+        "etcd connections), and one more process holds a single host (its CPU is one host's, "
+        "undiluted). Every host publishes %d backends and %d paths every %d ms "
+        "(cluster_publish()); the figures jitter below what counts as a change and each "
+        "backend or path steps beyond it with probability %.2f per interval, so that about a "
+        "fifth of the publishes carry a change. Only %d hosts stand for leader (cluster_opts."
+        "campaign false for the others): a thousand campaigners would each hold an election "
+        "key and a blocked campaign call, which is not what is measured here. Hosts start at "
+        "%d a second. etcd %s (%s), in namespace vsnBcl on 127.0.0.1, data on tmpfs (no fsync "
+        "cost), started with tests/lib/etcd.sh; its defaults but for the log (no 1 s progress "
+        "notifications, Raft timers 100/1000 ms). Every host's client talks to the first "
+        "endpoint that answers: with 3 members the first takes every host's connections, the "
+        "others only replicate. Lease TTL %d s, quorum %d. Steady state: a %d s window. "
+        "Failure: at t0 two hosts (then every host) publish backend 1 failed; the quorum "
+        "formed when the second of them saw its transaction committed (their txns counter "
+        "polled every 2 ms) or a host saw it, whichever came first; a host agrees when its "
+        "cluster_view() shows backend 1 failing on the quorum (the notify eventfd wakes the "
+        "driver, which takes the view as the daemon's loop would). Heal: they publish it "
+        "healthy again, until every host sees it failing nowhere. %d s allowed each.\n"
+        % (g["per_process"], g["backends_per_host"], g["paths_per_host"], g["publish_ms"],
+           g["change_prob"], g["campaigners"], g["start_rate"], g.get("etcd_version", ""),
+           "1 and 3 members" if len(g["members"]) > 1 else "%d member(s)" % g["members"][0],
+           g["lease_ttl_s"], g["quorum"], g["window_s"], g["deadline_ms"] // 1000))
+    runs = [r["fig"] for r in c["runs"] if r.get("fig")]
+    if not runs:
+        md.append("No run completed: %s\n" % "; ".join(c.get("errors", [])))
+        return
+    cols = sorted(runs, key=lambda f: (f["members"], f["hosts"]))
+    md.append("| | " + " | ".join("%d member%s, %s hosts" % (
+        f["members"], "s" if f["members"] > 1 else "", format(f["hosts"], ",")) for f in cols)
+        + " |")
+    md.append("|---" * (len(cols) + 1) + "|")
+
+    def row(label, get, nd=1):
+        vals = []
+        for f in cols:
+            try:
+                v = get(f)
+            except (KeyError, TypeError, ZeroDivisionError):
+                v = None
+            vals.append(v if isinstance(v, str) else fmt(float(v), nd) if v is not None
+                        else "-")
+        md.append("| %s | %s |" % (label, " | ".join(vals)))
+
+    def sub(k, x):
+        return lambda f: f[k][x]
+
+    md.append("| **cold start** |" + " |" * len(cols))
+    row("hosts in sync, of all", lambda f: "%d/%d" % (f["hosts_ready"], f["hosts"]))
+    row("seconds from the first start", lambda f: f["ready_s"])
+    row("etcd calls that failed (timeouts)", lambda f: f["cold_start_errors"], 0)
+    row("etcd sent, gRPC MB", lambda f: f["cold_start_grpc_mb"])
+    row("cluster_view(), longest, ms", lambda f: f["cold_start_view_max_ms"], 1)
+    md.append("| **steady state** |" + " |" * len(cols))
+    row("etcd writes/s (revisions)", lambda f: f["writes_per_s"])
+    row("keys written/s", lambda f: f["puts_per_s"])
+    row("writes per host per publish interval", lambda f: f["writes_per_host_interval"], 3)
+    row("hosts' answered txns per host per interval", lambda f: f["txns_per_host_interval"], 3)
+    row("watch events/s, all hosts (views' counters)", lambda f: f["watch_events_per_s"], 0)
+    row("watch events/s, etcd's count", lambda f: f["etcd_watch_events_per_s"], 0)
+    row("events got / due (hosts x keys written), %", lambda f: 100 * f["watch_delivery"], 0)
+    row("etcd gRPC bytes/s out (KB/s)", lambda f: f["grpc_tx_bytes_per_s"] / 1e3, 0)
+    row("loopback bytes/s, all (KB/s)", lambda f: f["lo_bytes_per_s"] / 1e3, 0)
+    row("etcd database, KiB (end of run)", lambda f: f["db_bytes"] / 1024, 0)
+    row("etcd CPU, % of a core (all members)", lambda f: f["etcd_cpu_pct"], 0)
+    row("etcd RSS, MiB (all members)", lambda f: f["etcd_rss_mib"], 0)
+    row("etcd watchers (the hosts' watches it holds)", lambda f: f["watchers"], 0)
+    row("cluster threads' CPU per host, % of a core", lambda f: f["cpu_pct_per_host"], 3)
+    row("  the single host in its own process", lambda f: f["solo_cpu_pct"], 3)
+    row("RSS per host, KiB", lambda f: f["rss_kib_per_host"], 0)
+    row("  the single host's process (above its start)", lambda f: f["solo_rss_kib"], 0)
+    row("watch events per host per s", lambda f: f["events_per_host_s"], 1)
+    row("cluster_view(), us per call", lambda f: f["view_us"], 1)
+    row("cluster_view(), longest, ms", lambda f: f["view_max_ms"], 1)
+    for k, what in (("fail_two", "2 hosts fail backend 1"), ("fail_all", "every host fails it")):
+        md.append("| **%s** |" % what + " |" * len(cols))
+        row("t0 -> quorum formed, ms", sub(k, "quorum_ms"), 0)
+        row("quorum -> every host agrees, p50 ms", sub(k, "q_p50_ms"), 0)
+        row("quorum -> every host agrees, max ms", sub(k, "q_max_ms"), 0)
+        row("t0 -> every host agrees, p50 ms", sub(k, "t0_p50_ms"), 0)
+        row("t0 -> every host agrees, max ms", sub(k, "t0_max_ms"), 0)
+        row("hosts that agreed", lambda f, k=k: "%d/%d" % (f[k]["agreed"], f[k]["hosts"]))
+        row("etcd writes/s, t0 .. t0 + 2 s", sub(k, "writes_per_s"), 0)
+        row("watch events/s, t0 .. t0 + 2 s", sub(k, "watch_events_per_s"), 0)
+        h = k.replace("fail", "heal")
+        row("healed: t0 -> every host sees it healthy, max ms", sub(h, "t0_max_ms"), 0)
+        row("healed: hosts that saw it in time", lambda f, h=h: "%d/%d" % (f[h]["agreed"],
+                                                                        f[h]["hosts"]))
+    md.append("")
+    pr = c.get("projection_1000") or {}
+    for m, p in sorted(pr.items()):
+        md.append(
+            "Projected for 1,000 hosts from %d hosts' figures (%s member%s; the largest run that "
+            "kept up: converged, got 90-110 %% of the events due, agreed within 2 s): %s watch "
+            "events/s "
+            "(N^2 x %.2f keys written per host per s), %s cores of etcd at its %s us per event, "
+            "%s MB read at a cold start, %s %% of a core per host (a fixed %s %% + %s us per "
+            "watch event).\n" % (
+                p["from_hosts"], m, "s" if m != "1" else "", format(int(p["watch_events_per_s"]),
+                                                                   ","),
+                p["watch_events_per_s"] / 1e6, fmt(p.get("etcd_cores"), 1),
+                fmt(p.get("etcd_cpu_us_per_event"), 0), fmt(p.get("cold_start_grpc_mb"), 0),
+                fmt(p.get("cpu_pct_per_host"), 2), fmt(p.get("host_cpu_fixed_pct"), 3),
+                fmt(p.get("host_cpu_us_per_event"), 1)))
+    if c.get("errors"):
+        md.append("Runs that failed: " + "; ".join(c["errors"]) + "\n")
+    # Plots: each figure against host count, one line per etcd setup; runs
+    # that never converged are left out (what a starved machine gave them
+    # is no figure of the design), the projections for 1,000 hosts dashed.
+    xs = sorted({f["hosts"] for f in runs} | ({1000} if pr else set()))
+    setups = sorted({f["members"] for f in runs})
+
+    def name(m):
+        return "%d member%s" % (m, "s" if m > 1 else "")
+
+    def series(get, label="%s", proj=None):
+        out, dashed = {}, []
+        for m in setups:
+            vals = []
+            for x in xs:
+                f = next((f for f in runs if f["members"] == m and f["hosts"] == x), None)
+                try:
+                    vals.append(get(f) if f and f["converged"] else None)
+                except (KeyError, TypeError, ZeroDivisionError):
+                    vals.append(None)
+            out[label % name(m)] = vals
+            p = pr.get(str(m), {})
+            if proj and p.get(proj[0]) is not None and p["from_hosts"] in xs:
+                i = xs.index(p["from_hosts"])
+                pv = [None] * len(xs)
+                pv[i], pv[xs.index(1000)] = vals[i], p[proj[0]] * proj[1]
+                key = (label % name(m)) + ", projected"
+                out[key] = pv
+                dashed.append(key)
+        return out, dashed
+
+    ev, d1 = series(lambda f: f["watch_events_per_s"], "events, %s", ("watch_events_per_s", 1))
+    wr, d2 = series(lambda f: f["writes_per_s"], "writes, %s")
+    ev.update(wr)
+    plots["cluster_events.svg"] = svgplot.lines(
+        "etcd writes and watch events per second (steady)", "hosts", "per second (log)", xs, ev,
+        guides=(("N", 1), ("N²", 2)), dashed=d1 + d2)
+    cpu, d1 = series(lambda f: f["solo_cpu_pct"], "a host, %s", ("cpu_pct_per_host", 1))
+    ec, d2 = series(lambda f: f["etcd_cpu_pct"] / 100, "etcd cores, %s", ("etcd_cores", 1))
+    cpu.update(ec)
+    plots["cluster_cpu.svg"] = svgplot.lines(
+        "CPU: one host's cluster threads (% of a core), etcd (cores)", "hosts", "(log)", xs,
+        cpu, limit=2, limit_label="2 % of a core: the target per host", guides=(("N", 1),),
+        dashed=d1 + d2)
+    ag, _ = series(lambda f: max(f["fail_two"]["q_max_ms"], 1), "2 fail, %s")
+    a2, _ = series(lambda f: max(f["fail_all"]["q_max_ms"], 1), "all fail, %s")
+    ag.update(a2)
+    plots["cluster_agree.svg"] = svgplot.lines(
+        "Backend failure: quorum formed -> every host agrees (max)", "hosts", "ms (log)", xs, ag,
+        limit=2000, limit_label="2 s target")
+    by, d1 = series(lambda f: f["cold_start_grpc_mb"] * 1e6, "cold start read, %s",
+                    ("cold_start_grpc_mb", 1e6))
+    for get, label in ((lambda f: f["grpc_tx_bytes_per_s"], "etcd out per s, %s"),
+                       (lambda f: f["db_bytes"], "database, %s"),
+                       (lambda f: f["rss_kib_per_host"] * 1024, "RSS per host, %s")):
+        b, _ = series(get, label)
+        by.update((k, v) for k, v in b.items() if k.endswith("1 member"))
+    plots["cluster_bytes.svg"] = svgplot.lines(
+        "Bytes: cold start, etcd out per s, database (1 member), a host's memory", "hosts",
+        "bytes (log)",
+        xs, by, guides=(("N", 1), ("N²", 2)), dashed=d1)
+    md.append("Left out of the plots: runs that never converged (no host read every host's "
+              "observations), whose figures are what a starved machine gave them; dashed: the "
+              "projections for 1,000 hosts above. Agreement under 1 ms is drawn at 1 ms.\n")
+    md.append("![events](cluster_events.svg)\n\n![cpu](cluster_cpu.svg)\n\n"
+              "![agreement](cluster_agree.svg)\n\n![bytes](cluster_bytes.svg)\n")
+
+
 def verify_section(md):
     """The verifier budget table (scripts/verify.sh's results: the host's
     from this bench run, the guests' from their last e2e or make verify)."""
@@ -592,6 +845,7 @@ def main():
     react_targets(parts["react"], targets)
     guest_targets(parts["guest"], targets)
     scale_targets(parts["scale"], targets)
+    cluster_targets(parts["cluster"], targets)
     mach = machine()
     plots = {}
     md = ["# vsn benchmark report\n",
@@ -632,6 +886,7 @@ def main():
     react_section(parts["react"], md, plots)
     scale_section(parts["scale"], md)
     guest_section(parts["guest"], md)
+    cluster_section(parts["cluster"], md, plots)
     os.makedirs(B.OUT, exist_ok=True)
     for name, svg in plots.items():
         with open(os.path.join(B.OUT, name), "w") as f:

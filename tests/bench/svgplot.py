@@ -1,5 +1,6 @@
 """Plain SVG charts for the bench report, no plotting library: grouped bars
-and dot strips.  Each function returns the SVG text."""
+and dot strips, and log-log lines (a figure against host count).  Each
+function returns the SVG text."""
 import math
 from xml.sax.saxutils import escape
 
@@ -48,7 +49,15 @@ def _legend(series, x0, y):
     return out
 
 
-def _yaxis(out, ymax, plot_h, plot_w, ylabel, log=False, ymin=None):
+def _si(v):
+    """1k, 2.5M, 1G: a log axis' ticks."""
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return ("%g" % (v / div)) + unit
+    return "%g" % v
+
+
+def _yaxis(out, ymax, plot_h, plot_w, ylabel, log=False, ymin=None, fmtf=None):
     ticks = []
     if log:
         e = math.floor(math.log10(ymin))
@@ -62,7 +71,7 @@ def _yaxis(out, ymax, plot_h, plot_w, ylabel, log=False, ymin=None):
         out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
                    % (W_LABEL, W_LABEL + plot_w, y, y))
         out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>'
-                   % (W_LABEL - 4, y + 4, _fmt(t)))
+                   % (W_LABEL - 4, y + 4, (fmtf or _fmt)(t)))
     out.append('<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>'
                % (H_TOP + plot_h // 2, H_TOP + plot_h // 2, escape(ylabel)))
 
@@ -151,5 +160,86 @@ def strips(title, ylabel, groups, points, limits=None, height=320):
                    % (x0 + gw / 2, H_TOP + plot_h + 16, escape(g)))
     out.append('<text x="%d" y="%d" font-size="10">dots: trials; black: median; red dashes: '
                'target</text>' % (W_LABEL, height - 10))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def lines(title, xlabel, ylabel, xs, series, limit=None, limit_label="target", guides=(),
+          dashed=(), width=460, height=360):
+    """series: {name: [y per x or None]} on log-log axes (x: host counts);
+    limit: a target drawn as a red dashed line; guides: (label, exponent)
+    pairs drawn grey and dotted through the first series' first point, to
+    show how a figure would grow as N^exponent; series named in dashed are
+    drawn dashed with open circles (projections)."""
+    legend_w = 30 + 7 * max([len(k) for k in series] + [0])
+    plot_w = width - W_LABEL - 20
+    width += legend_w
+    plot_h = height - H_TOP - 60
+    ys = [y for v in series.values() for y in v if y is not None and y > 0]
+    if limit:
+        ys.append(limit)
+    ymin = 10 ** math.floor(math.log10(min(ys))) if ys else 0.1
+    ymax = 10 ** math.ceil(math.log10(max(ys))) if ys else 10
+    if ymax <= ymin:
+        ymax = ymin * 10
+    xmin = 10 ** math.floor(math.log10(min(xs)))
+    xmax = 10 ** math.ceil(math.log10(max(xs)))
+
+    def px(x):
+        return W_LABEL + plot_w * (math.log10(x) - math.log10(xmin)) / (math.log10(xmax) -
+                                                                        math.log10(xmin))
+
+    def py(y):
+        return H_TOP + plot_h - _ypos(y, ymax, plot_h, True, ymin)
+
+    out = _head(width, height, title)
+    _yaxis(out, ymax, plot_h, plot_w, ylabel, True, ymin, _si)
+    e = math.floor(math.log10(xmin))
+    while 10 ** e <= xmax * 1.0001:
+        x = px(10 ** e)
+        out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#ddd"/>'
+                   % (x, x, H_TOP, H_TOP + plot_h))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                   % (x, H_TOP + plot_h + 14, format(10 ** e, ",")))
+        e += 1
+    out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+               % (W_LABEL + plot_w / 2, H_TOP + plot_h + 32, escape(xlabel)))
+    first = next(iter(series.values()), [])
+    base = next(((x, y) for x, y in zip(xs, first) if y), None)
+    for label, k in guides:
+        if not base:
+            break
+        x0, y0 = base
+        x1, y1 = xmax, y0 * (xmax / x0) ** k
+        if y1 > ymax:
+            x1, y1 = x0 * (ymax / y0) ** (1.0 / k), ymax
+        pts = [(px(x0), py(y0)), (px(x1), py(y1))]
+        out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" '
+                   'stroke-dasharray="2 3"/>' % (pts[0] + pts[1]))
+        out.append('<text x="%.1f" y="%.1f" font-size="9" fill="#777">%s</text>'
+                   % (pts[1][0] + 3, pts[1][1] + 3, escape(label)))
+    if limit:
+        y = py(limit)
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="red" '
+                   'stroke-dasharray="4 3"/>' % (W_LABEL, W_LABEL + plot_w, y, y))
+        out.append('<text x="%d" y="%.1f" font-size="9" fill="red">%s</text>'
+                   % (W_LABEL + 4, y - 3, escape(limit_label)))
+    for i, (name, vals) in enumerate(series.items()):
+        c = COLORS[i % len(COLORS)]
+        pts = [(px(x), py(y), y) for x, y in zip(xs, vals) if y is not None and y > 0]
+        dash = ' stroke-dasharray="6 4"' if name in dashed else ""
+        if len(pts) > 1:
+            out.append('<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>'
+                       % (c, dash, " ".join("%.1f,%.1f" % (a, b) for a, b, _ in pts)))
+        for a, b, y in pts:
+            out.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s" stroke="%s">'
+                       '<title>%s: %s</title></circle>'
+                       % (a, b, "white" if dash else c, c, escape(name), _fmt(y)))
+        ly = H_TOP + 12 + 16 * i
+        out.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/>'
+                   % (W_LABEL + plot_w + 10, ly - 9, c))
+        out.append('<text x="%d" y="%d">%s</text>' % (W_LABEL + plot_w + 24, ly, escape(name)))
+    out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>'
+               % (W_LABEL, W_LABEL + plot_w, H_TOP + plot_h, H_TOP + plot_h))
     out.append("</svg>")
     return "\n".join(out) + "\n"
