@@ -4,7 +4,7 @@
 # lines ("ok N - name" / "not ok N - name"); a test that crashes or prints
 # nothing counts as one failure.
 # Usage: tests/run.sh [SUITE | SUITE/TEST ...]
-#   suites: verify unit pkt netns cli e2e (default: all, in that order)
+#   suites: verify unit pkt netns cluster cli e2e (default: all, in that order)
 #   SUITE/TEST: one test, TEST being its file name without test_ and the
 #   extension (e.g. netns/wire, pkt/dp_roce, e2e/controller)
 set -uo pipefail
@@ -29,6 +29,7 @@ VERIFY=(budget)
 PKT=(dp_connections dp_paths dp_backends dp_roce dp_passthrough dp_host dp_reset dp_liveness dp_tenants
 	dp_xfer nvme_framing nvme_commands replay pktlib ring)
 NETNS=(netns wire bw reset daemon cmd_stall tenants vethgro detach api_slow)
+CLUSTER=(etcd hosts)
 CLI=(cli refused)
 # verify_guests first: a program over budget in a guest fails in seconds.
 E2E=(verify_guests nvme_vip roce host_guest host_guest-6.12 latency nvmf_health controller)
@@ -80,6 +81,7 @@ run_test() { # suite test
 		'ip link set lo up && exec env CMOCKA_MESSAGE_OUTPUT=TAP "$0"' "$BUILD/unit/test_$t" ;;
 	pkt) run_suite "$name" $PY "tests/pkt/test_$t.py" ;;
 	netns | cli) run_suite "$name" bash "tests/$suite/test_$t.sh" ;;
+	cluster) run_suite "$name" bash "tests/cluster/test_$t.sh" ;;
 	e2e)
 		case $t in
 		host_guest-6.12)
@@ -96,6 +98,7 @@ tests_of() { # suite: its tests
 	unit) for b in "$BUILD"/unit/test_*; do [ -x "$b" ] && basename "$b" | sed 's/^test_//'; done ;;
 	pkt) echo "${PKT[@]}" ;;
 	netns) echo "${NETNS[@]}" ;;
+	cluster) echo "${CLUSTER[@]}" ;;
 	cli) echo "${CLI[@]}" ;;
 	e2e) echo "${E2E[@]}" ;;
 	*) return 1 ;;
@@ -103,12 +106,12 @@ tests_of() { # suite: its tests
 }
 
 args=("$@")
-[ ${#args[@]} -eq 0 ] && args=(verify unit pkt netns cli e2e)
+[ ${#args[@]} -eq 0 ] && args=(verify unit pkt netns cluster cli e2e)
 
 for a in "${args[@]}"; do
 	suite=${a%%/*}
 	if ! list=$(tests_of "$suite"); then
-		echo "unknown suite '$suite' (verify unit pkt netns cli e2e; see tests/README.md)"
+		echo "unknown suite '$suite' (verify unit pkt netns cluster cli e2e; see tests/README.md)"
 		failed=$((failed + 1))
 		continue
 	fi

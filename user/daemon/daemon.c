@@ -234,6 +234,7 @@ static void tick(struct ctl *c)
 static int setup(struct ctl *c, struct vsn_error *err)
 {
 	sigset_t mask;
+	bool keep_maps;
 	int fd;
 
 	/* Blocked before any thread starts (the health pollers inherit the
@@ -272,8 +273,13 @@ static int setup(struct ctl *c, struct vsn_error *err)
 		vsn_error_set(err, 0, "eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	if (ctl_apply_config(c, c->cfg, err) || ctl_health_start(c, err) ||
-	    ctl_loader_start(c, err))
+	/* A host of a cluster whose own file maps nothing (its cluster and
+	 * controller sections only) keeps the maps it finds until the
+	 * cluster's configuration arrives: restarted while etcd is out of
+	 * reach, it forwards on the last mapping instead of none. */
+	keep_maps = c->cfg->cluster.enabled && config_is_empty(c->cfg);
+	if ((keep_maps ? ctl_model_build(c, err) : ctl_apply_config(c, c->cfg, err)) ||
+	    ctl_health_start(c, err) || ctl_loader_start(c, err))
 		return -EINVAL;
 	if (ctl_api_open(c, err))
 		return -EADDRINUSE;
