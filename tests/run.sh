@@ -29,7 +29,7 @@ VERIFY=(budget)
 PKT=(dp_connections dp_paths dp_backends dp_roce dp_passthrough dp_host dp_reset dp_liveness dp_tenants
 	dp_xfer nvme_framing nvme_commands replay pktlib ring)
 NETNS=(netns wire bw reset daemon cmd_stall tenants vethgro detach api_slow)
-CLUSTER=(etcd tls)
+CLUSTER=(etcd tls hosts)
 CLI=(cli refused)
 # verify_guests first: a program over budget in a guest fails in seconds.
 E2E=(verify_guests nvme_vip roce host_guest host_guest-6.12 latency nvmf_health controller)

@@ -242,6 +242,23 @@ static void others(const struct cl_backend_view *bv, unsigned *reach, unsigned *
 	*fail = bv ? bv->failing - (bv->self_verdict == CL_FAILED) : 0;
 }
 
+/* This host, then the others the view names failing (this host's own
+ * published verdict, if it is there already, not twice). */
+static void failing_names(char *out, size_t len, const char *self,
+			  const struct cl_backend_view *bv)
+{
+	const char *p = bv ? bv->failing_hosts : "";
+	size_t n = (size_t)snprintf(out, len, "%s", self);
+
+	while (*p && n < len) {
+		size_t l = strcspn(p, ",");
+
+		if (l != strlen(self) || strncmp(p, self, l))
+			n += (size_t)snprintf(out + n, len - n, ",%.*s", (int)l, p);
+		p += l + (p[l] == ',');
+	}
+}
+
 bool ctl_fleet_may_drain(struct ctl *c, struct ctl_backend *b, uint64_t now)
 {
 	struct ctl_fleet *f = c->fleet;
@@ -266,11 +283,13 @@ bool ctl_fleet_may_drain(struct ctl *c, struct ctl_backend *b, uint64_t now)
 	me.reaching = reach + 1;
 	q = cl_quorum(&c->cfg->cluster, &me);
 	if (fail + 1 >= q) {
+		char names[sizeof(bv->failing_hosts) + CL_HOST_MAX];
+
+		failing_names(names, sizeof(names), f->host, bv);
 		ctl_log(c, CTL_WHY_CLUSTER,
 			"\"event\":\"backend-quorum\",\"backend\":%u,\"hosts_failing\":%u,"
-			"\"hosts_reaching\":%u,\"quorum\":%u,\"failing_hosts\":\"%s%s%s\"",
-			b->id, fail + 1, reach + 1, q, f->host, fail ? "," : "",
-			bv ? bv->failing_hosts : "");
+			"\"hosts_reaching\":%u,\"quorum\":%u,\"failing_hosts\":\"%s\"",
+			b->id, fail + 1, reach + 1, q, names);
 		f->be[b->id].suspect = false;
 		return true;
 	}
@@ -343,6 +362,28 @@ static void apply_weights(struct ctl *c)
 		v->weights_leader, list);
 }
 
+/* to's controller section becomes a copy of from's; -ENOMEM: unchanged. */
+static int copy_controller(struct vsn_config *to, const struct vsn_config *from)
+{
+	struct vsn_cfg_controller k = from->ctl;
+
+	k.hostnqn = from->ctl.hostnqn ? strdup(from->ctl.hostnqn) : NULL;
+	k.metrics_dir = from->ctl.metrics_dir ? strdup(from->ctl.metrics_dir) : NULL;
+	k.socket = from->ctl.socket ? strdup(from->ctl.socket) : NULL;
+	if ((from->ctl.hostnqn && !k.hostnqn) || (from->ctl.metrics_dir && !k.metrics_dir) ||
+	    (from->ctl.socket && !k.socket)) {
+		free(k.hostnqn);
+		free(k.metrics_dir);
+		free(k.socket);
+		return -ENOMEM;
+	}
+	free(to->ctl.hostnqn);
+	free(to->ctl.metrics_dir);
+	free(to->ctl.socket);
+	to->ctl = k;
+	return 0;
+}
+
 /* The desired configuration from etcd, applied as 'vsn apply' would. */
 static void take_config(struct ctl *c)
 {
@@ -351,11 +392,19 @@ static void take_config(struct ctl *c)
 	char error[1024];
 	struct vsn_config *cfg;
 	int64_t rev = 0;
+	int ret = 0;
 
 	cfg = cluster_take_config(f->cl, &rev, error, sizeof(error));
 	if (!cfg && !error[0])
 		return;
-	if (cfg && ctl_adopt_config(c, cfg, &err)) {
+	/* Without a controller section of its own, the desired configuration
+	 * keeps this host's: its socket, metrics directory and timers are the
+	 * host's, like its cluster section (ctl.line 0: no such section). */
+	if (cfg && !cfg->ctl.line && copy_controller(cfg, c->cfg))
+		ret = vsn_error_set(&err, -ENOMEM, "out of memory");
+	else if (cfg)
+		ret = ctl_adopt_config(c, cfg, &err);
+	if (cfg && ret) {
 		snprintf(error, sizeof(error), "%.*s", (int)sizeof(error) - 1, err.msg);
 		config_free(cfg);
 		cfg = NULL;
