@@ -25,7 +25,7 @@
 # on a failure every host's decision log (weights aside).  HOSTS_KEEP=1
 # keeps the scratch directory (logs, configs, status files).
 # Needs root, etcd and etcdctl (etcd-server, etcd-client), jq, nft.
-# shellcheck disable=SC2016 # check runs eval strings
+# shellcheck disable=SC2016,SC2015,SC2034 # check runs eval strings (rc is read in one)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -105,6 +105,7 @@ for tool in etcd etcdctl jq nft; do
 	command -v "$tool" >/dev/null || fatal "$tool is not installed (scripts/deps.sh)"
 done
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+hosts_lock 600 || fatal "another run kept the namespaces $P-* for 10 minutes"
 hosts_down
 hosts_rm_pins
 hosts_up || fatal "topology set-up"
@@ -175,20 +176,21 @@ check "each host's maps hold its own part only: its 2 volumes, 3 backends, 2 pat
 echo "# 2. configuration through etcd"
 for h in $HOSTS; do snap "$h" "$T/h$h/maps.2"; done
 mark_all
-# A duplicate backend id, written past the CLI's check: bad for every host.
-{
-	cat "$T/desired1.yaml"
-} | sed 's/^  - {id: 3, name: be3,/  - {id: 2, name: be3,/' >"$T/bad-dup.yaml"
-grep -c 'id: 2, name: be' "$T/bad-dup.yaml" | sed 's/^/# backends with id 2 in bad-dup.yaml: /'
+# Duplicate backend ids, written past the CLI's check: bad for every host
+# (three errors: a long reason, the decision log must stay JSON).
+sed -e 's/^  - {id: 3, name: be3,/  - {id: 2, name: be3,/' \
+	-e 's/^backends:$/backends:\n  - {id: 1, name: be4, address: 10.3.4.2, paths: [1, 2]}/' \
+	"$T/desired1.yaml" >"$T/bad-dup.yaml"
+grep 'name: be' "$T/bad-dup.yaml" | diag
 etcd_ctl --endpoints="$ETCD_ENDPOINTS" put /vsn/config <"$T/bad-dup.yaml" 2>&1 | diag
 RBAD=$(etcd_ctl --endpoints="$ETCD_ENDPOINTS" get /vsn/config -w json | jq -r '.kvs[0].mod_revision')
 echo "# etcdctl wrote the bad configuration as revision $RBAD"
 refused_all() { all_stq "all(.hosts[]; .applied == $R and (.error // \"\" | test(\"$1\"))) and .running_revision == $R"; }
-check "a duplicate backend id written with etcdctl (revision $RBAD): every host keeps $R, hosts[].error says why" \
-	until_ok 5 refused_all 'id 2 is already used'
+check "duplicate backend ids written with etcdctl (revision $RBAD): every host keeps $R, hosts[].error says why" \
+	until_ok 5 refused_all 'is already used'
 show_st
 refused_logged() { [ -n "$(hlogq "$1" "${MARK[$1]}" ".event == \"cluster-config-refused\" and .revision == $RBAD and .running == $R")" ]; }
-check "every host logs cluster-config-refused for revision $RBAD, running $R" on_all refused_logged
+check "every host logs cluster-config-refused for revision $RBAD, running $R (a JSON line)" on_all refused_logged
 hlogq 1 "${MARK[1]}" '.event == "cluster-config-refused"' | diag
 maps_kept() { same_snap "$1" "$T/h$1/maps.2"; }
 check "every host's volumes, backends and paths are unchanged" on_all maps_kept
@@ -345,7 +347,7 @@ V2_BACKENDS="2, 3"
 hosts_desired "$CAP" >"$T/desired3.yaml"
 out=$(hvsn 1 -j apply --cluster "$T/desired3.yaml" 2>&1)
 R3=$(jq -r '.revision // empty' <<<"$out" 2>/dev/null)
-[ -n "$R3" ] && R=$R3 || echo "$out" | diag
+if [ -n "$R3" ]; then R=$R3; else echo "$out" | diag; fi
 check "4: volume 2 over backends 2 and 3 (revision $R): every host applies it" until_ok 5 applied_all "$R"
 v2_both() { jt "$(hvsn "$1" -j show volumes)" '.[] | select(.volume == 2) | .backends == [2, 3]'; }
 check "4: ... and its maps have volume 2 over [2, 3]" on_all v2_both
@@ -415,7 +417,7 @@ echo "# 5. leader and etcd failures"
 check "5: clients settled, one leader" eval 'clients_settled 15 v1 v2 && until_ok 3 one_leader'
 OLD=$LEADER
 REST=$(for h in $HOSTS; do [ "h$h" = "$OLD" ] || echo "$h"; done | xargs)
-echo "# leader $OLD; the others: $(sed 's/\([0-9]\)/h\1/g' <<<"$REST")"
+echo "# leader $OLD; the others: h${REST// / h}"
 # new_leader: every remaining host names the same leader, not the old one.
 new_leader() {
 	local l h
@@ -437,7 +439,7 @@ mark_all
 } >"$T/desired4.yaml"
 out=$(hvsn "${NEW#h}" -j apply --cluster "$T/desired4.yaml" 2>&1)
 R4=$(jq -r '.revision // empty' <<<"$out" 2>/dev/null)
-[ -n "$R4" ] && R=$R4 || echo "$out" | diag
+if [ -n "$R4" ]; then R=$R4; else echo "$out" | diag; fi
 new_leader_logged() { jt "$(hwait_log "$1" "${MARK[$1]}" ".event == \"cluster-config-applied\" and .revision == $R" 4)" ".leader == \"$NEW\""; }
 check "5: a decision after that (cluster-config-applied, revision $R) carries \"leader\":\"$NEW\" on the other hosts" \
 	eval 'for h in $REST; do new_leader_logged $h || exit 1; done'
@@ -525,6 +527,13 @@ check "5d: every host re-registered (3 hosts listed on each), all still on revis
 	until_ok 6 eval 'on_all three_hosts && applied_all $R'
 show_st
 
+log_json() { # N: every line of host N's decision log is a JSON object with ts and event
+	local bad
+	bad=$(jq -R 'fromjson? // "bad" | select(type != "object" or (.ts | type) != "number" or (.event | type) != "string")' "$(hlog "$1")" | wc -l)
+	[ "$bad" = 0 ] || grep -v '^{.*}$' "$(hlog "$1")" | head -3 | sed "s/^/# h$1 bad line: /"
+	[ "$bad" = 0 ] && [ -s "$(hlog "$1")" ]
+}
+check "every line of every host's decision log is a JSON object with ts and event" on_all log_json
 if [ "$failed" -ne 0 ]; then
 	for h in $HOSTS; do
 		jq -cR 'fromjson? | select(.event != "weights")' "$(hlog "$h")" | sed "s/^/# log h$h: /"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154 # DRC and MARK are the caller's; n comes from tests/lib/tap.sh
 # Many hypervisors on one storage fabric, their daemons sharing an etcd
 # cluster on a management network (docs/cluster.md).  Sourced, from the
 # repository root, after tests/lib/tap.sh; it sources tests/lib/checks.sh
@@ -12,14 +13,30 @@
 #   $P-beK  [eth0 10.3.K.2] -- [bK 10.3.K.1]  $P-fab
 #   $P-mgmt br0: 10.8.0.101..103, one etcd member on each (client 2379, peer 2380)
 #
-# Host N: vsn attached in $P-hN (--vm vmif --uplink up0,up1), pins under
-# /sys/fs/bpf/$P-hN, a daemon with its own socket, decision log and metrics
-# in $T/hN/.  The fabric routes each VM subnet 10.0.N.0/24 back through
-# host N (up0, then up1).  Every host's VM reaches two volumes:
-#   volume 1: $VIP1:4420 over backends 1..3 (shared)
-#   volume 2: $VIP2:4420 on backend 2 only
+# The VM of host N also holds 10.0.N.10..79: each client connection leaves
+# from an address of its own, an initiator vsn hashes to a backend on its
+# own (as many VMs' NVMe hosts would be).  Host N: vsn attached in $P-hN
+# (--vm vmif --uplink up0,up1), pins under /sys/fs/bpf/$P-hN, a daemon with
+# its own socket, decision log and metrics in $T/hN/.  The fabric routes
+# each VM subnet 10.0.N.0/24 back through host N (up0, else up1).  Every
+# host's VM reaches two volumes (hosts_desired):
+#   volume 1: $VIP1:4420 over backends 1..3
+#   volume 2: $VIP2:4420 over backend 2 ($V2_BACKENDS)
 # Backends run tests/cluster/hold.py servers on port 4420 (status in
 # $T/beK.json); clients run in the VM namespaces (status $T/hN/TAG.json).
+#
+#   hosts_lock                                 one run per prefix at a time
+#   hosts_up / hosts_down / hosts_rm_pins      the namespaces, the pins
+#   hosts_attach / hosts_detach                vsn on every host
+#   hosts_etcd_start                           the 3 members ($ETCD_DIR)
+#   hosts_cluster_yaml N, hosts_controller_yaml N, hosts_desired CAP [N]
+#                                              configuration text
+#   hosts_daemon_start N FILE / hosts_daemon_stop N [SIG]
+#   hosts_server_start K / hosts_server_stop K
+#   hosts_client_start N TAG ADDR COUNT FIRST / hosts_client_stop N TAG
+#   cli_stat, per_backend, clients_settled, hosts_poke_ok   what clients see
+#   hvsn N ARGS, cstatus N, hlogq / hwait_log / mark_all    each host's vsn
+#   hosts_cleanup                              all of it, for an EXIT trap
 
 HOSTS=${HOSTS:-1 2 3}
 BACKENDS=${BACKENDS:-1 2 3}
@@ -68,6 +85,19 @@ fatal() {
 	nok "$*"
 	echo "1..$n"
 	exit 1
+}
+
+# hosts_lock [SECONDS]: this run alone uses the prefix $P: waits (600 s)
+# while another run (this test, a demo) holds it.  The lock goes with the
+# shell (fd 9).
+HOSTS_LOCKED=
+hosts_lock() {
+	exec 9>"/run/lock/$P.hosts.lock" || return 1
+	if ! flock -n 9; then
+		echo "# another run uses the namespaces $P-*: waiting for it"
+		flock -w "${1:-600}" 9 || return 1
+	fi
+	HOSTS_LOCKED=1
 }
 
 # ------------------------------------------------------------ topology
@@ -142,6 +172,7 @@ hosts_down() {
 	local ns pids
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do
 		pids=$(ip netns pids "$ns" 2>/dev/null)
+		# shellcheck disable=SC2086 # one pid per word
 		[ -z "$pids" ] || kill -9 $pids 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
@@ -329,7 +360,7 @@ cli_stat() { jq -c "${3:-.}" "$T/h$1/$2.json" 2>/dev/null; }
 # clients_settled SECONDS TAG...: every host's TAG clients hold all their
 # connections, and their counts stopped changing for a second.
 clients_settled() {
-	local end=$((SECONDS + $1)) tag h all prev= cur since=
+	local end=$((SECONDS + $1)) tag h all prev='' cur='' since=
 	shift
 	while [ $SECONDS -le $end ]; do
 		all=1
@@ -400,15 +431,17 @@ hlines() { wc -l <"$(hlog "$1")" 2>/dev/null || echo 0; }
 hlogq() { DLOG=$(hlog "$1") logq "$2" "$3"; }
 hwait_log() { DLOG=$(hlog "$1") wait_log "$2" "$3" "$4"; }
 
-# marks: every host's log length now, as "N=LINES ..." (for hmark).
+# mark_all: MARK[N] = host N's decision-log length now (hlogq N "${MARK[N]}" ...).
 declare -A MARK=()
 mark_all() {
 	local h
 	for h in $HOSTS; do MARK[$h]=$(hlines "$h"); done
 }
 
-# hosts_cleanup: everything the library started, for an EXIT trap.
+# hosts_cleanup: everything the library started, for an EXIT trap (not
+# when another run held the lock: its namespaces are not ours).
 hosts_cleanup() {
+	[ -n "$HOSTS_LOCKED" ] || return 0
 	hosts_clients_stop
 	hosts_daemons_stop TERM
 	local k

@@ -362,6 +362,10 @@ static void apply_weights(struct ctl *c)
 		v->weights_leader, list);
 }
 
+/* Of a refused configuration's reason, what goes into the decision log
+ * (ctl_log's lines hold 256 bytes of event). */
+#define CL_LOG_ERROR_MAX 128
+
 /* to's controller section becomes a copy of from's; -ENOMEM: unchanged. */
 static int copy_controller(struct vsn_config *to, const struct vsn_config *from)
 {
@@ -410,7 +414,9 @@ static void take_config(struct ctl *c)
 		cfg = NULL;
 	}
 	if (!cfg) {
-		char esc[2 * sizeof(error)];
+		/* The reason cut short (whole escapes only) so that the line
+		 * fits ctl_log's and stays JSON; the status has all of it. */
+		char esc[CL_LOG_ERROR_MAX];
 
 		ctl_log(c, CTL_WHY_CLUSTER,
 			"\"event\":\"cluster-config-refused\",\"revision\":%lld,\"error\":\"%s\","
