@@ -17,9 +17,11 @@
 #     connections land by headroom with the cluster, not without.
 #  4. localisation: one host's cut to a backend re-paths there and drains
 #     nothing; the backend's real failure is drained by quorum everywhere.
-#  5. leader and etcd failures: a killed leader replaced within its lease;
-#     one member down is harmless; all down: every host decides alone and
-#     forwards; back: every host rejoins on the same configuration.
+#  5. leader and etcd failures: a killed leader replaced within its lease,
+#     its host's connections kept across its daemon's restart; one member
+#     down is harmless; all down: every host decides alone and forwards (a
+#     daemon restarted then keeps its maps); back: every host rejoins on
+#     the same configuration.
 #
 # Output: "ok N - ..." / "not ok N - ..." lines, diagnostics prefixed "# ";
 # on a failure every host's decision log (weights aside).  HOSTS_KEEP=1
