@@ -142,9 +142,11 @@ struct ctl_volume {
 	uint32_t tier_pref;	/* as written to vsn_volumes (tier + 1, 0: best up) */
 };
 
+/* A decision's own fields, and its whole line (time, reason, leader). */
+#define CTL_LOG_BODY 1024
 struct ctl_log_entry {
 	uint64_t ts_ns;
-	char line[384];
+	char line[CTL_LOG_BODY + 256];
 };
 
 /* One API connection (api.c), served without blocking: its request line

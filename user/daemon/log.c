@@ -49,12 +49,18 @@ void ctl_log(struct ctl *c, enum ctl_why why, const char *fmt, ...)
 	struct ctl_log_entry *e = &c->log[c->n_log % CTL_LOG_KEEP];
 	struct timespec ts;
 	const char *leader;
-	char body[256];
+	char body[CTL_LOG_BODY];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(body, sizeof(body), fmt, ap);
+	n = vsnprintf(body, sizeof(body), fmt, ap);
 	va_end(ap);
+	/* Cut JSON is no JSON: the line says so instead, and stderr has it. */
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		vsn_warn("decision log: a line of %d bytes was too long: %s...", n, body);
+		snprintf(body, sizeof(body), "\"event\":\"log-line-too-long\",\"bytes\":%d", n);
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	e->ts_ns = ctl_now_ns();
 	leader = ctl_fleet_leader(c);
