@@ -34,7 +34,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -fno-strict-a
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test lint format clean demo demo-netns testbed e2e bench verify
+.PHONY: all deps test lint format clean demo demo-netns demo-cluster testbed e2e bench verify
 
 all: $(BUILD)/vsn
 
@@ -154,8 +154,9 @@ e2e: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/run.sh e2e
 
-# The demo on real kernels (QEMU guests: scripts/demo.sh), and the older one
-# in network namespaces with iperf3 (scripts/demo_netns.sh).
+# The demo on real kernels (QEMU guests: scripts/demo.sh), the older one in
+# network namespaces with iperf3 (scripts/demo_netns.sh), and three hosts'
+# daemons coordinating through etcd, in namespaces (scripts/demo_cluster.sh).
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash scripts/testbed/build.sh
@@ -164,3 +165,7 @@ demo: deps
 demo-netns: deps
 	@$(MAKE) --no-print-directory all
 	@bash scripts/demo_netns.sh
+
+demo-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo_cluster.sh

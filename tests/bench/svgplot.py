@@ -243,3 +243,84 @@ def lines(title, xlabel, ylabel, xs, series, limit=None, limit_label="target", g
                % (W_LABEL, W_LABEL + plot_w, H_TOP + plot_h, H_TOP + plot_h))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def timelines(title, ylabel, panels, width=900, panel_h=200):
+    """Panels stacked, one x axis each (seconds from the panel's start), a
+    shared y scale.  Each panel: {"title", "series": {name: [(t, y)]},
+    "events": [(t, label)] (grey dashed verticals, numbered, labels listed
+    under the panel), "hline": (y, label) or None (red dashes), "tmax"}.
+    A series is a step line (a count that holds until the next sample)."""
+    plot_w = width - W_LABEL - 20
+    ys = [y for p in panels for s in p["series"].values() for _, y in s]
+    ys += [p["hline"][0] for p in panels if p.get("hline")]
+    ymax = _nice_max(max(ys) if ys else 1)
+    names = []
+    for p in panels:
+        for k in p["series"]:
+            if k not in names:
+                names.append(k)
+    ev_lines = max([len(p.get("events", ())) for p in panels] + [0])
+    gap = 34 + 13 * ev_lines     # x labels and the numbered events of a panel
+    height = H_TOP + len(panels) * (panel_h + gap) + 10
+    out = _head(width, height, title)
+    out += _legend(names, W_LABEL, 36)
+    for pi, p in enumerate(panels):
+        top = H_TOP + 8 + pi * (panel_h + gap)
+        ph = panel_h - 20
+        tmax = p.get("tmax") or max([t for s in p["series"].values() for t, _ in s] + [1])
+
+        def px(t, tmax=tmax):
+            return W_LABEL + plot_w * max(0.0, min(t, tmax)) / tmax
+
+        def py(y, top=top, ph=ph):
+            return top + 16 + ph - ph * y / ymax
+
+        out.append('<text x="%d" y="%d" font-weight="bold">%s</text>'
+                   % (W_LABEL, top + 10, escape(p["title"])))
+        for i in range(6):
+            v = ymax * i / 5
+            out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
+                       % (W_LABEL, W_LABEL + plot_w, py(v), py(v)))
+            out.append('<text x="%d" y="%.1f" text-anchor="end">%g</text>'
+                       % (W_LABEL - 4, py(v) + 4, round(v, 2)))
+        out.append('<text x="14" y="%.1f" transform="rotate(-90 14 %.1f)" '
+                   'text-anchor="middle">%s</text>'
+                   % (top + 16 + ph / 2, top + 16 + ph / 2, escape(ylabel)))
+        step = _nice_max(tmax / 8)
+        t = 0.0
+        while t <= tmax + 1e-9:
+            out.append('<text x="%.1f" y="%.1f" text-anchor="middle">%g</text>'
+                       % (px(t), py(0) + 13, t))
+            t += step
+        out.append('<text x="%d" y="%.1f" text-anchor="end">s</text>'
+                   % (W_LABEL + plot_w + 16, py(0) + 13))
+        if p.get("hline"):
+            y, label = p["hline"]
+            out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="red" '
+                       'stroke-dasharray="5 3"/>' % (W_LABEL, W_LABEL + plot_w, py(y), py(y)))
+            out.append('<text x="%d" y="%.1f" font-size="9" fill="red">%s</text>'
+                       % (W_LABEL + 4, py(y) - 3, escape(label)))
+        for i, (t, label) in enumerate(p.get("events", ())):
+            x = px(t)
+            out.append('<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#777" '
+                       'stroke-dasharray="3 3"/>' % (x, x, py(ymax), py(0)))
+            out.append('<text x="%.1f" y="%.1f" font-size="10" fill="#555">%d</text>'
+                       % (x + 2, py(ymax) + 10, i + 1))
+            out.append('<text x="%d" y="%.1f" font-size="10" fill="#555">%d  %s</text>'
+                       % (W_LABEL, py(0) + 28 + 13 * i, i + 1,
+                          escape("%.1f s: %s" % (t, label))))
+        for name, pts in p["series"].items():
+            c = COLORS[names.index(name) % len(COLORS)]
+            path = []
+            for k, (t, y) in enumerate(pts):
+                if k:
+                    path.append("%.1f,%.1f" % (px(t), py(pts[k - 1][1])))
+                path.append("%.1f,%.1f" % (px(t), py(y)))
+            if path:
+                out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>'
+                           % (c, " ".join(path)))
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="black"/>'
+                   % (W_LABEL, W_LABEL + plot_w, py(0), py(0)))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

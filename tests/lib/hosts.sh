@@ -425,7 +425,7 @@ hosts_etcd_start() { etcd_start "$ETCD_DIR" http "${ETCD_MEMBERS[@]}"; }
 
 # ------------------------------------------------------- decision logs
 
-hlines() { wc -l <"$(hlog "$1")" 2>/dev/null || echo 0; }
+hlines() { wc -l 2>/dev/null <"$(hlog "$1")" || echo 0; }
 # hlogq N FROM FILTER / hwait_log N FROM FILTER SECONDS: logq and wait_log
 # (tests/lib/checks.sh) on host N's decision log.
 hlogq() { DLOG=$(hlog "$1") logq "$2" "$3"; }
