@@ -234,6 +234,25 @@ void ctl_reroute_vm(struct ctl *c, struct ctl_path *p, uint32_t vm, uint64_t now
 	reroute(c, p, vm, now, why);
 }
 
+/* Another of backend cb's paths than cur: the first healthy one, else the
+ * first not failed; 0 when there is none. */
+static uint32_t other_path(struct ctl *c, const struct vsn_cfg_backend *cb, uint32_t cur)
+{
+	uint32_t fallback = 0;
+
+	for (unsigned i = 0; i < cb->n_paths; i++) {
+		const struct ctl_path *p = ctl_path(c, cb->paths[i]);
+
+		if (!p || p->id == cur || p->damp.state == VSN_H_FAILED)
+			continue;
+		if (p->damp.state == VSN_H_HEALTHY)
+			return p->id;
+		if (!fallback)
+			fallback = p->id;
+	}
+	return fallback;
+}
+
 void ctl_repath_backend(struct ctl *c, uint32_t id, uint64_t now)
 {
 	const struct vsn_cfg_backend *cb = ctl_cfg_backend(c, id);
@@ -241,7 +260,7 @@ void ctl_repath_backend(struct ctl *c, uint32_t id, uint64_t now)
 	struct vsn_route_key rk, rnext;
 	struct vsn_conn_key ck, cnext;
 	unsigned routes = 0, conns = 0;
-	bool first = true, forced;
+	bool first = true;
 	struct vsn_route r;
 	struct vsn_conn v;
 
@@ -255,9 +274,9 @@ void ctl_repath_backend(struct ctl *c, uint32_t id, uint64_t now)
 		if (rk.backend_id != id || bpf_map_lookup_elem(c->m.routes, &rk, &r) ||
 		    (r.flags & VSN_ROUTE_PINNED))
 			continue;
-		to = ctl_choose_path(c, cb, r.path_id, ctl_volume_class(c, rk.volume_id), 0, now,
-				     &forced);
-		if (!to || to == r.path_id)
+		/* Its current path is the suspect: any other will do. */
+		to = other_path(c, cb, r.path_id);
+		if (!to)
 			continue;
 		r.path_id = to;
 		routes += !ops_route_write(&c->m, &rk, &r, &err);
@@ -272,8 +291,8 @@ void ctl_repath_backend(struct ctl *c, uint32_t id, uint64_t now)
 		    v.backend_id != id || !v.path_override)
 			continue;
 		cur = ctl_conn_path(c, &v);
-		to = ctl_choose_path(c, cb, cur, ctl_volume_class(c, v.volume_id), 0, now, &forced);
-		if (!to || to == cur || ops_conn_path(&c->m, &ck, to, &err))
+		to = other_path(c, cb, cur);
+		if (!to || ops_conn_path(&c->m, &ck, to, &err))
 			continue;
 		ctl_move_slot(c, v.conn_id)->at_ns = now;
 		conns++;
