@@ -244,8 +244,7 @@ static void others(const struct cl_backend_view *bv, unsigned *reach, unsigned *
 
 /* This host, then the others the view names failing (this host's own
  * published verdict, if it is there already, not twice). */
-static void failing_names(char *out, size_t len, const char *self,
-			  const struct cl_backend_view *bv)
+static void failing_names(char *out, size_t len, const char *self, const struct cl_backend_view *bv)
 {
 	const char *p = bv ? bv->failing_hosts : "";
 	size_t n = (size_t)snprintf(out, len, "%s", self);
