@@ -394,6 +394,9 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.log "$OUT"/*.prom "$OUT"/*.tsv "$OUT"/*.jsonl "$OUT"/*.svg "$OUT"/summary.*
 out head "=== vsn demo: many hosts, one fabric, etcd ==="
 say "three hosts h1..h3 (each a VM and vsn on two uplinks), backends be1..be3 (capacity $CAP connections each), one fabric, etcd on a management network"
+# One run at a time on these namespaces (a test or another demo waits);
+# the lock is also what lets the exit trap take them down.
+hosts_lock 600 || die "another run kept the namespaces $P-* for 10 minutes"
 hosts_down
 hosts_rm_pins
 hosts_up || die "topology set-up"
