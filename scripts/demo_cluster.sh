@@ -364,21 +364,6 @@ wait_settled() { # SECONDS WHAT
 	out bad "  (the clients did not settle within $1 s: $2)"
 	return 1
 }
-# cut_h1 on|off: host 1's traffic to be2 dropped in the fabric (both paths).
-cut_h1() {
-	if [ "$1" = on ]; then
-		nse fab nft -f - <<EOF
-table inet vsndcut {
-	chain cut {
-		type filter hook forward priority 0;
-		iifname { "h1f0", "h1f1" } ip daddr 10.3.2.2 drop
-	}
-}
-EOF
-	else
-		nse fab nft delete table inet vsndcut
-	fi
-}
 # reach H K: host H's own stack connects to backend K's port (1 s).
 reach() { nse "h$1" timeout 2 "$PY" "$HOLD" ping --dst "10.3.$2.2" --port 4420 --timeout 1 >/dev/null 2>&1; }
 not_reach() { ! reach "$@"; }
@@ -533,7 +518,7 @@ printf '%s\t%s\t%s\t%s\n' "$EPOCHREALTIME" "$PHASE" leader "${LEADER:-}" >>"$OUT
 LOST0=$(lost_line)
 mark_all
 event cut "the fabric drops h1's packets to be2 (both of h1's paths; h2 and h3 unaffected)"
-cut_h1 on
+hosts_cut 1 2 on
 premise "the cut affects h1: h1 cannot reach be2, h2 and h3 can" \
 	eval 'not_reach 1 2 && reach 2 2 && reach 3 2'
 poll 6 logged 1 '.event == "backend-suspect-local" and .backend == 2'
@@ -548,7 +533,7 @@ LOST1=$(lost_line)
 outcome "no connection was reset or lost on any host (lost before the cut: $LOST0; now: $LOST1)" \
 	test "$LOST0" = "$LOST1"
 event heal "the cut is lifted"
-cut_h1 off
+hosts_cut 1 2 off
 poll 5 eval 'reach 1 2' || true
 outcome "h1's VM kept every connection through the cut: each echoes a line now" \
 	hosts_poke_ok 3 1 v1 v2
@@ -567,7 +552,7 @@ H1B2=$(be_of 1 2)
 LOST0=$(lost_line)
 mark_all
 event cut "the fabric drops h1's packets to be2 again"
-cut_h1 on
+hosts_cut 1 2 on
 premise "the cut affects h1: h1 cannot reach be2, h2 and h3 can" \
 	eval 'not_reach 1 2 && reach 2 2 && reach 3 2'
 poll 6 logged 1 '.event == "drain" and .backend == 2'
@@ -579,7 +564,7 @@ LOST1=$(lost_line)
 say "lost connections before the cut: $LOST0; now: $LOST1 (h1 had $H1B2 on be2)"
 outcome "h2 and h3 lost no connection" test "$(cut -d' ' -f2-3 <<<"$LOST0")" = "$(cut -d' ' -f2-3 <<<"$LOST1")"
 event heal "the cut is lifted"
-cut_h1 off
+hosts_cut 1 2 off
 poll 10 logged 1 '.event == "undrain" and .backend == 2' || true
 event end "end of 2b"
 

@@ -360,14 +360,7 @@ check "4: the clients hold their connections again, every backend healthy on eve
 LOST0=$(lost_counts)
 mark_all
 t0=$(now)
-nse fab nft -f - <<EOF2
-table inet vsnhcut {
-	chain cut {
-		type filter hook forward priority 0;
-		iifname { "h1f0", "h1f1" } ip daddr 10.3.2.2 drop
-	}
-}
-EOF2
+hosts_cut 1 2 on
 ev=$(hwait_log 1 "${MARK[1]}" '.event == "backend-suspect-local" and .backend == 2' 4)
 echo "# $ev"
 [ -n "$ev" ] && echo "# h1: backend-suspect-local $(sub "$(jq -r .ts <<<"$ev")" "$t0")s after the cut"
@@ -387,7 +380,7 @@ LOST1=$(lost_counts)
 echo "# lost connections per host before the cut: $LOST0; now: $LOST1"
 check "4: no connection on h2 or h3 was reset or closed (their clients' counts unchanged)" \
 	test "$(cut -d' ' -f2-3 <<<"$LOST0")" = "$(cut -d' ' -f2-3 <<<"$LOST1")"
-nse fab nft delete table inet vsnhcut
+hosts_cut 1 2 off
 b2_clear() { stq "$1" '.backends[] | select(.id == 2) | .hosts_failing == 0 and .state == "healthy"'; }
 check "4: cut lifted: backend 2 failing on no host again" until_ok 5 on_all b2_clear
 

@@ -68,6 +68,22 @@ nse() {
 	shift
 	nsenter --net="/run/netns/$P-$ns" "$@"
 }
+# hosts_cut H K on|off: host H's traffic to backend K dropped in the fabric,
+# on both of its links (the backend stays up for every other host).
+hosts_cut() {
+	if [ "$3" = on ]; then
+		nse fab nft -f - <<EOF
+table inet vsncut$1$2 {
+	chain cut {
+		type filter hook forward priority 0;
+		iifname { "h${1}f0", "h${1}f1" } ip daddr 10.3.$2.2 drop
+	}
+}
+EOF
+	else
+		nse fab nft delete table inet "vsncut$1$2"
+	fi
+}
 hpin() { echo "/sys/fs/bpf/$P-h$1"; }
 hsock() { echo "$T/h$1/vsn.sock"; }
 hlog() { echo "$T/h$1/decisions.log"; }

@@ -26,4 +26,9 @@ int api_call(const char *path, struct json_object *req, struct json_object **res
  */
 int api_forward(const struct vsn_opts *o, struct json_object *req);
 
+/* A field of a reply, for printing: "", 0 when it is absent or null. */
+const char *api_str(struct json_object *o, const char *k);
+double api_num(struct json_object *o, const char *k);
+int64_t api_int(struct json_object *o, const char *k);
+
 #endif /* VSN_API_CLIENT_H */

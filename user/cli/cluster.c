@@ -24,55 +24,35 @@ static void cluster_usage(FILE *f)
 		   "Needs a running daemon whose config has a cluster section.\n");
 }
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) && v ? json_object_get_string(v) : "";
-}
-
-static int64_t jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
-static double jnum(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
-}
-
 static void print_status(struct json_object *st)
 {
 	struct json_object *a;
 	size_t i;
 
-	printf("host %s: etcd %s, leader %s%s, lease %.1f s left\n", jstr(st, "host"),
+	printf("host %s: etcd %s, leader %s%s, lease %.1f s left\n", api_str(st, "host"),
 	       json_object_get_boolean(json_object_object_get(st, "reachable")) ? "reachable"
 										: "UNREACHABLE",
-	       *jstr(st, "leader") ? jstr(st, "leader") : "(none)",
+	       *api_str(st, "leader") ? api_str(st, "leader") : "(none)",
 	       json_object_get_boolean(json_object_object_get(st, "leader_self")) ? " (this host)"
 										  : "",
-	       jnum(st, "lease_left_s"));
+	       api_num(st, "lease_left_s"));
 	printf("configuration: revision %lld in etcd, this host runs %lld%s%s\n",
-	       (long long)jint(st, "config_revision"), (long long)jint(st, "running_revision"),
-	       *jstr(st, "applied_error") ? "; refused: " : "", jstr(st, "applied_error"));
+	       (long long)api_int(st, "config_revision"),
+	       (long long)api_int(st, "running_revision"),
+	       *api_str(st, "applied_error") ? "; refused: " : "", api_str(st, "applied_error"));
 	printf("moves: %lld granted, %lld refused by the cluster's budget\n",
-	       (long long)jint(st, "moves_granted"), (long long)jint(st, "moves_refused"));
-	if (*jstr(st, "last_error"))
-		printf("last etcd error: %s\n", jstr(st, "last_error"));
+	       (long long)api_int(st, "moves_granted"), (long long)api_int(st, "moves_refused"));
+	if (*api_str(st, "last_error"))
+		printf("last etcd error: %s\n", api_str(st, "last_error"));
 	if (json_object_object_get_ex(st, "hosts", &a)) {
 		printf("\n%-20s %-9s %-9s %-9s %s\n", "HOST", "APPLIED", "BACKENDS", "OBS AGE",
 		       "ERROR");
 		for (i = 0; i < json_object_array_length(a); i++) {
 			struct json_object *h = json_object_array_get_idx(a, i);
 
-			printf("%-20s %-9lld %-9lld %7.1f s %s\n", jstr(h, "name"),
-			       (long long)jint(h, "applied"), (long long)jint(h, "backends"),
-			       jnum(h, "observation_age_s"), jstr(h, "error"));
+			printf("%-20s %-9lld %-9lld %7.1f s %s\n", api_str(h, "name"),
+			       (long long)api_int(h, "applied"), (long long)api_int(h, "backends"),
+			       api_num(h, "observation_age_s"), api_str(h, "error"));
 		}
 	}
 	if (json_object_object_get_ex(st, "backends", &a)) {
@@ -82,11 +62,12 @@ static void print_status(struct json_object *st)
 			struct json_object *b = json_object_array_get_idx(a, i);
 
 			printf("%-8lld %-9s %-8lld %-8lld %-7lld %-12lld %-7lld %s\n",
-			       (long long)jint(b, "id"), jstr(b, "state"),
-			       (long long)jint(b, "hosts_reaching"),
-			       (long long)jint(b, "hosts_failing"), (long long)jint(b, "quorum"),
-			       (long long)jint(b, "connections"), (long long)jint(b, "weight"),
-			       jstr(b, "failing_hosts"));
+			       (long long)api_int(b, "id"), api_str(b, "state"),
+			       (long long)api_int(b, "hosts_reaching"),
+			       (long long)api_int(b, "hosts_failing"),
+			       (long long)api_int(b, "quorum"),
+			       (long long)api_int(b, "connections"),
+			       (long long)api_int(b, "weight"), api_str(b, "failing_hosts"));
 		}
 	}
 }
@@ -122,7 +103,7 @@ int cmd_cluster(const struct vsn_opts *o, int argc, char **argv)
 		return 1;
 	}
 	if (!json_object_object_get_ex(resp, "ok", &ok) || !json_object_get_boolean(ok)) {
-		vsn_err("cluster: %s", jstr(resp, "error"));
+		vsn_err("cluster: %s", api_str(resp, "error"));
 		json_object_put(resp);
 		return 1;
 	}
@@ -131,8 +112,8 @@ int cmd_cluster(const struct vsn_opts *o, int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
 	else if (!strcmp(argv[1], "status"))
 		print_status(resp);
-	else if (*jstr(resp, "config"))
-		fputs(jstr(resp, "config"), stdout);
+	else if (*api_str(resp, "config"))
+		fputs(api_str(resp, "config"), stdout);
 	else
 		vsn_info(o, "no configuration in etcd yet ('vsn apply --cluster FILE' writes one)");
 	json_object_put(resp);

@@ -34,20 +34,6 @@ static void daemon_usage(FILE *f)
 		   "daemon while it runs; 'vsn daemon status' shows its view (-j: JSON).\n");
 }
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
-}
-
-static double jnum(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
-}
-
 static void print_health(struct json_object *st)
 {
 	struct json_object *a;
@@ -58,8 +44,9 @@ static void print_health(struct json_object *st)
 		for (i = 0; i < json_object_array_length(a); i++) {
 			struct json_object *u = json_object_array_get_idx(a, i);
 
-			printf("%-10s %-8s %-12.2f %s\n", jstr(u, "interface"), jstr(u, "carrier"),
-			       jnum(u, "utilisation"), jstr(u, "congested"));
+			printf("%-10s %-8s %-12.2f %s\n", api_str(u, "interface"),
+			       api_str(u, "carrier"), api_num(u, "utilisation"),
+			       api_str(u, "congested"));
 		}
 	}
 	if (json_object_object_get_ex(st, "paths", &a)) {
@@ -68,9 +55,10 @@ static void print_health(struct json_object *st)
 		for (i = 0; i < json_object_array_length(a); i++) {
 			struct json_object *p = json_object_array_get_idx(a, i);
 
-			printf("%-5s %-10s %-9s %8.1f Mb/s %8.3f ms %s\n", jstr(p, "path"),
-			       jstr(p, "uplink"), jstr(p, "state"), jnum(p, "rate_bps") / 1e6,
-			       jnum(p, "latency_ms"), jstr(p, "reason"));
+			printf("%-5s %-10s %-9s %8.1f Mb/s %8.3f ms %s\n", api_str(p, "path"),
+			       api_str(p, "uplink"), api_str(p, "state"),
+			       api_num(p, "rate_bps") / 1e6, api_num(p, "latency_ms"),
+			       api_str(p, "reason"));
 		}
 	}
 	if (json_object_object_get_ex(st, "backends", &a)) {
@@ -78,8 +66,8 @@ static void print_health(struct json_object *st)
 		for (i = 0; i < json_object_array_length(a); i++) {
 			struct json_object *b = json_object_array_get_idx(a, i);
 
-			printf("%-8s %-9s %-8s %s\n", jstr(b, "backend"), jstr(b, "state"),
-			       jstr(b, "drained"), jstr(b, "reason"));
+			printf("%-8s %-9s %-8s %s\n", api_str(b, "backend"), api_str(b, "state"),
+			       api_str(b, "drained"), api_str(b, "reason"));
 		}
 	}
 }

@@ -150,10 +150,6 @@ static void keeper_error(struct cluster *cl, const struct vsn_error *err)
 
 /* ---------------------------------------------------------------- watcher */
 
-struct watch_ctx {
-	struct cluster *cl;
-};
-
 /* Into st: cl->st under cl->mu, or the watcher's own store (below). */
 static unsigned apply_kv(struct cluster *cl, struct cl_store *st, const struct etcd_kv *kv,
 			 bool deleted)
@@ -171,8 +167,7 @@ static unsigned apply_kv(struct cluster *cl, struct cl_store *st, const struct e
 
 static int on_events(void *arg, int64_t revision, const struct etcd_event *ev, unsigned n)
 {
-	struct watch_ctx *w = arg;
-	struct cluster *cl = w->cl;
+	struct cluster *cl = arg;
 	unsigned ch = CL_CH_NONE;
 
 	pthread_mutex_lock(&cl->mu);
@@ -224,7 +219,6 @@ static int resync(struct cluster *cl, struct etcd *e)
 static void *watcher_main(void *arg)
 {
 	struct cluster *cl = arg;
-	struct watch_ctx w = {.cl = cl};
 	struct vsn_error err;
 	struct etcd *e = NULL;
 	bool need_sync = true;
@@ -257,7 +251,7 @@ static void *watcher_main(void *arg)
 		wo.start_rev = cl->rev + 1;
 		pthread_mutex_unlock(&cl->mu);
 		wo.compact_rev = &compact;
-		ret = etcd_watch(e, &wo, on_events, &w, &err);
+		ret = etcd_watch(e, &wo, on_events, cl, &err);
 		if (cl->stop)
 			break;
 		/* Ended (a lost member, the keeper's restart): resumed from the
@@ -723,7 +717,6 @@ struct cluster *cluster_start(const struct cluster_opts *o, struct vsn_error *er
 	cl->ttl_s = c->lease_ttl_s;
 	cl->publish_ms = c->publish_ms;
 	cl->cfg.quorum = c->quorum;
-	cl->cfg.move_budget = c->move_budget;
 	cl->started = wall_s();
 	snprintf(cl->host, sizeof(cl->host), "%s", o->host);
 	snprintf(cl->prefix, sizeof(cl->prefix), "%s", c->prefix);

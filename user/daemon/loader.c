@@ -73,8 +73,8 @@ out:
 
 /* The cluster job: check the file for every host, then compare-and-swap it
  * into etcd. */
-static int64_t cluster_put(struct ctl_loader *l, const char *file, struct cluster *cl,
-			   int64_t expect, char *hosts, size_t hosts_len, struct vsn_error *err)
+static int64_t cluster_put(const char *file, struct cluster *cl, int64_t expect, char *hosts,
+			   size_t hosts_len, struct vsn_error *err)
 {
 	size_t len = 0;
 	char *text = slurp(file, &len, err);
@@ -113,7 +113,7 @@ static void *worker(void *arg)
 		cfg = NULL;
 		hosts[0] = '\0';
 		if (cl)
-			rev = cluster_put(l, file, cl, expect, hosts, sizeof(hosts), &err);
+			rev = cluster_put(file, cl, expect, hosts, sizeof(hosts), &err);
 		else
 			cfg = config_read(file, flags, &err);
 
